@@ -1,0 +1,533 @@
+//! Typed configuration, read from TOML and validated once at start-up.
+//!
+//! Every mistake is reported as one [`ConfigError`] that names the offending
+//! key (`fetch.per_host_concurrency`, `feeds[3].url`), so an operator can fix
+//! it without reading code; the binary turns it into exit code 2.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+/// Environment variable that overrides `broker.url`, so secrets stay out of files.
+pub const BROKER_URL_ENV: &str = "FEEDWIRE_BROKER_URL";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub broker: BrokerConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub fetch: FetchConfig,
+    #[serde(default)]
+    pub poll: PollConfig,
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    #[serde(default)]
+    pub feeds: Vec<FeedConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    pub url: String,
+    #[serde(default = "default_exchange")]
+    pub exchange: String,
+    /// Routing key template; `{feed_id}` is replaced by the feed's id.
+    #[serde(default = "default_routing_key")]
+    pub routing_key: String,
+    /// How long to wait for one publisher confirm before treating it as lost.
+    #[serde(default = "default_confirm_timeout", with = "humantime_serde_compat")]
+    pub confirm_timeout: Duration,
+    /// Queues declared (durable, quorum) and bound at start-up, so messages
+    /// published before any consumer exists are kept.
+    #[serde(default)]
+    pub queues: Vec<QueueConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    pub name: String,
+    #[serde(default = "default_binding")]
+    pub binding: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    #[serde(default = "default_store_path")]
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: default_store_path(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchConfig {
+    /// Lifts the guard against loopback/private/link-local targets.
+    #[serde(default)]
+    pub allow_private_networks: bool,
+    #[serde(default = "default_per_host_concurrency")]
+    pub per_host_concurrency: usize,
+    #[serde(default = "default_per_host_interval", with = "humantime_serde_compat")]
+    pub per_host_interval: Duration,
+    /// Per-host overrides of the two limits above, keyed by host name.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostLimits>,
+    #[serde(default = "default_connect_timeout", with = "humantime_serde_compat")]
+    pub connect_timeout: Duration,
+    #[serde(default = "default_request_timeout", with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    #[serde(default = "default_max_feed_bytes")]
+    pub max_feed_bytes: u64,
+    #[serde(default = "default_max_page_bytes")]
+    pub max_page_bytes: u64,
+    #[serde(default = "default_max_redirects")]
+    pub max_redirects: usize,
+    /// Attempts for one article page before the story is published with the
+    /// feed's summary and `extraction.status = "failed"`.
+    #[serde(default = "default_page_attempts")]
+    pub page_attempts: usize,
+    #[serde(default = "default_user_agent")]
+    pub user_agent: String,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("empty fetch config uses defaults")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostLimits {
+    pub concurrency: Option<usize>,
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub interval: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollConfig {
+    /// Interval for feeds that do not set their own.
+    #[serde(default = "default_feed_interval", with = "humantime_serde_compat")]
+    pub default_interval: Duration,
+    /// Feeds polled at the same time.
+    #[serde(default = "default_poll_concurrency")]
+    pub concurrency: usize,
+    /// Longest wait between polls of a failing feed.
+    #[serde(default = "default_max_backoff", with = "humantime_serde_compat")]
+    pub max_backoff: Duration,
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("empty poll config uses defaults")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Stories fetched, extracted and published at the same time; also the
+    /// bound on messages awaiting a broker confirm.
+    #[serde(default = "default_story_concurrency")]
+    pub story_concurrency: usize,
+    /// Stories waiting for a worker; polling pauses when this is full.
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: usize,
+    /// Fetch the article page for full text (false: use the feed's content).
+    #[serde(default = "default_true")]
+    pub fetch_full_text: bool,
+    /// How long in-flight work may take to finish after SIGTERM.
+    #[serde(default = "default_grace", with = "humantime_serde_compat")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("empty pipeline config uses defaults")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    pub id: String,
+    pub url: String,
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub interval: Option<Duration>,
+    /// Overrides `broker.routing_key` for this feed.
+    pub routing_key: Option<String>,
+    /// Overrides `pipeline.fetch_full_text` for this feed.
+    pub fetch_full_text: Option<bool>,
+}
+
+fn default_exchange() -> String {
+    "feedwire.articles".into()
+}
+fn default_routing_key() -> String {
+    "article.{feed_id}".into()
+}
+fn default_binding() -> String {
+    "article.#".into()
+}
+fn default_confirm_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_store_path() -> PathBuf {
+    PathBuf::from("data/feedwire.db")
+}
+fn default_per_host_concurrency() -> usize {
+    2
+}
+fn default_per_host_interval() -> Duration {
+    Duration::from_millis(250)
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_feed_bytes() -> u64 {
+    10 * 1024 * 1024
+}
+fn default_max_page_bytes() -> u64 {
+    5 * 1024 * 1024
+}
+fn default_max_redirects() -> usize {
+    5
+}
+fn default_page_attempts() -> usize {
+    3
+}
+fn default_user_agent() -> String {
+    concat!(
+        "feedwire/",
+        env!("CARGO_PKG_VERSION"),
+        " (+https://github.com/feedwire/feedwire)"
+    )
+    .into()
+}
+fn default_feed_interval() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_poll_concurrency() -> usize {
+    16
+}
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(6 * 3600)
+}
+fn default_story_concurrency() -> usize {
+    32
+}
+fn default_queue_capacity() -> usize {
+    1024
+}
+fn default_true() -> bool {
+    true
+}
+fn default_grace() -> Duration {
+    Duration::from_secs(25)
+}
+
+/// Durations written the humantime way ("250ms", "5m", "1h 30m").
+mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration like \"250ms\" or \"5m\": {e}"
+            ))
+        })
+    }
+
+    pub mod option {
+        use super::*;
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            super::deserialize(d).map(Some)
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file; `FEEDWIRE_BROKER_URL`
+    /// overrides `broker.url` when set.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let broker_url = std::env::var(BROKER_URL_ENV).ok().filter(|v| !v.is_empty());
+        Config::from_toml(&text, broker_url)
+    }
+
+    pub fn from_toml(
+        text: &str,
+        broker_url_override: Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let deserializer = toml::Deserializer::parse(text)
+            .map_err(|e| ConfigError::invalid("(file)", e.message().to_string()))?;
+        let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let message = e.inner().message().to_string();
+            ConfigError::invalid(key, message)
+        })?;
+        if let Some(url) = broker_url_override {
+            config.broker.url = url;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let broker_url = Url::parse(&self.broker.url)
+            .map_err(|e| ConfigError::invalid("broker.url", format!("not a URL: {e}")))?;
+        if !matches!(broker_url.scheme(), "amqp" | "amqps") {
+            return Err(ConfigError::invalid(
+                "broker.url",
+                "scheme must be amqp or amqps",
+            ));
+        }
+        if self.broker.exchange.trim().is_empty() {
+            return Err(ConfigError::invalid("broker.exchange", "must not be empty"));
+        }
+        for (i, queue) in self.broker.queues.iter().enumerate() {
+            if queue.name.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("broker.queues[{i}].name"),
+                    "must not be empty",
+                ));
+            }
+        }
+        if self.fetch.per_host_concurrency == 0 {
+            return Err(ConfigError::invalid(
+                "fetch.per_host_concurrency",
+                "must be at least 1",
+            ));
+        }
+        for (host, limits) in &self.fetch.hosts {
+            if limits.concurrency == Some(0) {
+                return Err(ConfigError::invalid(
+                    format!("fetch.hosts.{host}.concurrency"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        if self.fetch.page_attempts == 0 {
+            return Err(ConfigError::invalid(
+                "fetch.page_attempts",
+                "must be at least 1",
+            ));
+        }
+        if self.fetch.max_feed_bytes == 0 || self.fetch.max_page_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "fetch.max_feed_bytes",
+                "body limits must be positive",
+            ));
+        }
+        if self.poll.concurrency == 0 {
+            return Err(ConfigError::invalid(
+                "poll.concurrency",
+                "must be at least 1",
+            ));
+        }
+        if self.poll.default_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "poll.default_interval",
+                "must be positive",
+            ));
+        }
+        if self.pipeline.story_concurrency == 0 {
+            return Err(ConfigError::invalid(
+                "pipeline.story_concurrency",
+                "must be at least 1",
+            ));
+        }
+        if self.pipeline.queue_capacity == 0 {
+            return Err(ConfigError::invalid(
+                "pipeline.queue_capacity",
+                "must be at least 1",
+            ));
+        }
+        let mut ids = HashSet::new();
+        for (i, feed) in self.feeds.iter().enumerate() {
+            let valid_id = !feed.id.is_empty()
+                && feed
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+            if !valid_id {
+                return Err(ConfigError::invalid(
+                    format!("feeds[{i}].id"),
+                    format!(
+                        "`{}` must be non-empty ASCII letters, digits, '-' or '_' (it becomes a routing key part)",
+                        feed.id
+                    ),
+                ));
+            }
+            if !ids.insert(feed.id.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("feeds[{i}].id"),
+                    format!("`{}` is used by another feed", feed.id),
+                ));
+            }
+            let url = Url::parse(&feed.url).map_err(|e| {
+                ConfigError::invalid(format!("feeds[{i}].url"), format!("not a URL: {e}"))
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(ConfigError::invalid(
+                    format!("feeds[{i}].url"),
+                    "scheme must be http or https",
+                ));
+            }
+            if feed.interval.is_some_and(|d| d.is_zero()) {
+                return Err(ConfigError::invalid(
+                    format!("feeds[{i}].interval"),
+                    "must be positive",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The routing key for messages of one feed.
+    pub fn routing_key_for(&self, feed_id: &str) -> String {
+        let template = self
+            .feeds
+            .iter()
+            .find(|f| f.id == feed_id)
+            .and_then(|f| f.routing_key.as_deref())
+            .unwrap_or(&self.broker.routing_key);
+        template.replace("{feed_id}", feed_id)
+    }
+
+    pub fn feed(&self, feed_id: &str) -> Option<&FeedConfig> {
+        self.feeds.iter().find(|f| f.id == feed_id)
+    }
+
+    pub fn feed_interval(&self, feed: &FeedConfig) -> Duration {
+        feed.interval.unwrap_or(self.poll.default_interval)
+    }
+
+    pub fn fetch_full_text(&self, feed: &FeedConfig) -> bool {
+        feed.fetch_full_text
+            .unwrap_or(self.pipeline.fetch_full_text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[broker]
+url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+[[feeds]]
+id = "bbc-world"
+url = "https://feeds.bbci.co.uk/news/world/rss.xml"
+interval = "5m"
+"#;
+
+    fn key_of(text: &str) -> String {
+        match Config::from_toml(text, None) {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid-config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let config = Config::from_toml(MINIMAL, None).unwrap();
+        assert_eq!(config.broker.exchange, "feedwire.articles");
+        assert_eq!(config.fetch.per_host_concurrency, 2);
+        assert_eq!(config.fetch.per_host_interval, Duration::from_millis(250));
+        assert_eq!(config.feeds[0].interval, Some(Duration::from_secs(300)));
+        assert_eq!(config.routing_key_for("bbc-world"), "article.bbc-world");
+        assert!(!config.fetch.allow_private_networks);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = MINIMAL.replace("[broker]", "[broker]\nexchnage = \"x\"");
+        assert_eq!(key_of(&text), "broker.exchnage");
+        let text = format!("{MINIMAL}\n[fetch]\nper_host_concurency = 3\n");
+        assert_eq!(key_of(&text), "fetch.per_host_concurency");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let text = format!("{MINIMAL}\n[fetch]\nper_host_interval = \"soon\"\n");
+        assert_eq!(key_of(&text), "fetch.per_host_interval");
+        let text = format!("{MINIMAL}\n[fetch]\nper_host_concurrency = 0\n");
+        assert_eq!(key_of(&text), "fetch.per_host_concurrency");
+        let text = format!("{MINIMAL}\n[fetch]\nper_host_concurrency = \"two\"\n");
+        assert_eq!(key_of(&text), "fetch.per_host_concurrency");
+        let text = MINIMAL.replace("https://feeds", "ftp://feeds");
+        assert_eq!(key_of(&text), "feeds[0].url");
+        let text =
+            format!("{MINIMAL}\n[[feeds]]\nid = \"bbc-world\"\nurl = \"https://a.example/\"\n");
+        assert_eq!(key_of(&text), "feeds[1].id");
+        let text = MINIMAL.replace("amqp://", "http://");
+        assert_eq!(key_of(&text), "broker.url");
+    }
+
+    #[test]
+    fn broker_url_override_wins() {
+        let config =
+            Config::from_toml(MINIMAL, Some("amqp://user:secret@rabbit:5672/%2f".into())).unwrap();
+        assert_eq!(config.broker.url, "amqp://user:secret@rabbit:5672/%2f");
+    }
+
+    #[test]
+    fn per_feed_routing_key_and_host_limits() {
+        let text = format!(
+            "{MINIMAL}routing_key = \"news.{{feed_id}}.v1\"\n[fetch.hosts.\"127.0.0.1\"]\nconcurrency = 8\ninterval = \"0ms\"\n"
+        );
+        let config = Config::from_toml(&text, None).unwrap();
+        assert_eq!(config.routing_key_for("bbc-world"), "news.bbc-world.v1");
+        assert_eq!(config.fetch.hosts["127.0.0.1"].concurrency, Some(8));
+    }
+
+    #[test]
+    fn shipped_config_is_valid() {
+        let text = include_str!("../config/feedwire.toml");
+        let config = Config::from_toml(text, None).unwrap();
+        assert!(config.feeds.len() >= 9);
+        assert!(!config.broker.queues.is_empty());
+    }
+}

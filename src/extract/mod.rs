@@ -1,0 +1,285 @@
+//! Article text extraction: decode → parse once → metadata → site rules →
+//! JSON-LD articleBody → Readability (dom_smoothie) → text rendering → pruning.
+
+pub mod decode;
+pub mod depth;
+pub mod jsonld;
+pub mod metadata;
+pub mod prune;
+pub mod rules;
+pub mod text;
+
+pub use decode::decode_html;
+pub use metadata::{Metadata, extract_metadata, extract_metadata_with};
+
+use dom_query::Document;
+use dom_smoothie::{Config, Readability, TextMode};
+
+/// How the main text was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtractionMethod {
+    SiteRule,
+    JsonLd,
+    Readability,
+    FeedContent,
+    FeedSummary,
+}
+
+/// Everything extracted from one article page.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Extracted {
+    pub title: Option<String>,
+    pub text: String,
+    pub authors: Vec<String>,
+    pub published_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub language: Option<String>,
+    pub description: Option<String>,
+    pub image: Option<String>,
+    pub site_name: Option<String>,
+    pub canonical_url: Option<String>,
+    pub method: Option<ExtractionMethod>,
+}
+
+/// Pages larger than this are cut (at a char boundary) before parsing.
+const MAX_HTML_BYTES: usize = 8 * 1024 * 1024;
+/// Minimum text a site rule must yield to be trusted.
+const MIN_RULE_CHARS: usize = 200;
+/// Minimum JSON-LD articleBody length to be used.
+const MIN_JSONLD_CHARS: usize = 600;
+/// Element count above which Readability is skipped (bounded time).
+const MAX_READABILITY_ELEMENTS: usize = 60_000;
+/// Nesting depth above which Readability is skipped (its passes recurse).
+const MAX_READABILITY_DEPTH: usize = 1_000;
+
+fn truncate_at_boundary(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Element count and maximum element depth, computed without recursion.
+fn doc_shape(doc: &Document) -> (usize, usize) {
+    let mut count = 0;
+    let mut max_depth = 0;
+    let mut stack = vec![(doc.root(), 0usize)];
+    while let Some((node, depth)) = stack.pop() {
+        if node.is_element() {
+            count += 1;
+            max_depth = max_depth.max(depth);
+        }
+        for c in node.children_it(false) {
+            if c.is_element() {
+                stack.push((c, depth + 1));
+            }
+        }
+    }
+    (count, max_depth)
+}
+
+/// Render the JSON-LD articleBody (plain text or HTML) when it is complete.
+fn jsonld_body(objs: &[serde_json::Value]) -> Option<String> {
+    let art = jsonld::main_article(objs)?;
+    let body = jsonld::str_field(art, "articleBody")?;
+    if body.len() < MIN_JSONLD_CHARS {
+        return None;
+    }
+    let trimmed = body.trim_end();
+    if trimmed.ends_with("...") || trimmed.ends_with('…') || trimmed.ends_with("[…]") {
+        return None;
+    }
+    let text = if body.contains("</p>") || body.contains("<br") {
+        let frag = Document::fragment(body);
+        text::render(&frag.root())
+    } else {
+        body.split('\n')
+            .map(text::normalize_ws)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    };
+    Some(text)
+}
+
+fn readability_text(doc: Document, url: Option<&url::Url>) -> Option<String> {
+    let cfg = Config {
+        text_mode: TextMode::Formatted,
+        ..Default::default()
+    };
+    let url_s = url.map(url::Url::as_str);
+    let mut r = Readability::with_document(doc, url_s, Some(cfg.clone()))
+        .or_else(|_| Readability::with_document(Document::from(""), None, Some(cfg)))
+        .ok()?;
+    let article = r.parse().ok()?;
+    let frag = Document::fragment(article.content.to_string());
+    prune::prune_dom(&frag);
+    let t = text::render(&frag.root());
+    if t.is_empty() {
+        let t = article.text_content.to_string();
+        return (!t.trim().is_empty()).then(|| t.trim().to_string());
+    }
+    Some(t)
+}
+
+/// Full extraction. Never panics on any input; time is bounded by the input
+/// size cap and by skipping Readability on pathological documents.
+pub fn extract(html: &str, url: Option<&url::Url>) -> Extracted {
+    let html = truncate_at_boundary(html, MAX_HTML_BYTES);
+    let html = depth::cap_depth(html);
+    let doc = Document::from(html.as_ref());
+    let objs = jsonld::objects(&doc);
+    let url_host = url.and_then(|u| u.host_str().map(str::to_string));
+    let mut rule = url_host.as_deref().and_then(rules::rule_for_host);
+    let meta = extract_metadata_with(&doc, url, &objs, rule.map_or(&[], |r| r.title.as_slice()));
+    if rule.is_none() && url_host.is_none() {
+        // No page URL: fall back to the canonical URL's host.
+        rule = meta
+            .canonical_url
+            .as_deref()
+            .and_then(|c| url::Url::parse(c).ok())
+            .and_then(|u| u.host_str().and_then(rules::rule_for_host));
+    }
+
+    let mut out = Extracted {
+        title: meta.title.clone(),
+        authors: meta.authors.clone(),
+        published_at: meta.published_at,
+        updated_at: meta.updated_at,
+        language: meta.language.clone(),
+        description: meta.description.clone(),
+        image: meta.image.clone(),
+        site_name: meta.site_name.clone(),
+        canonical_url: meta.canonical_url.clone(),
+        ..Default::default()
+    };
+    let finish = |t: String| prune::prune_text(&t, meta.title.as_deref(), &meta.authors);
+
+    if let Some(rule) = rule
+        && let Some(t) = rules::apply(rule, &doc, MIN_RULE_CHARS)
+    {
+        let t = finish(t);
+        if t.len() >= MIN_RULE_CHARS {
+            out.text = t;
+            out.method = Some(ExtractionMethod::SiteRule);
+            return out;
+        }
+    }
+
+    if let Some(t) = jsonld_body(&objs) {
+        let t = finish(t);
+        if t.len() >= MIN_JSONLD_CHARS {
+            out.text = t;
+            out.method = Some(ExtractionMethod::JsonLd);
+            return out;
+        }
+    }
+
+    let (count, depth) = doc_shape(&doc);
+    let t = if count > MAX_READABILITY_ELEMENTS || depth > MAX_READABILITY_DEPTH {
+        prune::prune_dom(&doc);
+        doc.body().map(|b| text::render(&b))
+    } else {
+        // Readability drops class and data-* attributes from its output, so
+        // boilerplate known by those attributes goes before it runs.
+        prune::prune_dom(&doc);
+        readability_text(doc, url)
+    };
+    if let Some(t) = t.map(finish).filter(|t| !t.is_empty()) {
+        out.text = t;
+        out.method = Some(ExtractionMethod::Readability);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn article_html() -> String {
+        let para = "The council voted on Tuesday to approve the new cycle lanes after months of debate, \
+                    with residents split over the plan and shop owners worried about parking. ";
+        format!(
+            r#"<html lang="en"><head><title>Cycle lanes approved - Town Gazette</title>
+<meta property="og:site_name" content="Town Gazette"></head><body>
+<nav><a href="/">Home</a><a href="/news">News</a></nav>
+<article><h1>Cycle lanes approved</h1><p class="byline">By Sam Field</p>
+<p>{para}</p><figure><img src="a.jpg" alt="A bike"><figcaption>A cyclist in town</figcaption></figure>
+<p>{para}{para}</p><h2>What next</h2><p>{para}</p>
+<div class="related-links"><p>Read more: Bus fares to rise</p></div></article>
+<footer>Copyright Town Gazette</footer></body></html>"#
+        )
+    }
+
+    #[test]
+    fn readability_path() {
+        let url = url::Url::parse("https://gazette.example/news/1").ok();
+        let e = extract(&article_html(), url.as_ref());
+        assert_eq!(e.method, Some(ExtractionMethod::Readability));
+        assert_eq!(e.title.as_deref(), Some("Cycle lanes approved"));
+        assert!(e.text.starts_with("The council voted"), "{}", e.text);
+        assert!(e.text.contains("\n\nWhat next\n\n"));
+        assert!(!e.text.contains("cyclist in town"));
+        assert!(!e.text.contains("Bus fares"));
+        assert!(!e.text.contains("Copyright"));
+        assert!(!e.text.contains("\n\n\n"));
+    }
+
+    #[test]
+    fn jsonld_path() {
+        let body = "Paragraph one of the JSON-LD body, long enough. ".repeat(20);
+        let html = format!(
+            r#"<html><head><script type="application/ld+json">{{"@type":"NewsArticle","headline":"H","articleBody":"{body}"}}</script></head><body><p>x</p></body></html>"#
+        );
+        let e = extract(&html, None);
+        assert_eq!(e.method, Some(ExtractionMethod::JsonLd));
+        assert!(e.text.starts_with("Paragraph one"));
+    }
+
+    #[test]
+    fn empty_page_has_no_method() {
+        let e = extract("", None);
+        assert!(e.method.is_none());
+        assert!(e.text.is_empty());
+    }
+
+    #[test]
+    fn robustness_no_panic() {
+        // 50,000 levels of nesting.
+        let deep = format!(
+            "<html><body>{}deep text{}</body></html>",
+            "<div>".repeat(50_000),
+            "</div>".repeat(50_000)
+        );
+        let _ = extract(&deep, None);
+        let deep_inline = format!("<p>{}x", "<span><b><i>".repeat(20_000));
+        let _ = extract(&deep_inline, None);
+        // Random bytes, decoded then extracted.
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let bytes: Vec<u8> = (0..200_000)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed & 0xff) as u8
+            })
+            .collect();
+        let s = decode_html(&bytes, None);
+        let _ = extract(&s, None);
+        let s = String::from_utf8_lossy(&bytes).replace('\u{0}', "<");
+        let _ = extract(&s, url::Url::parse("https://www.bbc.com/x").ok().as_ref());
+        // A 5 MB page.
+        let big = format!(
+            "<html><body><article>{}</article></body></html>",
+            "<p>Some sentence of a very long page, repeated many times over.</p>".repeat(80_000)
+        );
+        assert!(big.len() > 5_000_000);
+        let e = extract(&big, None);
+        assert!(!e.text.is_empty());
+    }
+}

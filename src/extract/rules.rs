@@ -1,0 +1,163 @@
+//! Per-publisher site rules, kept in `site_rules.json` and compiled in.
+
+use std::sync::OnceLock;
+
+use dom_query::{Document, Matcher, NodeRef};
+use serde::Deserialize;
+
+use super::text;
+
+const RULES_JSON: &str = include_str!("site_rules.json");
+
+#[derive(Debug, Deserialize)]
+struct RuleFile {
+    rules: Vec<RawRule>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawRule {
+    name: String,
+    hosts: Vec<String>,
+    body: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+    #[serde(default)]
+    title: Vec<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    test_url: String,
+}
+
+/// A compiled site rule.
+pub struct SiteRule {
+    pub name: String,
+    /// Preferred title sources, e.g. `["og", "jsonld"]`.
+    pub title: Vec<String>,
+    hosts: Vec<String>,
+    body: Vec<Matcher>,
+    remove: Vec<Matcher>,
+}
+
+fn compile(sels: &[String]) -> Vec<Matcher> {
+    sels.iter().filter_map(|s| Matcher::new(s).ok()).collect()
+}
+
+/// All rules (parsed once).
+pub fn rules() -> &'static [SiteRule] {
+    static RULES: OnceLock<Vec<SiteRule>> = OnceLock::new();
+    RULES.get_or_init(|| {
+        serde_json::from_str::<RuleFile>(RULES_JSON)
+            .map(|f| {
+                f.rules
+                    .into_iter()
+                    .map(|r| SiteRule {
+                        body: compile(&r.body),
+                        remove: compile(&r.remove),
+                        hosts: r
+                            .hosts
+                            .into_iter()
+                            .map(|h| h.to_ascii_lowercase())
+                            .collect(),
+                        name: r.name,
+                        title: r.title,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+/// The rule whose host suffix matches `host`.
+pub fn rule_for_host(host: &str) -> Option<&'static SiteRule> {
+    let host = host.to_ascii_lowercase();
+    let host = host.trim_end_matches('.');
+    rules().iter().find(|r| {
+        r.hosts.iter().any(|h| {
+            host == h || (host.ends_with(h.as_str()) && host[..host.len() - h.len()].ends_with('.'))
+        })
+    })
+}
+
+/// Keep only nodes that have no ancestor in the set (document order kept).
+fn outermost<'a>(nodes: &[NodeRef<'a>]) -> Vec<NodeRef<'a>> {
+    let ids: std::collections::HashSet<_> = nodes.iter().map(|n| n.id).collect();
+    nodes
+        .iter()
+        .filter(|n| !n.ancestors_it(Some(64)).any(|a| ids.contains(&a.id)))
+        .copied()
+        .collect()
+}
+
+/// Apply a rule: remove its junk, then render the first body selector that
+/// yields at least `min_chars` characters.
+pub fn apply(rule: &SiteRule, doc: &Document, min_chars: usize) -> Option<String> {
+    for m in &rule.remove {
+        doc.select_matcher(m).remove();
+    }
+    if rule.body.is_empty() {
+        return None;
+    }
+    for m in &rule.body {
+        let sel = doc.select_matcher(m);
+        if sel.is_empty() {
+            continue;
+        }
+        let nodes = outermost(sel.nodes());
+        let t = text::render_nodes(&nodes);
+        if t.len() >= min_chars {
+            return Some(t);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_parse_and_compile() {
+        let raw: RuleFile = serde_json::from_str(RULES_JSON).expect("site_rules.json parses");
+        assert!(!raw.rules.is_empty());
+        for r in &raw.rules {
+            assert!(!r.test_url.is_empty(), "{} needs a test_url", r.name);
+            for s in r.body.iter().chain(&r.remove) {
+                assert!(Matcher::new(s).is_ok(), "{}: bad selector {s}", r.name);
+            }
+        }
+        assert_eq!(rules().len(), raw.rules.len());
+    }
+
+    #[test]
+    fn host_matching() {
+        assert_eq!(
+            rule_for_host("www.bbc.co.uk").map(|r| r.name.as_str()),
+            Some("bbc")
+        );
+        assert_eq!(
+            rule_for_host("bbc.com").map(|r| r.name.as_str()),
+            Some("bbc")
+        );
+        assert!(rule_for_host("notbbc.com").is_none());
+    }
+
+    #[test]
+    fn bbc_text_blocks() {
+        let html = r#"<html><body><main><article>
+<div data-component="headline-block"><h1>Storm</h1></div>
+<div data-component="byline-block">By A Reporter</div>
+<div data-component="text-block"><p>First paragraph of the story.</p></div>
+<div data-component="image-block"><figure><img alt="x"><figcaption>Caption</figcaption></figure></div>
+<div data-component="subheadline-block"><h2>What happens next?</h2></div>
+<div data-component="text-block"><p>Second paragraph.</p></div>
+<div data-component="links-block"><a>Related link</a></div>
+</article></main></body></html>"#;
+        let doc = Document::from(html);
+        let rule = rule_for_host("www.bbc.com").expect("rule");
+        let t = apply(rule, &doc, 10).expect("text");
+        assert_eq!(
+            t,
+            "First paragraph of the story.\n\nWhat happens next?\n\nSecond paragraph."
+        );
+    }
+}

@@ -1,0 +1,833 @@
+//! Byte-level clean-up before feed-rs sees a document: charset detection and
+//! transcoding to UTF-8, removal of junk before the XML declaration, fixing
+//! the RSS `version` attribute, HTML detection and repair of truncated XML.
+
+use encoding_rs::{Encoding, UTF_8};
+
+/// What kind of document the body looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocKind {
+    Xml,
+    Json,
+}
+
+/// A body transcoded to UTF-8 and ready for feed-rs.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub text: String,
+    pub kind: DocKind,
+    /// The document was RSS 0.90 (RDF with the Netscape namespace, rewritten to RSS 1.0's).
+    pub rss090: bool,
+}
+
+/// Extract `charset=...` from a Content-Type header value.
+pub fn charset_from_content_type(ct: &str) -> Option<&str> {
+    ct.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        if k.trim().eq_ignore_ascii_case("charset") {
+            let v = v.trim().trim_matches(['"', '\'']).trim();
+            (!v.is_empty()).then_some(v)
+        } else {
+            None
+        }
+    })
+}
+
+/// Decode UTF-32 (not supported by encoding_rs) by hand.
+fn decode_utf32(bytes: &[u8], big_endian: bool) -> String {
+    bytes
+        .chunks_exact(4)
+        .map(|c| {
+            let v = if big_endian {
+                u32::from_be_bytes([c[0], c[1], c[2], c[3]])
+            } else {
+                u32::from_le_bytes([c[0], c[1], c[2], c[3]])
+            };
+            char::from_u32(v).unwrap_or('\u{FFFD}')
+        })
+        .collect()
+}
+
+/// Decode with a BOM or a UTF-16/32 byte pattern, if there is one.
+fn decode_by_bom_or_pattern(bytes: &[u8]) -> Option<(String, &'static str)> {
+    match bytes {
+        [0x00, 0x00, 0xFE, 0xFF, rest @ ..] => Some((decode_utf32(rest, true), "UTF-32BE")),
+        [0xFF, 0xFE, 0x00, 0x00, rest @ ..] => Some((decode_utf32(rest, false), "UTF-32LE")),
+        [0x00, 0x00, 0x00, 0x3C, ..] => Some((decode_utf32(bytes, true), "UTF-32BE")),
+        [0x3C, 0x00, 0x00, 0x00, ..] => Some((decode_utf32(bytes, false), "UTF-32LE")),
+        _ => {
+            if let Some((enc, bom_len)) = Encoding::for_bom(bytes) {
+                let (text, _) = enc.decode_without_bom_handling(&bytes[bom_len..]);
+                return Some((text.into_owned(), enc.name()));
+            }
+            // UTF-16 without BOM: "<" followed/preceded by NUL.
+            match bytes {
+                [0x00, 0x3C, 0x00, _, ..] => {
+                    let (t, _) = encoding_rs::UTF_16BE.decode_without_bom_handling(bytes);
+                    Some((t.into_owned(), "UTF-16BE"))
+                }
+                [0x3C, 0x00, _, 0x00, ..] => {
+                    let (t, _) = encoding_rs::UTF_16LE.decode_without_bom_handling(bytes);
+                    Some((t.into_owned(), "UTF-16LE"))
+                }
+                _ => None,
+            }
+        }
+    }
+}
+
+/// The `encoding="..."` value of an XML declaration at the start of `head` (ASCII view).
+fn declared_encoding(head: &[u8]) -> Option<String> {
+    let start = skip_junk(head);
+    let head = &head[start..];
+    if !head.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = head.iter().position(|&b| b == b'>')?;
+    let decl = std::str::from_utf8(&head[..end]).ok()?;
+    let idx = decl.find("encoding")?;
+    let rest = decl[idx + "encoding".len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
+    let quote = rest.chars().next()?;
+    if quote != '"' && quote != '\'' {
+        return None;
+    }
+    let inner = &rest[1..];
+    let close = inner.find(quote)?;
+    Some(inner[..close].trim().to_string())
+}
+
+/// Bytes of whitespace, BOMs and NULs before the first markup/JSON byte.
+fn skip_junk(bytes: &[u8]) -> usize {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(&[0xEF, 0xBB, 0xBF]) {
+            i += 3;
+        } else if bytes[i].is_ascii_whitespace() || bytes[i] == 0 {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+/// Decode `bytes` with `enc`, returning `None` if the bytes are not valid in it.
+fn decode_strict(enc: &'static Encoding, bytes: &[u8]) -> Option<String> {
+    enc.decode_without_bom_handling_and_without_replacement(bytes)
+        .map(|c| c.into_owned())
+}
+
+/// Work out the real encoding and decode to a UTF-8 `String`.
+///
+/// Order: BOM / UTF-16/32 pattern; bytes that are valid UTF-8 are UTF-8 (a
+/// legacy declaration on valid multi-byte UTF-8 is wrong); otherwise the XML
+/// declaration, then the Content-Type charset, if they decode cleanly;
+/// otherwise chardetng's guess.
+pub fn decode_body(bytes: &[u8], content_type: Option<&str>) -> (String, &'static str) {
+    if let Some(done) = decode_by_bom_or_pattern(bytes) {
+        return done;
+    }
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return (s.to_string(), "UTF-8");
+    }
+    let head = &bytes[..bytes.len().min(1024)];
+    let mut candidates: Vec<&'static Encoding> = Vec::new();
+    if let Some(label) = declared_encoding(head)
+        && let Some(enc) = Encoding::for_label(label.as_bytes())
+    {
+        candidates.push(enc);
+    }
+    if let Some(cs) = content_type.and_then(charset_from_content_type)
+        && let Some(enc) = Encoding::for_label(cs.as_bytes())
+    {
+        candidates.push(enc);
+    }
+    for enc in candidates {
+        // UTF-8 already failed; UTF-16 labels on ASCII-looking bytes are lies.
+        if enc == UTF_8 || enc == encoding_rs::UTF_16BE || enc == encoding_rs::UTF_16LE {
+            continue;
+        }
+        if let Some(s) = decode_strict(enc, bytes) {
+            return (s, enc.name());
+        }
+    }
+    let mut det = chardetng::EncodingDetector::new();
+    det.feed(bytes, true);
+    let enc = det.guess(None, true);
+    let (text, _, _) = enc.decode(bytes);
+    (text.into_owned(), enc.name())
+}
+
+/// Remove the `encoding="..."` pseudo-attribute from a leading XML declaration
+/// (the text is UTF-8 now, which is XML's default).
+fn strip_declared_encoding(text: &str) -> String {
+    if !text.starts_with("<?xml") {
+        return text.to_string();
+    }
+    let Some(end) = text.find("?>") else {
+        return text.to_string();
+    };
+    let decl = &text[..end];
+    let Some(idx) = decl.find("encoding") else {
+        return text.to_string();
+    };
+    let after = &decl[idx + "encoding".len()..];
+    let trimmed = after.trim_start();
+    let Some(rest) = trimmed.strip_prefix('=') else {
+        return text.to_string();
+    };
+    let rest_trim = rest.trim_start();
+    let Some(quote) = rest_trim.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+        return text.to_string();
+    };
+    let Some(close) = rest_trim[1..].find(quote) else {
+        return text.to_string();
+    };
+    let consumed = (decl.len() - rest_trim.len()) + 1 + close + 1;
+    let mut out = String::with_capacity(text.len());
+    out.push_str(decl[..idx].trim_end());
+    out.push_str(&text[consumed..]);
+    out
+}
+
+/// Transcode and clean the body. Errors are plain messages for `NotAFeed`.
+pub fn prepare(body: &[u8], content_type: Option<&str>) -> Result<Prepared, String> {
+    let (text, _encoding) = decode_body(body, content_type);
+    let text = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}' || c == '\0');
+    if text.is_empty() {
+        return Err("empty document".into());
+    }
+    let kind = match text.as_bytes().first() {
+        Some(b'{') => DocKind::Json,
+        Some(b'<') => DocKind::Xml,
+        _ => return Err("document is neither XML nor JSON".into()),
+    };
+    let mut rss090 = false;
+    let text = match kind {
+        DocKind::Json => normalize_json_feed(text).unwrap_or_else(|| text.to_string()),
+        DocKind::Xml => {
+            let mut t = strip_declared_encoding(text);
+            if let Some(root) = root_element_name(&t)
+                && root.eq_ignore_ascii_case("html")
+            {
+                // Some sites wrap the feed in an XHTML page; otherwise it is an error page.
+                t = extract_embedded_feed(&t)
+                    .ok_or_else(|| "an HTML page, not a feed".to_string())?;
+            }
+            if let Some(fixed) = rewrite_atom03(&t) {
+                t = fixed;
+            }
+            if let Some(fixed) = rewrite_rss090_namespace(&t) {
+                rss090 = true;
+                t = fixed;
+            }
+            fix_rss_version(&t)
+        }
+    };
+    Ok(Prepared { text, kind, rss090 })
+}
+
+/// Byte offset just past the markup construct starting at `i` (`<!--`, `<?`, `<![CDATA[`, `<!DOCTYPE`), if it is one.
+fn skip_special(s: &str, i: usize) -> Option<usize> {
+    let rest = &s[i..];
+    let (close, open_len) = if rest.starts_with("<!--") {
+        ("-->", 4)
+    } else if rest.starts_with("<![CDATA[") {
+        ("]]>", 9)
+    } else if rest.starts_with("<?") {
+        ("?>", 2)
+    } else if rest.starts_with("<!") {
+        // DOCTYPE, possibly with an internal subset
+        let mut depth = 0i32;
+        for (j, c) in rest.char_indices() {
+            match c {
+                '[' => depth += 1,
+                ']' => depth -= 1,
+                '>' if depth <= 0 => return Some(i + j + 1),
+                _ => {}
+            }
+        }
+        return Some(s.len());
+    } else {
+        return None;
+    };
+    Some(
+        rest[open_len..]
+            .find(close)
+            .map_or(s.len(), |j| i + open_len + j + close.len()),
+    )
+}
+
+/// Name (with prefix) of the first element, skipping prolog constructs.
+pub fn root_element_name(s: &str) -> Option<&str> {
+    let mut i = 0;
+    while let Some(off) = s[i..].find('<') {
+        i += off;
+        if let Some(next) = skip_special(s, i) {
+            i = next;
+            continue;
+        }
+        let name_start = i + 1;
+        let name_len = s[name_start..]
+            .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+            .unwrap_or(s.len() - name_start);
+        return Some(&s[name_start..name_start + name_len]);
+    }
+    None
+}
+
+/// The `version` attribute of the `<rss>` root, when the root is `rss`.
+pub fn rss_version(s: &str) -> Option<String> {
+    let (_, tag) = root_start_tag(s)?;
+    if root_element_name(s)? != "rss" {
+        return None;
+    }
+    attr_value(tag, "version")
+}
+
+/// The root start tag: (byte offset, text of the tag including `<` and `>`).
+fn root_start_tag(s: &str) -> Option<(usize, &str)> {
+    let mut i = 0;
+    while let Some(off) = s[i..].find('<') {
+        i += off;
+        if let Some(next) = skip_special(s, i) {
+            i = next;
+            continue;
+        }
+        let end = s[i..].find('>').map_or(s.len(), |j| i + j + 1);
+        return Some((i, &s[i..end]));
+    }
+    None
+}
+
+fn attr_value(tag: &str, name: &str) -> Option<String> {
+    let mut search = 0;
+    while let Some(off) = tag[search..].find(name) {
+        let idx = search + off;
+        search = idx + name.len();
+        let before_ok = tag[..idx].ends_with(char::is_whitespace);
+        let rest = tag[idx + name.len()..].trim_start();
+        if !before_ok {
+            continue;
+        }
+        let Some(rest) = rest.strip_prefix('=') else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            continue;
+        };
+        let inner = &rest[1..];
+        let close = inner.find(q)?;
+        return Some(inner[..close].to_string());
+    }
+    None
+}
+
+/// feed-rs only accepts `<rss version="2.0|0.91|0.92|">`; anything else (missing,
+/// `0.93`, `0.94`, `2.00`, ...) is rewritten to 2.0, whose parser is a superset.
+fn fix_rss_version(s: &str) -> String {
+    let Some((start, tag)) = root_start_tag(s) else {
+        return s.to_string();
+    };
+    if root_element_name(s) != Some("rss") {
+        return s.to_string();
+    }
+    let version = attr_value(tag, "version");
+    if matches!(version.as_deref(), Some("2.0" | "0.91" | "0.92" | "")) {
+        return s.to_string();
+    }
+    let mut new_tag = String::new();
+    if let Some(v) = version {
+        // replace the value in place
+        for q in ['"', '\''] {
+            let needle = format!("version={q}{v}{q}");
+            if tag.contains(&needle) {
+                new_tag = tag.replacen(&needle, "version=\"2.0\"", 1);
+                break;
+            }
+        }
+        if new_tag.is_empty() {
+            return s.to_string();
+        }
+    } else {
+        new_tag = tag.replacen("<rss", "<rss version=\"2.0\"", 1);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    out.push_str(&s[..start]);
+    out.push_str(&new_tag);
+    out.push_str(&s[start + tag.len()..]);
+    out
+}
+
+/// Repair a truncated or broken XML feed: keep everything up to the end of the
+/// last complete `item`/`entry` (or, with none, up to the first one), then close
+/// every element still open. Returns `None` when there is nothing to repair.
+pub fn repair_truncated(s: &str) -> Option<String> {
+    let last_close = ["</item>", "</entry>", "</rss:item>", "</atom:entry>"]
+        .iter()
+        .filter_map(|t| s.rfind(t).map(|i| i + t.len()))
+        .max();
+    let cut = match last_close {
+        Some(c) => c,
+        None => {
+            let first_open = ["<item>", "<item ", "<entry>", "<entry "]
+                .iter()
+                .filter_map(|t| s.find(t))
+                .min();
+            match first_open {
+                Some(o) => o,
+                None => s.rfind('>').map_or(s.len(), |i| i + 1),
+            }
+        }
+    };
+    let prefix = &s[..cut];
+    let mut stack: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while let Some(off) = prefix[i..].find('<') {
+        i += off;
+        if let Some(next) = skip_special(prefix, i) {
+            if next > prefix.len() {
+                break;
+            }
+            i = next;
+            continue;
+        }
+        let Some(end_rel) = prefix[i..].find('>') else {
+            break;
+        };
+        let end = i + end_rel;
+        let tag = &prefix[i + 1..end];
+        if let Some(name) = tag.strip_prefix('/') {
+            let name = name.trim();
+            if let Some(pos) = stack.iter().rposition(|n| *n == name) {
+                stack.truncate(pos);
+            }
+        } else if !tag.ends_with('/') {
+            let name = tag
+                .split(|c: char| c.is_whitespace() || c == '/')
+                .next()
+                .unwrap_or("");
+            if !name.is_empty() {
+                stack.push(name);
+            }
+        }
+        i = end + 1;
+    }
+    let mut out = String::with_capacity(cut + 64);
+    out.push_str(prefix);
+    for name in stack.iter().rev() {
+        out.push_str("</");
+        out.push_str(name);
+        out.push('>');
+    }
+    (out != s).then_some(out)
+}
+
+/// Coerce a JSON Feed into the exact shapes feed-rs deserialises: `http://`
+/// version URLs, numeric ids, comma-separated `tags` strings, string authors,
+/// missing titles, attachments without required fields. Returns `None` when
+/// the text is not a JSON object (feed-rs then reports the error itself).
+pub fn normalize_json_feed(text: &str) -> Option<String> {
+    use serde_json::{Map, Value};
+    let mut root: Value = serde_json::from_str(text).ok()?;
+    let obj = root.as_object_mut()?;
+
+    fn coerce_string(map: &mut Map<String, Value>, key: &str) {
+        let replacement = match map.get(key) {
+            None | Some(Value::String(_)) => return,
+            Some(Value::Number(n)) => Some(Value::String(n.to_string())),
+            Some(Value::Bool(b)) => Some(Value::String(b.to_string())),
+            Some(_) => None,
+        };
+        match replacement {
+            Some(v) => {
+                map.insert(key.to_string(), v);
+            }
+            None => {
+                map.remove(key);
+            }
+        }
+    }
+    fn fix_author(v: &mut Value) -> bool {
+        match v {
+            Value::String(s) => {
+                let name = std::mem::take(s);
+                *v = serde_json::json!({ "name": name });
+                true
+            }
+            Value::Object(m) => {
+                coerce_string(m, "name");
+                coerce_string(m, "url");
+                true
+            }
+            _ => false,
+        }
+    }
+    fn fix_authors(map: &mut Map<String, Value>) {
+        if let Some(a) = map.get_mut("author")
+            && !fix_author(a)
+        {
+            map.remove("author");
+        }
+        match map.get_mut("authors") {
+            Some(Value::Array(list)) => list.retain_mut(fix_author),
+            Some(_) => {
+                map.remove("authors");
+            }
+            None => {}
+        }
+    }
+
+    if let Some(Value::String(v)) = obj.get_mut("version") {
+        if let Some(rest) = v.strip_prefix("http://jsonfeed.org/") {
+            *v = format!("https://jsonfeed.org/{rest}");
+        }
+    } else {
+        return None;
+    }
+    for key in [
+        "title",
+        "home_page_url",
+        "feed_url",
+        "language",
+        "description",
+        "icon",
+        "favicon",
+    ] {
+        coerce_string(obj, key);
+    }
+    if !obj.contains_key("title") {
+        obj.insert("title".into(), Value::String(String::new()));
+    }
+    fix_authors(obj);
+    if let Some(Value::Array(items)) = obj.get_mut("items") {
+        items.retain(Value::is_object);
+        for item in items.iter_mut() {
+            let Some(m) = item.as_object_mut() else {
+                continue;
+            };
+            for key in [
+                "id",
+                "url",
+                "external_url",
+                "title",
+                "content_html",
+                "content_text",
+                "summary",
+                "date_published",
+                "date_modified",
+            ] {
+                coerce_string(m, key);
+            }
+            fix_authors(m);
+            let tags = match m.get("tags") {
+                Some(Value::String(s)) => Some(
+                    s.split(',')
+                        .map(|t| Value::String(t.trim().to_string()))
+                        .filter(|t| t.as_str() != Some(""))
+                        .collect(),
+                ),
+                Some(Value::Array(list)) => Some(
+                    list.iter()
+                        .filter_map(|t| match t {
+                            Value::String(s) => Some(Value::String(s.clone())),
+                            Value::Number(n) => Some(Value::String(n.to_string())),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                Some(_) => Some(Vec::new()),
+                None => None,
+            };
+            if let Some(tags) = tags {
+                m.insert("tags".into(), Value::Array(tags));
+            }
+            if let Some(Value::Array(atts)) = m.get_mut("attachments") {
+                atts.retain_mut(|a| {
+                    let Some(am) = a.as_object_mut() else {
+                        return false;
+                    };
+                    coerce_string(am, "url");
+                    coerce_string(am, "mime_type");
+                    coerce_string(am, "title");
+                    if !am.get("size_in_bytes").is_some_and(Value::is_u64) {
+                        am.remove("size_in_bytes");
+                    }
+                    am.get("url").is_some() && am.get("mime_type").is_some()
+                });
+            } else {
+                m.remove("attachments");
+            }
+        }
+    }
+    serde_json::to_string(&root).ok()
+}
+
+/// A feed (`<feed>`, `<rss>`, `<rdf:RDF>`) embedded in an HTML/XHTML page, if any.
+pub fn extract_embedded_feed(s: &str) -> Option<String> {
+    for (open, close) in [
+        ("<feed", "</feed>"),
+        ("<rss", "</rss>"),
+        ("<rdf:RDF", "</rdf:RDF>"),
+    ] {
+        let mut from = 0;
+        while let Some(off) = s[from..].find(open) {
+            let start = from + off;
+            from = start + open.len();
+            if !s[from..].starts_with(|c: char| c.is_whitespace() || c == '>') {
+                continue;
+            }
+            let end = s.rfind(close).map_or(s.len(), |e| e + close.len());
+            if end <= start {
+                continue;
+            }
+            return Some(s[start..end].to_string());
+        }
+    }
+    None
+}
+
+/// Rewrite the Atom 0.3 namespace to Atom 1.0's, and its `issued`/`modified`
+/// dates to `published`/`updated`, so feed-rs reads the entries.
+pub fn rewrite_atom03(s: &str) -> Option<String> {
+    const ATOM03: &str = "http://purl.org/atom/ns#";
+    if !s.contains(ATOM03) {
+        return None;
+    }
+    Some(
+        s.replace(ATOM03, "http://www.w3.org/2005/Atom")
+            .replace("<issued>", "<published>")
+            .replace("</issued>", "</published>")
+            .replace("<modified>", "<updated>")
+            .replace("</modified>", "</updated>")
+            .replace("type=\"application/xhtml+xml\"", "type=\"xhtml\""),
+    )
+}
+
+/// Rewrite the RSS 0.90 namespace (which feed-rs does not know) to RSS 1.0's.
+pub fn rewrite_rss090_namespace(s: &str) -> Option<String> {
+    const RSS090: &str = "http://my.netscape.com/rdf/simple/0.9/";
+    s.contains(RSS090)
+        .then(|| s.replace(RSS090, "http://purl.org/rss/1.0/"))
+}
+
+/// Escape `&` that does not start a character or entity reference, and
+/// normalise `&#X..;` (upper-case hex marker) to `&#x..;`.
+pub fn escape_stray_ampersands(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut changed = false;
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let len = after.bytes().take(32).position(|b| b == b';');
+        let valid = len.is_some_and(|l| {
+            let name = &after[..l];
+            if let Some(hex) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
+                !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            } else if let Some(dec) = name.strip_prefix('#') {
+                !dec.is_empty() && dec.bytes().all(|b| b.is_ascii_digit())
+            } else {
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric())
+            }
+        });
+        if !valid {
+            out.push_str("&amp;");
+            changed = true;
+        } else if let Some(stripped) = after.strip_prefix("#X") {
+            out.push_str("&#x");
+            rest = stripped;
+            changed = true;
+            continue;
+        } else {
+            out.push('&');
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
+
+/// Replace `type="<mime>"` attributes that feed-rs rejects with `type="html"`.
+pub fn relax_content_type(s: &str, mime: &str) -> Option<String> {
+    let mut out = s.to_string();
+    let relaxed = if mime.contains("xml") {
+        "type=\"xhtml\""
+    } else {
+        "type=\"html\""
+    };
+    for q in ['"', '\''] {
+        let needle = format!("type={q}{mime}{q}");
+        out = out.replace(&needle, relaxed);
+    }
+    (out != s).then_some(out)
+}
+
+/// Per item/entry (in document order), the URL of its first `media:thumbnail`,
+/// or failing that of a `media:content medium="image"`. feed-rs drops
+/// thumbnails that are not accompanied by `media:content`, so we scan for them.
+pub fn scan_item_images(s: &str) -> Vec<Option<String>> {
+    let mut out: Vec<Option<String>> = Vec::new();
+    let mut fallback: Vec<Option<String>> = Vec::new();
+    let mut i = 0;
+    while let Some(off) = s[i..].find('<') {
+        i += off;
+        if let Some(next) = skip_special(s, i) {
+            i = next;
+            continue;
+        }
+        let end = s[i..].find('>').map_or(s.len(), |j| i + j + 1);
+        let tag = &s[i..end];
+        i = end;
+        if tag.starts_with("</") {
+            continue;
+        }
+        let name = tag[1..]
+            .split(|c: char| c.is_whitespace() || c == '>' || c == '/')
+            .next()
+            .unwrap_or("");
+        let (prefix, local) = name.rsplit_once(':').unwrap_or(("", name));
+        match local {
+            "item" | "entry" if prefix.is_empty() || prefix == "rss" || prefix == "atom" => {
+                out.push(None);
+                fallback.push(None);
+            }
+            "thumbnail" if prefix == "media" => {
+                if let (Some(slot @ None), Some(url)) = (out.last_mut(), attr_value(tag, "url")) {
+                    *slot = Some(url.trim().to_string());
+                }
+            }
+            "content" if prefix == "media" => {
+                let is_image = attr_value(tag, "medium")
+                    .is_some_and(|m| m.eq_ignore_ascii_case("image"))
+                    || attr_value(tag, "type")
+                        .is_some_and(|t| t.to_ascii_lowercase().starts_with("image/"));
+                if is_image
+                    && let (Some(slot @ None), Some(url)) =
+                        (fallback.last_mut(), attr_value(tag, "url"))
+                {
+                    *slot = Some(url.trim().to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    out.into_iter()
+        .zip(fallback)
+        .map(|(a, b)| a.or(b))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_charset() {
+        assert_eq!(
+            charset_from_content_type("text/xml; charset=\"ISO-8859-1\""),
+            Some("ISO-8859-1")
+        );
+        assert_eq!(charset_from_content_type("text/xml"), None);
+    }
+
+    #[test]
+    fn declared_utf8_but_latin1() {
+        let mut body =
+            b"<?xml version=\"1.0\" encoding=\"utf-8\"?><rss><channel><title>Not".to_vec();
+        body.push(0xED); // í in ISO-8859-1
+        body.extend_from_slice(b"cias</title></channel></rss>");
+        let p = prepare(&body, None).expect("prepared");
+        assert!(p.text.contains("Notícias"), "{}", p.text);
+        assert!(!p.text.contains("encoding"));
+    }
+
+    #[test]
+    fn declared_latin1_but_utf8() {
+        let body = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss version=\"2.0\"><channel><title>Notícias</title></channel></rss>";
+        let p = prepare(body.as_bytes(), None).expect("prepared");
+        assert!(p.text.contains("Notícias"));
+        assert!(p.text.starts_with("<?xml version=\"1.0\"?>"), "{}", p.text);
+    }
+
+    #[test]
+    fn windows_1251_and_gb18030() {
+        let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode("<?xml version=\"1.0\" encoding=\"windows-1251\"?><rss version=\"2.0\"><channel><title>Новости дня</title></channel></rss>");
+        let p = prepare(&bytes, None).expect("prepared");
+        assert!(p.text.contains("Новости дня"));
+        let (bytes, _, _) = encoding_rs::GB18030.encode("<?xml version=\"1.0\" encoding=\"gb18030\"?><rss version=\"2.0\"><channel><title>中文新闻标题</title></channel></rss>");
+        let p = prepare(&bytes, None).expect("prepared");
+        assert!(p.text.contains("中文新闻标题"));
+    }
+
+    #[test]
+    fn content_type_charset_used_without_declaration() {
+        let (bytes, _, _) = encoding_rs::WINDOWS_1251
+            .encode("<rss version=\"2.0\"><channel><title>Новости</title></channel></rss>");
+        let p =
+            prepare(&bytes, Some("application/rss+xml; charset=windows-1251")).expect("prepared");
+        assert!(p.text.contains("Новости"));
+    }
+
+    #[test]
+    fn leading_whitespace_and_bom() {
+        let body = b"\xEF\xBB\xBF\n\n  <?xml version=\"1.0\"?><rss version=\"2.0\"></rss>";
+        let p = prepare(body, None).expect("prepared");
+        assert!(p.text.starts_with("<?xml"));
+    }
+
+    #[test]
+    fn utf16_bom() {
+        let s = "<?xml version=\"1.0\" encoding=\"utf-16\"?><feed/>";
+        let mut bytes = vec![0xFF, 0xFE];
+        for u in s.encode_utf16() {
+            bytes.extend_from_slice(&u.to_le_bytes());
+        }
+        let p = prepare(&bytes, None).expect("prepared");
+        assert_eq!(p.text, "<?xml version=\"1.0\"?><feed/>");
+    }
+
+    #[test]
+    fn html_is_rejected() {
+        assert!(prepare(b"<!DOCTYPE html><html><body>502</body></html>", None).is_err());
+        assert!(prepare(b"<!-- x --><HTML><body>x</body></HTML>", None).is_err());
+        assert!(prepare(b"", None).is_err());
+        assert!(prepare(b"Service unavailable", None).is_err());
+    }
+
+    #[test]
+    fn rss_version_fixed() {
+        assert_eq!(
+            fix_rss_version("<rss><channel/></rss>"),
+            "<rss version=\"2.0\"><channel/></rss>"
+        );
+        assert_eq!(
+            fix_rss_version("<rss version='0.94'><channel/></rss>"),
+            "<rss version=\"2.0\"><channel/></rss>"
+        );
+        assert_eq!(
+            fix_rss_version("<rss version=\"2.0\"/>"),
+            "<rss version=\"2.0\"/>"
+        );
+    }
+
+    #[test]
+    fn repair_cuts_after_last_item() {
+        let s = "<rss version=\"2.0\"><channel><title>t</title><item><title>a</title></item><item><title>b";
+        assert_eq!(
+            repair_truncated(s).as_deref(),
+            Some(
+                "<rss version=\"2.0\"><channel><title>t</title><item><title>a</title></item></channel></rss>"
+            )
+        );
+        let s = "<rss version=\"2.0\"><channel><title>t</title><!-- error -->";
+        assert_eq!(
+            repair_truncated(s).as_deref(),
+            Some("<rss version=\"2.0\"><channel><title>t</title><!-- error --></channel></rss>")
+        );
+    }
+}

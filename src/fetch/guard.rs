@@ -1,0 +1,162 @@
+//! The SSRF guard: feeds are untrusted input, and a feed item that points at
+//! `http://169.254.169.254/` or a hostname resolving to 127.0.0.1 must not
+//! make the worker probe its own network.
+//!
+//! The check runs on resolved addresses inside the DNS resolver the HTTP
+//! client connects with, so a name that resolves differently on a second
+//! lookup (DNS rebinding) cannot get round it; IP literals, which skip the
+//! resolver, are checked before each request and each redirect.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// Whether an address is reachable on the public internet (not loopback,
+/// private, link-local, CGNAT, multicast, documentation or unspecified).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let seg = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00 // unique local
+                || (seg[0] & 0xffc0) == 0xfe80 // link-local
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
+                || (seg[0] == 0x0064 && seg[1] == 0xff9b)) // NAT64 to private v4 is possible
+        }
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
+    !(ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || ip.is_unspecified()
+        || ip.is_documentation()
+        || o[0] == 0 // "this network"
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // CGNAT 100.64/10
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
+        || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18/15
+        || o[0] >= 240) // reserved
+}
+
+/// Checks a URL whose host is an IP literal; names are checked at resolution.
+pub fn check_url(url: &url::Url, allow_private: bool) -> Result<(), String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("scheme `{}` is not http or https", url.scheme()));
+    }
+    if allow_private {
+        return Ok(());
+    }
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+        Some(url::Host::Domain(name)) => {
+            if name.eq_ignore_ascii_case("localhost") || name.ends_with(".localhost") {
+                return Err(format!("host `{name}` is a loopback name"));
+            }
+            return Ok(());
+        }
+        None => return Err("URL has no host".into()),
+    };
+    if is_public(ip) {
+        Ok(())
+    } else {
+        Err(format!("address {ip} is not public"))
+    }
+}
+
+/// DNS resolver that drops non-public addresses unless private networks are
+/// allowed.
+pub struct GuardedResolver {
+    pub allow_private: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = resolved
+                .iter()
+                .copied()
+                .filter(|addr| allow_private || is_public(addr.ip()))
+                .collect();
+            if allowed.is_empty() {
+                let blocked = resolved
+                    .first()
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_else(|| "no address".into());
+                return Err(format!(
+                    "blocked: `{host}` resolves to {blocked}, not a public address (set fetch.allow_private_networks to allow)"
+                )
+                .into());
+            }
+            let addrs: Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_addresses() {
+        for blocked in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(blocked.parse().unwrap()), "{blocked}");
+        }
+        for public in ["8.8.8.8", "151.101.0.81", "2a04:4e42::81"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn checks_literal_urls() {
+        let url = |s: &str| url::Url::parse(s).unwrap();
+        assert!(check_url(&url("http://127.0.0.1:8080/feed"), false).is_err());
+        assert!(check_url(&url("http://[::1]/"), false).is_err());
+        assert!(check_url(&url("http://localhost/"), false).is_err());
+        assert!(check_url(&url("http://127.0.0.1:8080/feed"), true).is_ok());
+        assert!(check_url(&url("https://feeds.bbci.co.uk/news/rss.xml"), false).is_ok());
+        assert!(check_url(&url("file:///etc/passwd"), true).is_err());
+    }
+
+    #[tokio::test]
+    async fn resolver_blocks_names_that_resolve_to_loopback() {
+        let guarded = GuardedResolver {
+            allow_private: false,
+        };
+        let name: Name = "localhost".parse().unwrap();
+        assert!(guarded.resolve(name).await.is_err());
+        let open = GuardedResolver {
+            allow_private: true,
+        };
+        let name: Name = "localhost".parse().unwrap();
+        assert!(open.resolve(name).await.is_ok());
+    }
+}

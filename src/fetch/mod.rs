@@ -1,0 +1,334 @@
+//! HTTP fetching of feeds and article pages, politely and within bounds:
+//! conditional GET for feeds, per-host concurrency and spacing, body size
+//! caps enforced while streaming (after decompression, so a gzip bomb stops
+//! at the cap), timeouts, a redirect limit and the SSRF guard.
+
+pub mod guard;
+pub mod politeness;
+
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{
+    CONTENT_TYPE, ETAG, HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER,
+};
+use url::Url;
+
+use crate::config::FetchConfig;
+use politeness::HostLimiter;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("blocked: {0}")]
+    Blocked(String),
+    #[error("HTTP {status}")]
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    #[error("body larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("timed out")]
+    Timeout,
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("request failed: {0}")]
+    Request(String),
+}
+
+impl FetchError {
+    /// Whether another attempt may succeed (server trouble, network trouble).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FetchError::Status { status, .. } => {
+                *status == 408 || *status == 425 || *status == 429 || *status >= 500
+            }
+            FetchError::Timeout | FetchError::Connect(_) | FetchError::Request(_) => true,
+            FetchError::Blocked(_) | FetchError::TooLarge { .. } => false,
+        }
+    }
+
+    /// A short label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FetchError::Blocked(_) => "blocked",
+            FetchError::Status { .. } => "http_status",
+            FetchError::TooLarge { .. } => "too_large",
+            FetchError::Timeout => "timeout",
+            FetchError::Connect(_) => "connect",
+            FetchError::Request(_) => "request",
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    fn from_reqwest(error: reqwest::Error) -> FetchError {
+        let text = error_chain(&error);
+        if text.contains("blocked:") {
+            FetchError::Blocked(text)
+        } else if error.is_timeout() {
+            FetchError::Timeout
+        } else if error.is_connect() {
+            FetchError::Connect(text)
+        } else {
+            FetchError::Request(text)
+        }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Validators from the previous successful poll of a feed.
+#[derive(Debug, Clone, Default)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum FeedResponse {
+    NotModified {
+        validators: Validators,
+    },
+    Fetched {
+        body: Vec<u8>,
+        content_type: Option<String>,
+        validators: Validators,
+        final_url: Url,
+    },
+}
+
+#[derive(Debug)]
+pub struct Page {
+    pub body: Vec<u8>,
+    pub content_type: Option<String>,
+    pub final_url: Url,
+}
+
+/// The one HTTP client of the worker. Cheap to clone.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    hosts: Arc<HostLimiter>,
+    allow_private: bool,
+    max_feed_bytes: u64,
+    max_page_bytes: u64,
+}
+
+static CRYPTO: Once = Once::new();
+
+impl Fetcher {
+    pub fn new(config: &FetchConfig) -> Result<Fetcher, FetchError> {
+        CRYPTO.call_once(|| {
+            // Fails only when another provider is installed already: fine.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        });
+        let allow_private = config.allow_private_networks;
+        let max_redirects = config.max_redirects;
+        let redirect = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= max_redirects {
+                return attempt.error(format!("more than {max_redirects} redirects"));
+            }
+            match guard::check_url(attempt.url(), allow_private) {
+                Ok(()) => attempt.follow(),
+                Err(reason) => attempt.error(format!("blocked: redirect target {reason}")),
+            }
+        });
+        let client = reqwest::Client::builder()
+            .user_agent(config.user_agent.clone())
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
+            .read_timeout(config.timeout.min(Duration::from_secs(15)))
+            .redirect(redirect)
+            .dns_resolver(Arc::new(guard::GuardedResolver { allow_private }))
+            .pool_max_idle_per_host(config.per_host_concurrency.max(2))
+            .build()
+            .map_err(|e| FetchError::Request(error_chain(&e)))?;
+        Ok(Fetcher {
+            client,
+            hosts: Arc::new(HostLimiter::new(config)),
+            allow_private,
+            max_feed_bytes: config.max_feed_bytes,
+            max_page_bytes: config.max_page_bytes,
+        })
+    }
+
+    /// Conditional GET of a feed.
+    pub async fn fetch_feed(
+        &self,
+        url: &Url,
+        validators: &Validators,
+    ) -> Result<FeedResponse, FetchError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::ACCEPT,
+            "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
+                .parse()
+                .expect("static header"),
+        );
+        if let Some(etag) = validators.etag.as_deref().and_then(|v| v.parse().ok()) {
+            headers.insert(IF_NONE_MATCH, etag);
+        }
+        if let Some(lm) = validators
+            .last_modified
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+        {
+            headers.insert(IF_MODIFIED_SINCE, lm);
+        }
+        let response = self.send(url, headers).await?;
+        if response.status() == StatusCode::NOT_MODIFIED {
+            return Ok(FeedResponse::NotModified {
+                validators: validators_of(response.headers(), validators),
+            });
+        }
+        let validators = validators_of(response.headers(), &Validators::default());
+        let final_url = response.url().clone();
+        let content_type = header_text(response.headers(), CONTENT_TYPE);
+        let body = read_capped(response, self.max_feed_bytes).await?;
+        Ok(FeedResponse::Fetched {
+            body,
+            content_type,
+            validators,
+            final_url,
+        })
+    }
+
+    /// GET of an article page (one attempt; the caller retries).
+    pub async fn fetch_page(&self, url: &Url) -> Result<Page, FetchError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::ACCEPT,
+            "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+                .parse()
+                .expect("static header"),
+        );
+        let response = self.send(url, headers).await?;
+        let final_url = response.url().clone();
+        let content_type = header_text(response.headers(), CONTENT_TYPE);
+        let body = read_capped(response, self.max_page_bytes).await?;
+        Ok(Page {
+            body,
+            content_type,
+            final_url,
+        })
+    }
+
+    /// Sends a GET through the host gate; non-success statuses (other than
+    /// 304) become errors, and `Retry-After` on 429/503 pauses the host.
+    async fn send(&self, url: &Url, headers: HeaderMap) -> Result<reqwest::Response, FetchError> {
+        guard::check_url(url, self.allow_private).map_err(FetchError::Blocked)?;
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let _permit = self.hosts.acquire(&host).await;
+        let response = self
+            .client
+            .get(url.clone())
+            .headers(headers)
+            .send()
+            .await
+            .map_err(FetchError::from_reqwest)?;
+        let status = response.status();
+        if status.is_success() || status == StatusCode::NOT_MODIFIED {
+            return Ok(response);
+        }
+        let retry_after = header_text(response.headers(), RETRY_AFTER)
+            .as_deref()
+            .and_then(parse_retry_after);
+        if let Some(delay) = retry_after
+            && (status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::SERVICE_UNAVAILABLE)
+        {
+            self.hosts.pause(&host, delay);
+        }
+        Err(FetchError::Status {
+            status: status.as_u16(),
+            retry_after,
+        })
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn validators_of(headers: &HeaderMap, previous: &Validators) -> Validators {
+    Validators {
+        etag: header_text(headers, ETAG).or_else(|| previous.etag.clone()),
+        last_modified: header_text(headers, LAST_MODIFIED)
+            .or_else(|| previous.last_modified.clone()),
+    }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Reads a body chunk by chunk, failing as soon as it passes `limit`.
+async fn read_capped(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, FetchError> {
+    if response.content_length().is_some_and(|len| len > limit) {
+        return Err(FetchError::TooLarge { limit });
+    }
+    let mut body =
+        Vec::with_capacity(response.content_length().unwrap_or(16 * 1024).min(limit) as usize);
+    while let Some(chunk) = response.chunk().await.map_err(FetchError::from_reqwest)? {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Err(FetchError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn transient_errors() {
+        let status = |s| FetchError::Status {
+            status: s,
+            retry_after: None,
+        };
+        assert!(status(503).is_transient());
+        assert!(status(429).is_transient());
+        assert!(!status(404).is_transient());
+        assert!(!FetchError::TooLarge { limit: 1 }.is_transient());
+        assert!(FetchError::Timeout.is_transient());
+    }
+}

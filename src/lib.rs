@@ -1,0 +1,17 @@
+//! feedwire: a streaming feed-ingestion worker.
+//!
+//! Stages, one module each: [`config`] → [`fetch`] → [`feed`] (parsing) →
+//! [`dedup`] (story identity) and [`store`] (state) → [`extract`] (full
+//! text) → [`message`] (the v1 article message) → [`publish`] (RabbitMQ with
+//! confirms), wired together by [`pipeline`]; [`shutdown`] handles signals.
+
+pub mod config;
+pub mod dedup;
+pub mod extract;
+pub mod feed;
+pub mod fetch;
+pub mod message;
+pub mod pipeline;
+pub mod publish;
+pub mod shutdown;
+pub mod store;

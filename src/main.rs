@@ -1,0 +1,281 @@
+//! The `feedwire` binary: command-line parsing and process concerns (logging,
+//! signals, exit codes). The work itself lives in the library.
+
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use feedwire::config::{Config, ConfigError};
+use feedwire::extract;
+use feedwire::fetch::Fetcher;
+use feedwire::pipeline::Pipeline;
+use feedwire::publish::{AmqpSink, PublishError, Sink, StdoutSink};
+use feedwire::shutdown::Shutdown;
+use feedwire::store::{SharedStore, SqliteStore};
+use serde::{Deserialize, Serialize};
+use tracing::{error, info, warn};
+
+#[derive(Parser)]
+#[command(
+    name = "feedwire",
+    version,
+    about = "Feed ingestion worker: RSS/Atom/JSON Feed → dedup → full text → RabbitMQ"
+)]
+struct Cli {
+    /// Log format; json by default when stderr is not a terminal.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum SinkKind {
+    Amqp,
+    Stdout,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the worker: poll feeds, publish new and changed stories.
+    Run {
+        #[arg(long, env = "FEEDWIRE_CONFIG", default_value = "config/feedwire.toml")]
+        config: PathBuf,
+        /// Poll every feed once, finish every story, wait for confirms, exit.
+        #[arg(long)]
+        once: bool,
+        /// Where messages go: the broker, or JSON lines on stdout.
+        #[arg(long, value_enum, default_value = "amqp")]
+        sink: SinkKind,
+    },
+    /// Print the clean text of a saved page (FILE, or - for stdin).
+    Extract {
+        /// The page's URL (resolves relative links, picks site rules).
+        #[arg(long)]
+        url: Option<String>,
+        /// Read {"id","url","html"} lines on stdin, write one result per line.
+        #[arg(long)]
+        jsonl: bool,
+        file: Option<PathBuf>,
+    },
+    /// Validate the config and print it resolved, secrets masked.
+    CheckConfig {
+        #[arg(long, env = "FEEDWIRE_CONFIG", default_value = "config/feedwire.toml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Run { config, once, sink } => {
+            let config = match load_config(&config) {
+                Ok(config) => config,
+                Err(code) => return code,
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("feedwire: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(run(config, once, sink)) {
+                Ok(code) => code,
+                Err(e) => {
+                    error!("{e:#}");
+                    eprintln!("feedwire: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Extract { url, jsonl, file } => match extract_command(url, jsonl, file) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("feedwire extract: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::CheckConfig { config } => match load_config(&config) {
+            Ok(config) => {
+                println!(
+                    "config OK: {} feeds, exchange `{}`, broker {}, store {}",
+                    config.feeds.len(),
+                    config.broker.exchange,
+                    feedwire::publish::redact_url(&config.broker.url),
+                    config.store.path.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+    }
+}
+
+/// Loads the config; a bad one is reported once, naming the key, exit 2.
+fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("feedwire: {e}");
+        match e {
+            ConfigError::Read { .. } | ConfigError::Invalid { .. } => ExitCode::from(2),
+        }
+    })
+}
+
+fn init_logging(format: Option<LogFormat>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match format {
+        Some(LogFormat::Json) => true,
+        Some(LogFormat::Pretty) => false,
+        None => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().with_current_span(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(config: Config, once: bool, sink_kind: SinkKind) -> Result<ExitCode> {
+    let config = Arc::new(config);
+    let signals = Shutdown::on_signals(config.pipeline.shutdown_grace);
+    let store: SharedStore =
+        Arc::new(SqliteStore::open(&config.store.path).context("cannot open the store")?);
+    let fetcher = Fetcher::new(&config.fetch).context("cannot build the HTTP client")?;
+    let sink = match sink_kind {
+        SinkKind::Stdout => Sink::Stdout(StdoutSink::default()),
+        SinkKind::Amqp => match AmqpSink::connect(config.broker.clone(), &signals.shutdown).await {
+            Ok(sink) => Sink::Amqp(sink),
+            Err(PublishError::ShuttingDown) => {
+                info!("stopped before the broker was reachable");
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(e) => return Err(e).context("cannot connect to the broker"),
+        },
+    };
+    let sink = Arc::new(sink);
+    info!(
+        feeds = config.feeds.len(),
+        store = %config.store.path.display(),
+        once,
+        "feedwire started"
+    );
+    let pipeline = Pipeline::new(
+        Arc::clone(&config),
+        Arc::clone(&store),
+        fetcher,
+        Arc::clone(&sink),
+        signals.shutdown.clone(),
+        signals.abort.clone(),
+    );
+    let undelivered = if once {
+        pipeline.run_once().await
+    } else {
+        pipeline.run_forever().await;
+        0
+    };
+    sink.close().await;
+    let store_for_flush = Arc::clone(&store);
+    tokio::task::spawn_blocking(move || store_for_flush.checkpoint())
+        .await
+        .context("store flush task")?
+        .context("cannot flush the store")?;
+    info!(summary = %pipeline.stats().summary(), "feedwire stopped");
+    if once {
+        eprintln!("feedwire: {}", pipeline.stats().summary());
+    }
+    if undelivered > 0 {
+        warn!(
+            undelivered,
+            "some stories were not delivered; the next run retries them"
+        );
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Deserialize)]
+struct ExtractRequest {
+    id: serde_json::Value,
+    url: Option<String>,
+    html: String,
+}
+
+#[derive(Serialize)]
+struct ExtractResponse<'a> {
+    id: &'a serde_json::Value,
+    #[serde(flatten)]
+    extracted: &'a extract::Extracted,
+}
+
+fn extract_command(url: Option<String>, jsonl: bool, file: Option<PathBuf>) -> Result<()> {
+    let base = url
+        .as_deref()
+        .map(url::Url::parse)
+        .transpose()
+        .context("--url is not an absolute URL")?;
+    if jsonl {
+        let stdin = std::io::stdin().lock();
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for line in stdin.lines() {
+            let line = line.context("reading stdin")?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let request: ExtractRequest = match serde_json::from_str(&line) {
+                Ok(request) => request,
+                Err(e) => {
+                    eprintln!("feedwire extract: skipping a line that is not a request: {e}");
+                    continue;
+                }
+            };
+            let page_url = request
+                .url
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .or_else(|| base.clone());
+            let extracted = extract::extract(&request.html, page_url.as_ref());
+            serde_json::to_writer(
+                &mut out,
+                &ExtractResponse {
+                    id: &request.id,
+                    extracted: &extracted,
+                },
+            )?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+        }
+        return Ok(());
+    }
+    let mut bytes = Vec::new();
+    match file.as_deref() {
+        None => anyhow::bail!("give a FILE (or - for stdin), or --jsonl"),
+        Some(path) if path.as_os_str() == "-" => {
+            std::io::stdin().read_to_end(&mut bytes)?;
+        }
+        Some(path) => {
+            bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        }
+    }
+    let html = extract::decode_html(&bytes, None);
+    let extracted = extract::extract(&html, base.as_ref());
+    writeln!(std::io::stdout().lock(), "{}", extracted.text)?;
+    Ok(())
+}

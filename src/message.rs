@@ -1,0 +1,234 @@
+//! The article message, version 1: what consumers read off the exchange.
+//!
+//! Its JSON Schema is `schema/article.v1.json`; a test checks real output
+//! against it. Fields the worker does not know are `null`, never invented.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA_V1: &str = "feedwire.article.v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArticleEvent {
+    Created,
+    Updated,
+}
+
+impl ArticleEvent {
+    /// The AMQP `type` property.
+    pub fn amqp_type(self) -> &'static str {
+        match self {
+            ArticleEvent::Created => "article.created",
+            ArticleEvent::Updated => "article.updated",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtractionStatus {
+    /// Main text extracted from the article page.
+    Ok,
+    /// The page was fetched but yielded no main text; text is the feed's.
+    Empty,
+    /// The page could not be fetched; text is the feed's summary.
+    Failed,
+    /// Full-text fetching is off for this feed; text is the feed's.
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Extraction {
+    pub status: ExtractionStatus,
+    /// `site_rule`, `json_ld`, `readability`, `feed_content` or `feed_summary`.
+    pub method: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedRef {
+    pub id: String,
+    pub url: String,
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArticleMessage {
+    pub schema: String,
+    /// Stable story id: the same across feeds, restarts and revisions.
+    pub id: String,
+    pub event: ArticleEvent,
+    /// 1 for the first publication, +1 for every change of title or text.
+    pub revision: u32,
+    pub url: String,
+    pub title: Option<String>,
+    pub text: String,
+    pub summary: Option<String>,
+    pub authors: Vec<String>,
+    #[serde(with = "rfc3339_opt")]
+    pub published_at: Option<DateTime<Utc>>,
+    #[serde(with = "rfc3339_opt")]
+    pub updated_at: Option<DateTime<Utc>>,
+    #[serde(with = "rfc3339")]
+    pub fetched_at: DateTime<Utc>,
+    pub language: Option<String>,
+    pub image: Option<String>,
+    pub feed: FeedRef,
+    pub guid: Option<String>,
+    pub content_hash: String,
+    pub word_count: u32,
+    pub extraction: Extraction,
+}
+
+impl ArticleMessage {
+    /// The AMQP `message_id`: unique per (story, revision) and the same on
+    /// every re-send, so consumers can drop duplicates.
+    pub fn message_id(&self) -> String {
+        message_id(&self.id, self.revision)
+    }
+}
+
+pub fn message_id(story_id: &str, revision: u32) -> String {
+    format!("{story_id}-r{revision}")
+}
+
+pub fn word_count(text: &str) -> u32 {
+    text.split_whitespace().count().min(u32::MAX as usize) as u32
+}
+
+/// A serialized message ready for the sink, with its AMQP properties.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub story_id: String,
+    pub revision: u32,
+    pub message_id: String,
+    pub event: ArticleEvent,
+    pub routing_key: String,
+    /// Unix seconds, the AMQP `timestamp` property.
+    pub timestamp: i64,
+    pub body: Vec<u8>,
+}
+
+impl Envelope {
+    pub fn new(message: &ArticleMessage, routing_key: String) -> Envelope {
+        Envelope {
+            story_id: message.id.clone(),
+            revision: message.revision,
+            message_id: message.message_id(),
+            event: message.event,
+            routing_key,
+            timestamp: message.fetched_at.timestamp(),
+            body: serde_json::to_vec(message).expect("an article message always serializes"),
+        }
+    }
+}
+
+mod rfc3339 {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Secs, true))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+mod rfc3339_opt {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => super::rfc3339::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| {
+                DateTime::parse_from_rfc3339(&text)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(serde::de::Error::custom)
+            })
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> ArticleMessage {
+        ArticleMessage {
+            schema: SCHEMA_V1.into(),
+            id: "0123456789abcdef0123456789abcdef".into(),
+            event: ArticleEvent::Created,
+            revision: 1,
+            url: "https://www.bbc.co.uk/news/articles/c1".into(),
+            title: Some("Title".into()),
+            text: "First paragraph.\n\nSecond paragraph.".into(),
+            summary: None,
+            authors: vec![],
+            published_at: Some("2026-01-02T03:04:05Z".parse().unwrap()),
+            updated_at: None,
+            fetched_at: "2026-01-02T04:00:00Z".parse().unwrap(),
+            language: Some("en-GB".into()),
+            image: None,
+            feed: FeedRef {
+                id: "bbc-world".into(),
+                url: "https://feeds.bbci.co.uk/news/world/rss.xml".into(),
+                title: None,
+            },
+            guid: Some("https://www.bbc.co.uk/news/articles/c1#0".into()),
+            content_hash: "sha256:00ff".into(),
+            word_count: 4,
+            extraction: Extraction {
+                status: ExtractionStatus::Ok,
+                method: Some("site_rule".into()),
+            },
+        }
+    }
+
+    #[test]
+    fn serializes_nulls_and_utc_times() {
+        let json = serde_json::to_value(sample()).unwrap();
+        assert_eq!(json["schema"], "feedwire.article.v1");
+        assert_eq!(json["event"], "created");
+        assert_eq!(json["published_at"], "2026-01-02T03:04:05Z");
+        assert!(json["updated_at"].is_null());
+        assert!(json["summary"].is_null());
+        assert_eq!(json["extraction"]["status"], "ok");
+        let back: ArticleMessage = serde_json::from_value(json).unwrap();
+        assert_eq!(back, sample());
+    }
+
+    #[test]
+    fn message_id_is_per_revision() {
+        let mut m = sample();
+        let first = m.message_id();
+        assert_eq!(first, m.message_id());
+        m.revision = 2;
+        assert_ne!(first, m.message_id());
+        assert_eq!(word_count("a  b\n\nc"), 3);
+    }
+
+    #[test]
+    fn schema_file_accepts_sample() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../schema/article.v1.json")).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let value = serde_json::to_value(sample()).unwrap();
+        assert!(validator.is_valid(&value));
+        let mut broken = value.clone();
+        broken["revision"] = serde_json::json!(0);
+        assert!(!validator.is_valid(&broken));
+        let mut broken = value;
+        broken.as_object_mut().unwrap().remove("text");
+        assert!(!validator.is_valid(&broken));
+    }
+}

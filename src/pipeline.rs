@@ -1,0 +1,799 @@
+//! Wiring of the stages: the scheduler polls feeds, new stories go through a
+//! bounded queue to story workers, which fetch the page, extract the text,
+//! build the message, publish it and mark it done only after the confirm.
+//!
+//! Shutdown comes in two steps, each a [`CancellationToken`]: `shutdown`
+//! stops polling and taking new stories; `abort` (grace period over, or a
+//! second signal) stops in-flight work, which is left unmarked and resumed
+//! on the next start.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
+use chrono::Utc;
+use serde::Serialize;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+use url::Url;
+
+use crate::config::{Config, FeedConfig};
+use crate::dedup::{StoryIdentity, content_hash, item_fingerprint, normalize_url};
+use crate::extract::{self, Extracted, ExtractionMethod};
+use crate::feed::{self, FeedItem, ParsedFeed};
+use crate::fetch::{FeedResponse, FetchError, Fetcher, Validators};
+use crate::message::{
+    ArticleEvent, ArticleMessage, Envelope, Extraction, ExtractionStatus, FeedRef, SCHEMA_V1,
+    word_count,
+};
+use crate::publish::{PublishError, Sink};
+use crate::store::{self, DiscoveredItem, FeedState, SharedStore, StoryTask, StoryWork};
+
+/// Counters of one run, printed at the end of `run --once`.
+#[derive(Debug, Default, Serialize)]
+pub struct RunStats {
+    pub polls_ok: AtomicU64,
+    pub polls_not_modified: AtomicU64,
+    pub polls_failed: AtomicU64,
+    pub items_seen: AtomicU64,
+    pub stories_queued: AtomicU64,
+    pub published: AtomicU64,
+    pub unchanged: AtomicU64,
+    pub pages_failed: AtomicU64,
+    pub undelivered: AtomicU64,
+}
+
+impl RunStats {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    pub fn summary(&self) -> String {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "polls: {} ok, {} not modified, {} failed; items seen {}; stories queued {}, published {}, unchanged {}, page failures {}, undelivered {}",
+            g(&self.polls_ok),
+            g(&self.polls_not_modified),
+            g(&self.polls_failed),
+            g(&self.items_seen),
+            g(&self.stories_queued),
+            g(&self.published),
+            g(&self.unchanged),
+            g(&self.pages_failed),
+            g(&self.undelivered)
+        )
+    }
+}
+
+/// How often the long-running worker looks for unfinished stories that no
+/// worker holds (a publish that gave up, say).
+const RESWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Publish attempts for a message the broker refused (returned or nacked)
+/// before the story is left for a later sweep.
+const REFUSED_PUBLISH_ATTEMPTS: usize = 4;
+
+pub struct Pipeline {
+    config: Arc<Config>,
+    store: SharedStore,
+    fetcher: Fetcher,
+    sink: Arc<Sink>,
+    stats: Arc<RunStats>,
+    /// Stories queued or being worked on, so a sweep never doubles one.
+    in_flight: Mutex<HashSet<String>>,
+    feed_titles: Mutex<HashMap<String, Option<String>>>,
+    /// Bounds CPU-heavy extraction to the number of cores.
+    cpu: Semaphore,
+    shutdown: CancellationToken,
+    abort: CancellationToken,
+}
+
+impl Pipeline {
+    pub fn new(
+        config: Arc<Config>,
+        store: SharedStore,
+        fetcher: Fetcher,
+        sink: Arc<Sink>,
+        shutdown: CancellationToken,
+        abort: CancellationToken,
+    ) -> Arc<Pipeline> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Arc::new(Pipeline {
+            config,
+            store,
+            fetcher,
+            sink,
+            stats: Arc::new(RunStats::default()),
+            in_flight: Mutex::new(HashSet::new()),
+            feed_titles: Mutex::new(HashMap::new()),
+            cpu: Semaphore::new(cores),
+            shutdown,
+            abort,
+        })
+    }
+
+    pub fn stats(&self) -> &RunStats {
+        &self.stats
+    }
+
+    /// Polls every feed once, processes every new story and waits for every
+    /// confirm. Returns the number of stories left undelivered.
+    pub async fn run_once(self: &Arc<Self>) -> u64 {
+        let (tx, rx) = mpsc::channel(self.config.pipeline.queue_capacity);
+        let workers = tokio::spawn(Arc::clone(self).work(rx));
+        self.resume(&tx).await;
+        let mut polls = JoinSet::new();
+        let slots = Arc::new(Semaphore::new(self.config.poll.concurrency));
+        for index in 0..self.config.feeds.len() {
+            if self.shutdown.is_cancelled() {
+                break;
+            }
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                break;
+            };
+            let pipeline = Arc::clone(self);
+            let tx = tx.clone();
+            polls.spawn(async move {
+                let _slot = slot;
+                pipeline.poll_and_enqueue(index, &tx).await;
+            });
+        }
+        while polls.join_next().await.is_some() {}
+        drop(tx);
+        let _ = workers.await;
+        RunStats::get(&self.stats.undelivered)
+    }
+
+    /// The long-running worker: polls feeds when due until `shutdown`.
+    pub async fn run_forever(self: &Arc<Self>) {
+        let (tx, rx) = mpsc::channel(self.config.pipeline.queue_capacity);
+        let workers = tokio::spawn(Arc::clone(self).work(rx));
+        self.resume(&tx).await;
+
+        let now = Utc::now().timestamp_millis();
+        let mut due: BinaryHeap<Reverse<(i64, usize)>> = BinaryHeap::new();
+        for (index, feed) in self.config.feeds.iter().enumerate() {
+            let id = feed.id.clone();
+            let next = store::blocking(&self.store, move |s| s.feed_state(&id))
+                .await
+                .ok()
+                .flatten()
+                .filter(|state| state.url == feed.url)
+                .map_or(now, |state| state.next_due_ms);
+            due.push(Reverse((next, index)));
+        }
+        let (done_tx, mut done_rx) = mpsc::channel::<(usize, i64)>(self.config.feeds.len().max(1));
+        let slots = Arc::new(Semaphore::new(self.config.poll.concurrency));
+        let mut sweep = tokio::time::interval(RESWEEP_EVERY);
+        sweep.tick().await;
+        loop {
+            let now = Utc::now().timestamp_millis();
+            while let Some(Reverse((at, index))) = due.peek().copied() {
+                if at > now {
+                    break;
+                }
+                due.pop();
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    due.push(Reverse((now + 200, index)));
+                    break;
+                };
+                let pipeline = Arc::clone(self);
+                let tx = tx.clone();
+                let done_tx = done_tx.clone();
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    let next = pipeline.poll_and_enqueue(index, &tx).await;
+                    let _ = done_tx.send((index, next)).await;
+                });
+            }
+            let wait = due
+                .peek()
+                .map_or(1000, |Reverse((at, _))| (at - now).clamp(10, 1000));
+            tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                Some((index, next)) = done_rx.recv() => due.push(Reverse((next, index))),
+                _ = sweep.tick() => self.resume(&tx).await,
+                _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+            }
+        }
+        info!("shutting down: polling stopped, finishing in-flight stories");
+        drop(tx);
+        let _ = workers.await;
+    }
+
+    /// Queues every unfinished story that no worker holds.
+    async fn resume(&self, tx: &mpsc::Sender<StoryWork>) {
+        match store::blocking(&self.store, |s| s.unfinished()).await {
+            Ok(work) => {
+                if !work.is_empty() {
+                    info!(stories = work.len(), "resuming unfinished stories");
+                }
+                for item in work {
+                    if self.shutdown.is_cancelled() {
+                        return;
+                    }
+                    self.enqueue(tx, item).await;
+                }
+            }
+            Err(error) => warn!(%error, "cannot read unfinished stories"),
+        }
+    }
+
+    async fn enqueue(&self, tx: &mpsc::Sender<StoryWork>, work: StoryWork) {
+        {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            if !in_flight.insert(work.story_id().to_string()) {
+                return;
+            }
+        }
+        let story_id = work.story_id().to_string();
+        RunStats::add(&self.stats.stories_queued, 1);
+        // Waits while the queue is full: polling slows to what workers take.
+        tokio::select! {
+            sent = tx.send(work) => if sent.is_err() { self.release(&story_id) },
+            _ = self.abort.cancelled() => self.release(&story_id),
+        }
+    }
+
+    fn release(&self, story_id: &str) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(story_id);
+    }
+
+    /// Takes stories off the queue, `story_concurrency` at a time.
+    async fn work(self: Arc<Self>, mut rx: mpsc::Receiver<StoryWork>) {
+        let slots = Arc::new(Semaphore::new(self.config.pipeline.story_concurrency));
+        let mut running = JoinSet::new();
+        loop {
+            let work = tokio::select! {
+                work = rx.recv() => work,
+                _ = self.abort.cancelled() => None,
+            };
+            let Some(work) = work else { break };
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                break;
+            };
+            let pipeline = Arc::clone(&self);
+            running.spawn(async move {
+                let _slot = slot;
+                let story_id = work.story_id().to_string();
+                let span = info_span!("story", story_id = %story_id);
+                tokio::select! {
+                    _ = pipeline.handle(work).instrument(span) => {}
+                    _ = pipeline.abort.cancelled() => {}
+                }
+                pipeline.release(&story_id);
+            });
+            while running.try_join_next().is_some() {}
+        }
+        while running.join_next().await.is_some() {}
+    }
+
+    async fn handle(&self, work: StoryWork) {
+        let envelope = match work {
+            StoryWork::Republish(envelope) => envelope,
+            StoryWork::Process(task) => match self.build(task).await {
+                Some(envelope) => envelope,
+                None => return,
+            },
+        };
+        self.deliver(envelope).await;
+    }
+
+    /// Fetches, extracts and builds the message; persists it as pending.
+    /// `None` when nothing needs publishing (unchanged) or the store failed.
+    async fn build(&self, task: StoryTask) -> Option<Envelope> {
+        let feed = self.config.feed(&task.feed_id);
+        let fetch_full_text = feed.is_none_or(|f| self.config.fetch_full_text(f));
+        let link = task.item.link.as_deref().and_then(|l| Url::parse(l).ok());
+        let page = match (&link, fetch_full_text) {
+            (Some(url), true) => Some(self.fetch_and_extract(url, &task).await),
+            _ => None,
+        };
+        let feed_ref = self.feed_ref(&task.feed_id, feed).await;
+        let message = compose(&task, page, feed_ref);
+        if task.published_revision > 0
+            && task.published_hash.as_deref() == Some(message.content_hash.as_str())
+        {
+            RunStats::add(&self.stats.unchanged, 1);
+            let id = task.story_id.clone();
+            if let Err(error) = store::blocking(&self.store, move |s| s.mark_unchanged(&id)).await {
+                warn!(%error, "cannot mark story unchanged");
+            }
+            return None;
+        }
+        let envelope = Envelope::new(&message, self.config.routing_key_for(&task.feed_id));
+        let (pending, hash) = (envelope.clone(), message.content_hash.clone());
+        if let Err(error) =
+            store::blocking(&self.store, move |s| s.save_pending(&pending, &hash)).await
+        {
+            warn!(%error, "cannot persist the built message; the story will be retried");
+            return None;
+        }
+        Some(envelope)
+    }
+
+    async fn fetch_and_extract(&self, url: &Url, task: &StoryTask) -> PageOutcome {
+        let attempts = self.config.fetch.page_attempts;
+        let fetch = || async { self.fetcher.fetch_page(url).await };
+        let fetched = fetch
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(300))
+                    .with_max_delay(Duration::from_secs(10))
+                    .with_max_times(attempts.saturating_sub(1))
+                    .with_jitter(),
+            )
+            .when(FetchError::is_transient)
+            .adjust(|error, delay| {
+                error
+                    .retry_after()
+                    .map(|ra| ra.min(Duration::from_secs(30)))
+                    .or(delay)
+            })
+            .await;
+        let page = match fetched {
+            Ok(page) => page,
+            Err(error) => {
+                RunStats::add(&self.stats.pages_failed, 1);
+                warn!(feed_id = %task.feed_id, url = %url, %error, "article page failed; publishing the feed's summary");
+                return PageOutcome::Failed;
+            }
+        };
+        let Ok(_cpu) = self.cpu.acquire().await else {
+            return PageOutcome::Failed;
+        };
+        let final_url = page.final_url.clone();
+        let extracted = tokio::task::spawn_blocking(move || {
+            let html = extract::decode_html(&page.body, page.content_type.as_deref());
+            extract::extract(&html, Some(&page.final_url))
+        })
+        .await;
+        match extracted {
+            Ok(extracted) => PageOutcome::Extracted {
+                extracted: Box::new(extracted),
+                final_url,
+            },
+            Err(error) => {
+                warn!(feed_id = %task.feed_id, url = %url, %error, "extraction task failed");
+                PageOutcome::Failed
+            }
+        }
+    }
+
+    async fn feed_ref(&self, feed_id: &str, feed: Option<&FeedConfig>) -> FeedRef {
+        let cached = self
+            .feed_titles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(feed_id)
+            .cloned();
+        let title = match cached {
+            Some(title) => title,
+            None => {
+                let id = feed_id.to_string();
+                let title = store::blocking(&self.store, move |s| s.feed_state(&id))
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|state| state.title);
+                self.feed_titles
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(feed_id.to_string(), title.clone());
+                title
+            }
+        };
+        FeedRef {
+            id: feed_id.to_string(),
+            url: feed.map(|f| f.url.clone()).unwrap_or_default(),
+            title,
+        }
+    }
+
+    /// Publishes with retries; marks the story done only after the confirm.
+    async fn deliver(&self, envelope: Envelope) {
+        let mut refused = 0usize;
+        let mut backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(30))
+            .with_jitter()
+            .with_max_times(usize::MAX)
+            .build();
+        loop {
+            match self.sink.publish(&envelope).await {
+                Ok(()) => break,
+                Err(error) => {
+                    let refused_by_broker =
+                        matches!(error, PublishError::Returned { .. } | PublishError::Nacked);
+                    if refused_by_broker {
+                        refused += 1;
+                    }
+                    if refused >= REFUSED_PUBLISH_ATTEMPTS || self.abort.is_cancelled() {
+                        RunStats::add(&self.stats.undelivered, 1);
+                        warn!(%error, routing_key = %envelope.routing_key, message_id = %envelope.message_id, "message not delivered; the story stays unfinished and will be retried");
+                        return;
+                    }
+                    let delay = backoff.next().unwrap_or(Duration::from_secs(30));
+                    debug!(%error, retry_in = ?delay, "publish failed, retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.abort.cancelled() => {
+                            RunStats::add(&self.stats.undelivered, 1);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        RunStats::add(&self.stats.published, 1);
+        let (id, revision) = (envelope.story_id.clone(), envelope.revision);
+        if let Err(error) =
+            store::blocking(&self.store, move |s| s.mark_published(&id, revision)).await
+        {
+            // Confirmed but not recorded: the story will be re-sent with the
+            // same message_id, which consumers drop.
+            warn!(%error, "cannot mark story published");
+        }
+    }
+
+    /// Polls one feed, records its items and queues the stories that need
+    /// work. Returns when the feed is next due (Unix ms).
+    async fn poll_and_enqueue(&self, index: usize, tx: &mpsc::Sender<StoryWork>) -> i64 {
+        let feed = &self.config.feeds[index];
+        let span = info_span!("poll", feed_id = %feed.id, url = %feed.url);
+        let (tasks, next_due) = self.poll(feed).instrument(span).await;
+        for task in tasks {
+            self.enqueue(tx, StoryWork::Process(task)).await;
+        }
+        next_due
+    }
+
+    async fn poll(&self, feed: &FeedConfig) -> (Vec<StoryTask>, i64) {
+        let id = feed.id.clone();
+        let previous = store::blocking(&self.store, move |s| s.feed_state(&id))
+            .await
+            .ok()
+            .flatten()
+            .filter(|state| state.url == feed.url);
+        let mut state = previous.unwrap_or_else(|| FeedState {
+            feed_id: feed.id.clone(),
+            url: feed.url.clone(),
+            ..FeedState::default()
+        });
+        let validators = Validators {
+            etag: state.etag.clone(),
+            last_modified: state.last_modified.clone(),
+        };
+        let now = Utc::now().timestamp_millis();
+        state.last_polled_ms = Some(now);
+        let interval = self.config.feed_interval(feed);
+        let url = match Url::parse(&feed.url) {
+            Ok(url) => url,
+            Err(_) => return (Vec::new(), now + interval.as_millis() as i64),
+        };
+        let result = self.fetcher.fetch_feed(&url, &validators).await;
+        let mut tasks = Vec::new();
+        let outcome: Result<(), (String, Option<Duration>)> = match result {
+            Ok(FeedResponse::NotModified { validators }) => {
+                RunStats::add(&self.stats.polls_not_modified, 1);
+                state.etag = validators.etag;
+                state.last_modified = validators.last_modified;
+                state.last_status = Some("304".into());
+                Ok(())
+            }
+            Ok(FeedResponse::Fetched {
+                body,
+                content_type,
+                validators,
+                final_url,
+            }) => {
+                let parsed = tokio::task::spawn_blocking(move || {
+                    feed::parse_feed(&body, content_type.as_deref(), Some(&final_url))
+                })
+                .await;
+                match parsed {
+                    Ok(Ok(parsed)) => match self.record(feed, &parsed).await {
+                        Ok(new) => {
+                            RunStats::add(&self.stats.polls_ok, 1);
+                            tasks = new;
+                            state.title = parsed.title.clone();
+                            self.feed_titles
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(feed.id.clone(), parsed.title);
+                            state.etag = validators.etag;
+                            state.last_modified = validators.last_modified;
+                            state.last_status = Some("200".into());
+                            Ok(())
+                        }
+                        Err(error) => Err((format!("store: {error}"), None)),
+                    },
+                    Ok(Err(error)) => Err((format!("parse: {error}"), None)),
+                    Err(error) => Err((format!("parse task: {error}"), None)),
+                }
+            }
+            Err(error) => Err((error.to_string(), error.retry_after())),
+        };
+        match outcome {
+            Ok(()) => {
+                state.consecutive_failures = 0;
+                state.last_error = None;
+                state.next_due_ms = now + jittered(interval).as_millis() as i64;
+            }
+            Err((error, retry_after)) => {
+                RunStats::add(&self.stats.polls_failed, 1);
+                state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+                let backoff = failure_backoff(
+                    interval,
+                    state.consecutive_failures,
+                    self.config.poll.max_backoff,
+                );
+                let wait = retry_after.map_or(backoff, |ra| ra.max(backoff));
+                warn!(feed_id = %feed.id, url = %feed.url, %error, failures = state.consecutive_failures, retry_in = ?wait, "feed poll failed");
+                state.last_status = Some("error".into());
+                state.last_error = Some(error);
+                state.next_due_ms = now + wait.as_millis() as i64;
+            }
+        }
+        let next_due = state.next_due_ms;
+        if let Err(error) = store::blocking(&self.store, move |s| s.save_feed_state(&state)).await {
+            warn!(%error, "cannot save feed state");
+        }
+        (tasks, next_due)
+    }
+
+    async fn record(
+        &self,
+        feed: &FeedConfig,
+        parsed: &ParsedFeed,
+    ) -> Result<Vec<StoryTask>, store::StoreError> {
+        RunStats::add(&self.stats.items_seen, parsed.items.len() as u64);
+        let items: Vec<DiscoveredItem> = parsed
+            .items
+            .iter()
+            .map(|item| DiscoveredItem {
+                identity: StoryIdentity::of(item),
+                fingerprint: item_fingerprint(item),
+                item: item.clone(),
+            })
+            .collect();
+        let feed_id = feed.id.clone();
+        let tasks = store::blocking(&self.store, move |s| s.record_items(&feed_id, &items)).await?;
+        debug!(items = parsed.items.len(), new = tasks.len(), "feed polled");
+        Ok(tasks)
+    }
+}
+
+enum PageOutcome {
+    Extracted {
+        extracted: Box<Extracted>,
+        final_url: Url,
+    },
+    Failed,
+}
+
+/// Builds the article message from the feed item and what the page gave.
+fn compose(task: &StoryTask, page: Option<PageOutcome>, feed: FeedRef) -> ArticleMessage {
+    let item: &FeedItem = &task.item;
+    let feed_text = item
+        .content_html
+        .as_deref()
+        .map(feed::html_to_text)
+        .filter(|t| !t.trim().is_empty());
+    let summary = item.summary.clone().filter(|s| !s.trim().is_empty());
+    let fallback = || match (&feed_text, &summary) {
+        (Some(text), _) => (text.clone(), Some(ExtractionMethod::FeedContent)),
+        (None, Some(summary)) => (summary.clone(), Some(ExtractionMethod::FeedSummary)),
+        (None, None) => (String::new(), None),
+    };
+    let identity_url = StoryIdentity::of(item).url;
+    let (extracted, final_url, status) = match page {
+        Some(PageOutcome::Extracted {
+            extracted,
+            final_url,
+        }) => {
+            let status = if extracted.text.trim().is_empty() {
+                ExtractionStatus::Empty
+            } else {
+                ExtractionStatus::Ok
+            };
+            (Some(*extracted), Some(final_url), status)
+        }
+        Some(PageOutcome::Failed) => (None, None, ExtractionStatus::Failed),
+        None => (None, None, ExtractionStatus::Skipped),
+    };
+    let (text, method) = match &extracted {
+        Some(e) if status == ExtractionStatus::Ok => (e.text.clone(), e.method),
+        _ => fallback(),
+    };
+    let url = story_url(extracted.as_ref(), final_url.as_ref(), identity_url, item);
+    let title = item
+        .title
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| extracted.as_ref().and_then(|e| e.title.clone()));
+    let hash = content_hash(title.as_deref(), &text);
+    let revision = task.published_revision + 1;
+    let e = extracted.as_ref();
+    ArticleMessage {
+        schema: SCHEMA_V1.into(),
+        id: task.story_id.clone(),
+        event: if revision == 1 {
+            ArticleEvent::Created
+        } else {
+            ArticleEvent::Updated
+        },
+        revision,
+        url,
+        title,
+        word_count: word_count(&text),
+        text,
+        summary,
+        authors: e
+            .map(|e| e.authors.clone())
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| item.authors.clone()),
+        published_at: item.published.or(e.and_then(|e| e.published_at)),
+        updated_at: e.and_then(|e| e.updated_at).or(item.updated),
+        fetched_at: Utc::now(),
+        language: e.and_then(|e| e.language.clone()),
+        image: e
+            .and_then(|e| e.image.clone())
+            .or_else(|| item.image.clone())
+            .filter(|i| i.starts_with("http://") || i.starts_with("https://")),
+        feed,
+        guid: item.guid.clone(),
+        content_hash: hash,
+        extraction: Extraction {
+            status,
+            method: method.map(method_name),
+        },
+    }
+}
+
+fn method_name(method: ExtractionMethod) -> String {
+    match method {
+        ExtractionMethod::SiteRule => "site_rule",
+        ExtractionMethod::JsonLd => "json_ld",
+        ExtractionMethod::Readability => "readability",
+        ExtractionMethod::FeedContent => "feed_content",
+        ExtractionMethod::FeedSummary => "feed_summary",
+    }
+    .into()
+}
+
+/// The story's URL: the page's canonical when it is on the same host as the
+/// page (a canonical pointing elsewhere is a syndication copy or a spoof),
+/// else the page's final URL after redirects, else the item's link; always
+/// without tracking parameters.
+fn story_url(
+    extracted: Option<&Extracted>,
+    final_url: Option<&Url>,
+    identity_url: Option<String>,
+    item: &FeedItem,
+) -> String {
+    if let (Some(canonical), Some(final_url)) = (
+        extracted.and_then(|e| e.canonical_url.as_deref()),
+        final_url,
+    ) && let Ok(canonical) = final_url.join(canonical)
+        && canonical.host_str() == final_url.host_str()
+        && let Some(url) = normalize_url(canonical.as_str())
+    {
+        return url;
+    }
+    final_url
+        .and_then(|u| normalize_url(u.as_str()))
+        .or(identity_url)
+        .or_else(|| item.link.clone())
+        .unwrap_or_default()
+}
+
+/// The interval with about ±10% jitter, so feeds do not poll in lockstep.
+fn jittered(interval: Duration) -> Duration {
+    let factor = 0.9 + fastrand::f64() * 0.2;
+    interval.mul_f64(factor)
+}
+
+/// Exponential backoff for a failing feed: interval × 2^(failures-1), capped,
+/// with jitter. The feed is never given up: it recovers on its own.
+fn failure_backoff(interval: Duration, failures: u32, cap: Duration) -> Duration {
+    let exp = 2u32.saturating_pow(failures.saturating_sub(1).min(20));
+    let base = interval.min(Duration::from_secs(60)).saturating_mul(exp);
+    jittered(base.min(cap))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(item: FeedItem, revision: u32) -> StoryTask {
+        StoryTask {
+            story_id: "0123456789abcdef0123456789abcdef".into(),
+            feed_id: "f".into(),
+            item,
+            published_revision: revision,
+            published_hash: None,
+        }
+    }
+
+    fn feed_ref() -> FeedRef {
+        FeedRef {
+            id: "f".into(),
+            url: "https://x.example/feed".into(),
+            title: None,
+        }
+    }
+
+    #[test]
+    fn failed_page_falls_back_to_summary() {
+        let item = FeedItem {
+            link: Some("https://x.example/a?utm_source=rss".into()),
+            title: Some("Title".into()),
+            summary: Some("The summary.".into()),
+            ..FeedItem::default()
+        };
+        let m = compose(&task(item, 0), Some(PageOutcome::Failed), feed_ref());
+        assert_eq!(m.extraction.status, ExtractionStatus::Failed);
+        assert_eq!(m.extraction.method.as_deref(), Some("feed_summary"));
+        assert_eq!(m.text, "The summary.");
+        assert_eq!(m.url, "https://x.example/a");
+        assert_eq!(m.event, ArticleEvent::Created);
+        assert_eq!(m.revision, 1);
+    }
+
+    #[test]
+    fn cross_host_canonical_is_ignored() {
+        let final_url = Url::parse("https://mirror.example/a").unwrap();
+        let extracted = Extracted {
+            canonical_url: Some("https://origin.example/a".into()),
+            ..Extracted::default()
+        };
+        let item = FeedItem::default();
+        assert_eq!(
+            story_url(Some(&extracted), Some(&final_url), None, &item),
+            "https://mirror.example/a"
+        );
+        let same_host = Extracted {
+            canonical_url: Some("/a-canonical?at_medium=RSS".into()),
+            ..Extracted::default()
+        };
+        assert_eq!(
+            story_url(Some(&same_host), Some(&final_url), None, &item),
+            "https://mirror.example/a-canonical"
+        );
+    }
+
+    #[test]
+    fn updates_get_the_next_revision() {
+        let item = FeedItem {
+            link: Some("https://x.example/a".into()),
+            summary: Some("s".into()),
+            ..FeedItem::default()
+        };
+        let m = compose(&task(item, 2), None, feed_ref());
+        assert_eq!(m.revision, 3);
+        assert_eq!(m.event, ArticleEvent::Updated);
+        assert_eq!(m.extraction.status, ExtractionStatus::Skipped);
+    }
+
+    #[test]
+    fn backoff_grows_to_the_cap() {
+        let interval = Duration::from_secs(300);
+        let cap = Duration::from_secs(3600);
+        assert!(failure_backoff(interval, 1, cap) <= Duration::from_secs(66));
+        assert!(failure_backoff(interval, 3, cap) >= Duration::from_secs(216));
+        assert!(failure_backoff(interval, 30, cap) <= cap.mul_f64(1.1));
+    }
+}

@@ -1,0 +1,60 @@
+//! Where finished messages go: RabbitMQ with publisher confirms, or standard
+//! output as JSON lines (to run without a broker).
+//!
+//! `publish` returns only once the message is safe: confirmed by the broker
+//! and routed to at least one queue. A nack, a return (unroutable) or a
+//! missing confirm is an error, and the story stays unfinished.
+
+mod amqp;
+mod stdout;
+
+pub use amqp::{AmqpSink, redact_url};
+pub use stdout::StdoutSink;
+
+use crate::message::Envelope;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("broker returned the message as unroutable: {code} {text}")]
+    Returned { code: u16, text: String },
+    #[error("broker nacked the message")]
+    Nacked,
+    #[error("no confirm within {0:?}")]
+    ConfirmTimeout(std::time::Duration),
+    #[error("broker connection: {0}")]
+    Connection(String),
+    #[error("writing to stdout: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+/// The configured destination of messages.
+pub enum Sink {
+    Amqp(AmqpSink),
+    Stdout(StdoutSink),
+}
+
+impl Sink {
+    pub async fn publish(&self, envelope: &Envelope) -> Result<(), PublishError> {
+        match self {
+            Sink::Amqp(sink) => sink.publish(envelope).await,
+            Sink::Stdout(sink) => sink.publish(envelope).await,
+        }
+    }
+
+    /// Whether messages can be delivered right now.
+    pub fn is_connected(&self) -> bool {
+        match self {
+            Sink::Amqp(sink) => sink.is_connected(),
+            Sink::Stdout(_) => true,
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Sink::Amqp(sink) => sink.close().await,
+            Sink::Stdout(sink) => sink.flush().await,
+        }
+    }
+}

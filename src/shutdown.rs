@@ -1,0 +1,66 @@
+//! Graceful shutdown on SIGTERM and SIGINT, in two steps.
+//!
+//! The first signal cancels `shutdown`: polling stops, in-flight stories
+//! finish and their confirms are awaited. When the grace period is over,
+//! `abort` is cancelled: what is still in flight is left unmarked in the
+//! store and resumed on the next start. A second signal exits at once; the
+//! store is consistent at every commit, so nothing confirmed is forgotten.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// The two cancellation steps handed to the pipeline.
+#[derive(Clone, Default)]
+pub struct Shutdown {
+    pub shutdown: CancellationToken,
+    pub abort: CancellationToken,
+}
+
+impl Shutdown {
+    /// Listens for signals in the background for the life of the process.
+    pub fn on_signals(grace: Duration) -> Shutdown {
+        let tokens = Shutdown::default();
+        let handle = tokens.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            info!(grace = ?grace, "signal received: stopping polling, finishing in-flight work");
+            handle.shutdown.cancel();
+            let abort = handle.abort.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                if !abort.is_cancelled() {
+                    warn!("grace period over: leaving unfinished stories for the next start");
+                    abort.cancel();
+                }
+            });
+            wait_for_signal().await;
+            warn!("second signal: exiting at once");
+            std::process::exit(130);
+        });
+        tokens
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,189 @@
+//! Persistent state: feed poll state, story identities and each story's
+//! progress from discovered to confirmed.
+//!
+//! The pipeline talks to the [`Store`] trait so that a shared backend
+//! (PostgreSQL, say) can replace the embedded SQLite one later. A story is
+//! marked published only after the broker confirmed it, so a crash re-sends
+//! and never loses.
+
+mod sqlite;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dedup::StoryIdentity;
+use crate::feed::FeedItem;
+use crate::message::{ArticleEvent, Envelope};
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("store {path} is not a feedwire store or is corrupt: {reason}")]
+    Corrupt { path: String, reason: String },
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store: stored item is unreadable: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("store task failed: {0}")]
+    Task(String),
+}
+
+/// What the scheduler remembers about one feed between polls.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedState {
+    pub feed_id: String,
+    pub url: String,
+    pub title: Option<String>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// Unix milliseconds.
+    pub next_due_ms: i64,
+    pub consecutive_failures: u32,
+    pub last_polled_ms: Option<i64>,
+    pub last_status: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// One item of a polled feed, with its identity worked out.
+#[derive(Debug, Clone)]
+pub struct DiscoveredItem {
+    pub identity: StoryIdentity,
+    pub fingerprint: String,
+    pub item: FeedItem,
+}
+
+/// A story that needs fetching, extracting and publishing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoryTask {
+    pub story_id: String,
+    pub feed_id: String,
+    pub item: FeedItem,
+    /// Last confirmed revision, 0 when never published.
+    pub published_revision: u32,
+    /// Content hash of the last confirmed revision.
+    pub published_hash: Option<String>,
+}
+
+/// Work the pipeline must do for one story.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoryWork {
+    /// Fetch, extract, build the message, publish.
+    Process(StoryTask),
+    /// The message was built before a crash or a failed publish: send it
+    /// again as it is (same `message_id`).
+    Republish(Envelope),
+}
+
+impl StoryWork {
+    pub fn story_id(&self) -> &str {
+        match self {
+            StoryWork::Process(task) => &task.story_id,
+            StoryWork::Republish(envelope) => &envelope.story_id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoryState {
+    Discovered,
+    Fetched,
+    Published,
+}
+
+impl StoryState {
+    fn parse(text: &str) -> Option<StoryState> {
+        match text {
+            "discovered" => Some(StoryState::Discovered),
+            "fetched" => Some(StoryState::Fetched),
+            "published" => Some(StoryState::Published),
+            _ => None,
+        }
+    }
+}
+
+/// A story as the store knows it (for tests, `feeds check` and operators).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoryRecord {
+    pub story_id: String,
+    pub state: StoryState,
+    pub feed_id: String,
+    pub url: Option<String>,
+    pub revision: u32,
+    pub content_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    pub feeds: u64,
+    pub stories: u64,
+    pub discovered: u64,
+    pub fetched: u64,
+    pub published: u64,
+}
+
+/// Persistent state behind the pipeline. Implementations must be safe to
+/// call from several threads; calls are short and blocking (the async
+/// pipeline wraps them in `spawn_blocking`).
+pub trait Store: Send + Sync + 'static {
+    fn feed_state(&self, feed_id: &str) -> Result<Option<FeedState>, StoreError>;
+    fn save_feed_state(&self, state: &FeedState) -> Result<(), StoreError>;
+
+    /// Records the items of one poll of `feed_id` in one transaction and
+    /// returns the stories that need work: new ones, and known ones whose
+    /// item changed in this feed since its last poll.
+    fn record_items(
+        &self,
+        feed_id: &str,
+        items: &[DiscoveredItem],
+    ) -> Result<Vec<StoryTask>, StoreError>;
+
+    /// Looks up whether any key of `identity` is known, without recording.
+    fn lookup(&self, identity: &StoryIdentity) -> Result<Option<StoryRecord>, StoreError>;
+
+    /// Keeps the built message of a story until the broker confirms it.
+    fn save_pending(&self, envelope: &Envelope, content_hash: &str) -> Result<(), StoreError>;
+
+    /// The broker confirmed `revision` of the story: it is done.
+    fn mark_published(&self, story_id: &str, revision: u32) -> Result<(), StoreError>;
+
+    /// The story was looked at again and its title and text did not change.
+    fn mark_unchanged(&self, story_id: &str) -> Result<(), StoreError>;
+
+    /// Every story not yet confirmed, oldest first: what a restart resumes.
+    fn unfinished(&self) -> Result<Vec<StoryWork>, StoreError>;
+
+    fn story(&self, story_id: &str) -> Result<Option<StoryRecord>, StoreError>;
+
+    fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Flushes everything to disk (the WAL into the main file).
+    fn checkpoint(&self) -> Result<(), StoreError>;
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// Runs a blocking store call off the async runtime's worker threads.
+pub async fn blocking<T, F>(store: &SharedStore, call: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+{
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || call(store.as_ref()))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+}
+
+pub(crate) fn event_name(event: ArticleEvent) -> &'static str {
+    match event {
+        ArticleEvent::Created => "created",
+        ArticleEvent::Updated => "updated",
+    }
+}

@@ -1,0 +1,342 @@
+//! Shared test harness: an in-process HTTP server on loopback, a RabbitMQ
+//! test exchange with a capture queue, and helpers to run the real binary.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lapin::options::{
+    BasicGetOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+pub const BROKER_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// One canned HTTP response.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Route {
+    pub fn ok(content_type: &str, body: impl Into<Vec<u8>>) -> Route {
+        Route {
+            status: 200,
+            content_type: content_type.into(),
+            body: body.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn status(status: u16) -> Route {
+        Route {
+            status,
+            content_type: "text/plain".into(),
+            body: format!("status {status}").into_bytes(),
+            headers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct ServerState {
+    routes: HashMap<String, Route>,
+    hits: HashMap<String, usize>,
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1: one response per connection.
+#[derive(Clone)]
+pub struct TestServer {
+    pub base: String,
+    state: Arc<Mutex<ServerState>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(ServerState::default()));
+        let shared = Arc::clone(&state);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let state = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Ok(n) = socket.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            break;
+                        }
+                    }
+                    let request = String::from_utf8_lossy(&buf).to_string();
+                    let target = request
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or("/")
+                        .to_string();
+                    let path = target.split('?').next().unwrap_or("/").to_string();
+                    let if_none_match = request.lines().find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("if-none-match")
+                            .then(|| v.trim().to_string())
+                    });
+                    let route = {
+                        let mut s = state.lock().unwrap();
+                        *s.hits.entry(path.clone()).or_default() += 1;
+                        s.routes.get(&path).cloned()
+                    };
+                    let mut route = route.unwrap_or_else(|| Route::status(404));
+                    let etag = route
+                        .headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("etag"))
+                        .map(|(_, v)| v.clone());
+                    if etag.is_some() && etag == if_none_match {
+                        route = Route {
+                            status: 304,
+                            body: Vec::new(),
+                            ..route
+                        };
+                    }
+                    let mut head = format!(
+                        "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+                        route.status,
+                        route.content_type,
+                        route.body.len()
+                    );
+                    for (k, v) in &route.headers {
+                        head.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    head.push_str("\r\n");
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let _ = socket.write_all(&route.body).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        TestServer { base, state }
+    }
+
+    pub fn route(&self, path: &str, route: Route) {
+        self.state
+            .lock()
+            .unwrap()
+            .routes
+            .insert(path.to_string(), route);
+    }
+
+    /// Serves a fixture file, with `{BASE}` replaced by this server's base URL.
+    pub fn fixture(&self, path: &str, content_type: &str, fixture: &str) {
+        let text = std::fs::read_to_string(fixture_path(fixture)).unwrap();
+        self.route(path, Route::ok(content_type, text.replace("{BASE}", &self.base)));
+    }
+
+    pub fn hits(&self, path: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .hits
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+pub fn fixture_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A uniquely named exchange with an exclusive queue bound to all of it.
+pub struct Capture {
+    pub exchange: String,
+    pub queue: String,
+    connection: Connection,
+    channel: lapin::Channel,
+}
+
+/// One message as a consumer sees it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub routing_key: String,
+    pub properties: BasicProperties,
+    pub body: serde_json::Value,
+}
+
+impl Capture {
+    pub async fn new(name: &str) -> Capture {
+        Self::with_binding(name, Some("#")).await
+    }
+
+    /// `binding: None` declares the exchange with no queue bound to it.
+    pub async fn with_binding(name: &str, binding: Option<&str>) -> Capture {
+        let unique = format!(
+            "feedwire.test.{name}.{}.{}",
+            std::process::id(),
+            fastrand::u32(..)
+        );
+        let connection = Connection::connect(BROKER_URL, ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ must answer on 127.0.0.1:5672 (see .ci/run)");
+        let channel = connection.create_channel().await.unwrap();
+        channel
+            .exchange_declare(
+                unique.as_str().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let queue = format!("{unique}.capture");
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let capture = Capture {
+            exchange: unique,
+            queue,
+            connection,
+            channel,
+        };
+        if let Some(binding) = binding {
+            capture.bind(binding).await;
+        }
+        capture
+    }
+
+    pub async fn bind(&self, binding: &str) {
+        self.channel
+            .queue_bind(
+                self.queue.as_str().into(),
+                self.exchange.as_str().into(),
+                binding.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Takes every message now in the capture queue.
+    pub async fn drain(&self) -> Vec<Received> {
+        let mut out = Vec::new();
+        while let Some(message) = self
+            .channel
+            .basic_get(
+                self.queue.as_str().into(),
+                BasicGetOptions { no_ack: true },
+            )
+            .await
+            .unwrap()
+        {
+            let delivery = message.delivery;
+            out.push(Received {
+                routing_key: delivery.routing_key.to_string(),
+                properties: delivery.properties.clone(),
+                body: serde_json::from_slice(&delivery.data).expect("message body is JSON"),
+            });
+        }
+        out
+    }
+
+    pub async fn delete(self) {
+        let _ = self
+            .channel
+            .exchange_delete(
+                self.exchange.as_str().into(),
+                ExchangeDeleteOptions::default(),
+            )
+            .await;
+        let _ = self.connection.close(200, "done".into()).await;
+    }
+}
+
+/// Writes a config for the test farm into `dir` and returns its path.
+pub fn write_config(dir: &Path, exchange: &str, feeds: &[(&str, String)], extra: &str) -> PathBuf {
+    let mut text = format!(
+        r#"
+[broker]
+url = "{BROKER_URL}"
+exchange = "{exchange}"
+confirm_timeout = "10s"
+
+[store]
+path = "{store}"
+
+[fetch]
+allow_private_networks = true
+per_host_concurrency = 8
+per_host_interval = "0ms"
+page_attempts = 2
+timeout = "10s"
+{extra}
+"#,
+        store = dir.join("state.db").display()
+    );
+    for (id, url) in feeds {
+        text.push_str(&format!("\n[[feeds]]\nid = \"{id}\"\nurl = \"{url}\"\ninterval = \"1m\"\n"));
+    }
+    let path = dir.join("feedwire.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs the real binary to completion (async, so the in-process server keeps serving).
+pub async fn feedwire(args: &[&str]) -> Output {
+    let output = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_feedwire"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env_remove("FEEDWIRE_BROKER_URL")
+            .env_remove("FEEDWIRE_CONFIG")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("feedwire finished within two minutes")
+    .expect("feedwire binary runs");
+    output
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
