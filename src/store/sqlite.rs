@@ -549,7 +549,9 @@ mod tests {
         store.mark_published(&task.story_id, 1).unwrap();
 
         let changed = discovered("https://x.example/s1", "g1", "New title");
-        let work = store.record_items("f", std::slice::from_ref(&changed)).unwrap();
+        let work = store
+            .record_items("f", std::slice::from_ref(&changed))
+            .unwrap();
         assert_eq!(work.len(), 1);
         assert_eq!(work[0].published_revision, 1);
         assert_eq!(work[0].published_hash.as_deref(), Some("sha256:aa"));

@@ -90,11 +90,7 @@ impl TestServer {
                         }
                     }
                     let request = String::from_utf8_lossy(&buf).to_string();
-                    let target = request
-                        .split_whitespace()
-                        .nth(1)
-                        .unwrap_or("/")
-                        .to_string();
+                    let target = request.split_whitespace().nth(1).unwrap_or("/").to_string();
                     let path = target.split('?').next().unwrap_or("/").to_string();
                     let if_none_match = request.lines().find_map(|l| {
                         let (k, v) = l.split_once(':')?;
@@ -149,7 +145,10 @@ impl TestServer {
     /// Serves a fixture file, with `{BASE}` replaced by this server's base URL.
     pub fn fixture(&self, path: &str, content_type: &str, fixture: &str) {
         let text = std::fs::read_to_string(fixture_path(fixture)).unwrap();
-        self.route(path, Route::ok(content_type, text.replace("{BASE}", &self.base)));
+        self.route(
+            path,
+            Route::ok(content_type, text.replace("{BASE}", &self.base)),
+        );
     }
 
     pub fn hits(&self, path: &str) -> usize {
@@ -260,10 +259,7 @@ impl Capture {
         let mut out = Vec::new();
         while let Some(message) = self
             .channel
-            .basic_get(
-                self.queue.as_str().into(),
-                BasicGetOptions { no_ack: true },
-            )
+            .basic_get(self.queue.as_str().into(), BasicGetOptions { no_ack: true })
             .await
             .unwrap()
         {
@@ -312,7 +308,9 @@ timeout = "10s"
         store = dir.join("state.db").display()
     );
     for (id, url) in feeds {
-        text.push_str(&format!("\n[[feeds]]\nid = \"{id}\"\nurl = \"{url}\"\ninterval = \"1m\"\n"));
+        text.push_str(&format!(
+            "\n[[feeds]]\nid = \"{id}\"\nurl = \"{url}\"\ninterval = \"1m\"\n"
+        ));
     }
     let path = dir.join("feedwire.toml");
     std::fs::write(&path, text).unwrap();

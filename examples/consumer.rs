@@ -1,0 +1,123 @@
+//! An idempotent consumer of feedwire's article messages, to copy.
+//!
+//! feedwire delivers at least once: after a crash between a broker confirm
+//! and the store commit, a message is sent again with the same
+//! `message_id`. A consumer therefore remembers the ids it has processed and
+//! acks duplicates without processing them again. Acks are manual and sent
+//! only after processing, and `prefetch` bounds the unacked messages.
+//!
+//! Run: `cargo run --example consumer -- --queue feedwire.articles.all`
+//! Each processed message is printed as one JSON line:
+//! `{"routing_key", "message_id", "type", "delivery_mode", "content_type", "timestamp", "body"}`.
+//! `--idle-exit SECS` stops after that long without a message (for scripts).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
+
+struct Args {
+    url: String,
+    queue: String,
+    prefetch: u16,
+    idle_exit: Option<Duration>,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        url: std::env::var("FEEDWIRE_BROKER_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+        queue: "feedwire.articles.all".into(),
+        prefetch: 64,
+        idle_exit: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_default();
+        match flag.as_str() {
+            "--url" => args.url = value,
+            "--queue" => args.queue = value,
+            "--prefetch" => args.prefetch = value.parse().expect("--prefetch takes a number"),
+            "--idle-exit" => {
+                args.idle_exit = Some(Duration::from_secs_f64(
+                    value.parse().expect("--idle-exit takes seconds"),
+                ))
+            }
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    args
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args();
+    let connection = Connection::connect(&args.url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_qos(args.prefetch, BasicQosOptions::default())
+        .await?;
+    let mut consumer = channel
+        .basic_consume(
+            args.queue.as_str().into(),
+            "feedwire-example-consumer".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+
+    // In production this set lives in the consumer's own database, written in
+    // the same transaction as the processing result.
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut duplicates = 0u64;
+    loop {
+        let next = match args.idle_exit {
+            Some(idle) => match tokio::time::timeout(idle, consumer.next()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            },
+            None => consumer.next().await,
+        };
+        let Some(delivery) = next else { break };
+        let delivery = delivery?;
+        let props = &delivery.properties;
+        let message_id = props
+            .message_id()
+            .as_ref()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        if !seen.insert(message_id.clone()) {
+            duplicates += 1;
+            delivery.ack(BasicAckOptions::default()).await?;
+            continue;
+        }
+        let body: serde_json::Value = match serde_json::from_slice(&delivery.data) {
+            Ok(body) => body,
+            Err(e) => {
+                eprintln!("consumer: message {message_id} is not JSON: {e}");
+                serde_json::Value::Null
+            }
+        };
+        let line = serde_json::json!({
+            "routing_key": delivery.routing_key.to_string(),
+            "message_id": message_id,
+            "type": props.kind().as_ref().map(|k| k.to_string()),
+            "delivery_mode": props.delivery_mode(),
+            "content_type": props.content_type().as_ref().map(|c| c.to_string()),
+            "timestamp": props.timestamp(),
+            "body": body,
+        });
+        println!("{line}");
+        delivery.ack(BasicAckOptions::default()).await?;
+    }
+    eprintln!(
+        "consumer: {} messages, {} duplicates dropped",
+        seen.len(),
+        duplicates
+    );
+    connection.close(200, "bye".into()).await?;
+    Ok(())
+}
