@@ -319,7 +319,7 @@ timeout = "10s"
 
 /// Runs the real binary to completion (async, so the in-process server keeps serving).
 pub async fn feedwire(args: &[&str]) -> Output {
-    let output = tokio::time::timeout(
+    tokio::time::timeout(
         Duration::from_secs(120),
         tokio::process::Command::new(env!("CARGO_BIN_EXE_feedwire"))
             .args(args)
@@ -331,8 +331,7 @@ pub async fn feedwire(args: &[&str]) -> Output {
     )
     .await
     .expect("feedwire finished within two minutes")
-    .expect("feedwire binary runs");
-    output
+    .expect("feedwire binary runs")
 }
 
 pub fn stderr(output: &Output) -> String {
