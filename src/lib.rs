@@ -3,7 +3,8 @@
 //! Stages, one module each: [`config`] → [`fetch`] → [`feed`] (parsing) →
 //! [`dedup`] (story identity) and [`store`] (state) → [`extract`] (full
 //! text) → [`message`] (the v1 article message) → [`publish`] (RabbitMQ with
-//! confirms), wired together by [`pipeline`]; [`shutdown`] handles signals.
+//! confirms), wired together by [`pipeline`]; [`shutdown`] handles signals
+//! and [`ops`] keeps operational measurements.
 
 pub mod config;
 pub mod dedup;
@@ -11,6 +12,7 @@ pub mod extract;
 pub mod feed;
 pub mod fetch;
 pub mod message;
+pub mod ops;
 pub mod pipeline;
 pub mod publish;
 pub mod shutdown;

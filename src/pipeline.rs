@@ -11,11 +11,10 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use chrono::Utc;
-use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -31,11 +30,14 @@ use crate::message::{
     ArticleEvent, ArticleMessage, Envelope, Extraction, ExtractionStatus, FeedRef, SCHEMA_V1,
     word_count,
 };
+use crate::ops::LatencyHistogram;
 use crate::publish::{PublishError, Sink};
-use crate::store::{self, DiscoveredItem, FeedState, SharedStore, StoryTask, StoryWork};
+use crate::store::{
+    self, DiscoveredItem, FeedState, SharedStore, StoreHandle, StoryTask, StoryWork,
+};
 
 /// Counters of one run, printed at the end of `run --once`.
-#[derive(Debug, Default, Serialize)]
+#[derive(Default)]
 pub struct RunStats {
     pub polls_ok: AtomicU64,
     pub polls_not_modified: AtomicU64,
@@ -46,6 +48,12 @@ pub struct RunStats {
     pub unchanged: AtomicU64,
     pub pages_failed: AtomicU64,
     pub undelivered: AtomicU64,
+    /// From the story being queued to its broker confirm.
+    pub story_latency: LatencyHistogram,
+    /// From a worker taking the story off the queue to its broker confirm.
+    pub processing_latency: LatencyHistogram,
+    /// One publish, from send to confirm.
+    pub confirm_latency: LatencyHistogram,
 }
 
 impl RunStats {
@@ -59,8 +67,13 @@ impl RunStats {
 
     pub fn summary(&self) -> String {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let ms = |q: f64| {
+            self.story_latency
+                .quantile(q)
+                .map_or("-".to_string(), |d| format!("{}ms", d.as_millis()))
+        };
         format!(
-            "polls: {} ok, {} not modified, {} failed; items seen {}; stories queued {}, published {}, unchanged {}, page failures {}, undelivered {}",
+            "polls: {} ok, {} not modified, {} failed; items seen {}; stories queued {}, published {}, unchanged {}, page failures {}, undelivered {}; story latency p50 {} p99 {}",
             g(&self.polls_ok),
             g(&self.polls_not_modified),
             g(&self.polls_failed),
@@ -69,10 +82,15 @@ impl RunStats {
             g(&self.published),
             g(&self.unchanged),
             g(&self.pages_failed),
-            g(&self.undelivered)
+            g(&self.undelivered),
+            ms(0.5),
+            ms(0.99)
         )
     }
 }
+
+/// A story on the queue, with when it was queued.
+type Queued = (StoryWork, Instant);
 
 /// How often the long-running worker looks for unfinished stories that no
 /// worker holds (a publish that gave up, say).
@@ -84,7 +102,7 @@ const REFUSED_PUBLISH_ATTEMPTS: usize = 4;
 
 pub struct Pipeline {
     config: Arc<Config>,
-    store: SharedStore,
+    store: StoreHandle,
     fetcher: Fetcher,
     sink: Arc<Sink>,
     stats: Arc<RunStats>,
@@ -109,7 +127,7 @@ impl Pipeline {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Arc::new(Pipeline {
             config,
-            store,
+            store: StoreHandle::new(store),
             fetcher,
             sink,
             stats: Arc::new(RunStats::default()),
@@ -163,7 +181,9 @@ impl Pipeline {
         let mut due: BinaryHeap<Reverse<(i64, usize)>> = BinaryHeap::new();
         for (index, feed) in self.config.feeds.iter().enumerate() {
             let id = feed.id.clone();
-            let next = store::blocking(&self.store, move |s| s.feed_state(&id))
+            let next = self
+                .store
+                .call(move |s| s.feed_state(&id))
                 .await
                 .ok()
                 .flatten()
@@ -211,8 +231,8 @@ impl Pipeline {
     }
 
     /// Queues every unfinished story that no worker holds.
-    async fn resume(&self, tx: &mpsc::Sender<StoryWork>) {
-        match store::blocking(&self.store, |s| s.unfinished()).await {
+    async fn resume(&self, tx: &mpsc::Sender<Queued>) {
+        match self.store.call(|s| s.unfinished()).await {
             Ok(work) => {
                 if !work.is_empty() {
                     info!(stories = work.len(), "resuming unfinished stories");
@@ -228,7 +248,7 @@ impl Pipeline {
         }
     }
 
-    async fn enqueue(&self, tx: &mpsc::Sender<StoryWork>, work: StoryWork) {
+    async fn enqueue(&self, tx: &mpsc::Sender<Queued>, work: StoryWork) {
         {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             if !in_flight.insert(work.story_id().to_string()) {
@@ -239,7 +259,7 @@ impl Pipeline {
         RunStats::add(&self.stats.stories_queued, 1);
         // Waits while the queue is full: polling slows to what workers take.
         tokio::select! {
-            sent = tx.send(work) => if sent.is_err() { self.release(&story_id) },
+            sent = tx.send((work, Instant::now())) => if sent.is_err() { self.release(&story_id) },
             _ = self.abort.cancelled() => self.release(&story_id),
         }
     }
@@ -252,7 +272,7 @@ impl Pipeline {
     }
 
     /// Takes stories off the queue, `story_concurrency` at a time.
-    async fn work(self: Arc<Self>, mut rx: mpsc::Receiver<StoryWork>) {
+    async fn work(self: Arc<Self>, mut rx: mpsc::Receiver<Queued>) {
         let slots = Arc::new(Semaphore::new(self.config.pipeline.story_concurrency));
         let mut running = JoinSet::new();
         loop {
@@ -260,7 +280,7 @@ impl Pipeline {
                 work = rx.recv() => work,
                 _ = self.abort.cancelled() => None,
             };
-            let Some(work) = work else { break };
+            let Some((work, queued_at)) = work else { break };
             let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
                 break;
             };
@@ -270,7 +290,7 @@ impl Pipeline {
                 let story_id = work.story_id().to_string();
                 let span = info_span!("story", story_id = %story_id);
                 tokio::select! {
-                    _ = pipeline.handle(work).instrument(span) => {}
+                    _ = pipeline.handle(work, queued_at).instrument(span) => {}
                     _ = pipeline.abort.cancelled() => {}
                 }
                 pipeline.release(&story_id);
@@ -280,7 +300,8 @@ impl Pipeline {
         while running.join_next().await.is_some() {}
     }
 
-    async fn handle(&self, work: StoryWork) {
+    async fn handle(&self, work: StoryWork, queued_at: Instant) {
+        let started_at = Instant::now();
         let envelope = match work {
             StoryWork::Republish(envelope) => envelope,
             StoryWork::Process(task) => match self.build(task).await {
@@ -288,7 +309,10 @@ impl Pipeline {
                 None => return,
             },
         };
-        self.deliver(envelope).await;
+        if self.deliver(envelope).await {
+            self.stats.story_latency.record(queued_at.elapsed());
+            self.stats.processing_latency.record(started_at.elapsed());
+        }
     }
 
     /// Fetches, extracts and builds the message; persists it as pending.
@@ -308,15 +332,17 @@ impl Pipeline {
         {
             RunStats::add(&self.stats.unchanged, 1);
             let id = task.story_id.clone();
-            if let Err(error) = store::blocking(&self.store, move |s| s.mark_unchanged(&id)).await {
+            if let Err(error) = self.store.call(move |s| s.mark_unchanged(&id)).await {
                 warn!(%error, "cannot mark story unchanged");
             }
             return None;
         }
         let envelope = Envelope::new(&message, self.config.routing_key_for(&task.feed_id));
         let (pending, hash) = (envelope.clone(), message.content_hash.clone());
-        if let Err(error) =
-            store::blocking(&self.store, move |s| s.save_pending(&pending, &hash)).await
+        if let Err(error) = self
+            .store
+            .call(move |s| s.save_pending(&pending, &hash))
+            .await
         {
             warn!(%error, "cannot persist the built message; the story will be retried");
             return None;
@@ -351,15 +377,13 @@ impl Pipeline {
                 return PageOutcome::Failed;
             }
         };
-        let Ok(_cpu) = self.cpu.acquire().await else {
-            return PageOutcome::Failed;
-        };
         let final_url = page.final_url.clone();
-        let extracted = tokio::task::spawn_blocking(move || {
-            let html = extract::decode_html(&page.body, page.content_type.as_deref());
-            extract::extract(&html, Some(&page.final_url))
-        })
-        .await;
+        let extracted = self
+            .on_cpu(move || {
+                let html = extract::decode_html(&page.body, page.content_type.as_deref());
+                extract::extract(&html, Some(&page.final_url))
+            })
+            .await;
         match extracted {
             Ok(extracted) => PageOutcome::Extracted {
                 extracted: Box::new(extracted),
@@ -370,6 +394,19 @@ impl Pipeline {
                 PageOutcome::Failed
             }
         }
+    }
+
+    /// Runs CPU-heavy work (parsing, extraction) off the async threads, at
+    /// most one job per core at a time.
+    async fn on_cpu<T, F>(&self, job: F) -> Result<T, String>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let _permit = self.cpu.acquire().await.map_err(|e| e.to_string())?;
+        tokio::task::spawn_blocking(job)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn feed_ref(&self, feed_id: &str, feed: Option<&FeedConfig>) -> FeedRef {
@@ -383,7 +420,9 @@ impl Pipeline {
             Some(title) => title,
             None => {
                 let id = feed_id.to_string();
-                let title = store::blocking(&self.store, move |s| s.feed_state(&id))
+                let title = self
+                    .store
+                    .call(move |s| s.feed_state(&id))
                     .await
                     .ok()
                     .flatten()
@@ -403,7 +442,8 @@ impl Pipeline {
     }
 
     /// Publishes with retries; marks the story done only after the confirm.
-    async fn deliver(&self, envelope: Envelope) {
+    /// Returns whether the message was delivered.
+    async fn deliver(&self, envelope: Envelope) -> bool {
         let mut refused = 0usize;
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(200))
@@ -412,8 +452,12 @@ impl Pipeline {
             .with_max_times(usize::MAX)
             .build();
         loop {
+            let sent_at = Instant::now();
             match self.sink.publish(&envelope).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    self.stats.confirm_latency.record(sent_at.elapsed());
+                    break;
+                }
                 Err(error) => {
                     let refused_by_broker =
                         matches!(error, PublishError::Returned { .. } | PublishError::Nacked);
@@ -423,7 +467,7 @@ impl Pipeline {
                     if refused >= REFUSED_PUBLISH_ATTEMPTS || self.abort.is_cancelled() {
                         RunStats::add(&self.stats.undelivered, 1);
                         warn!(%error, routing_key = %envelope.routing_key, message_id = %envelope.message_id, "message not delivered; the story stays unfinished and will be retried");
-                        return;
+                        return false;
                     }
                     let delay = backoff.next().unwrap_or(Duration::from_secs(30));
                     debug!(%error, retry_in = ?delay, "publish failed, retrying");
@@ -431,7 +475,7 @@ impl Pipeline {
                         _ = tokio::time::sleep(delay) => {}
                         _ = self.abort.cancelled() => {
                             RunStats::add(&self.stats.undelivered, 1);
-                            return;
+                            return false;
                         }
                     }
                 }
@@ -439,18 +483,21 @@ impl Pipeline {
         }
         RunStats::add(&self.stats.published, 1);
         let (id, revision) = (envelope.story_id.clone(), envelope.revision);
-        if let Err(error) =
-            store::blocking(&self.store, move |s| s.mark_published(&id, revision)).await
+        if let Err(error) = self
+            .store
+            .call(move |s| s.mark_published(&id, revision))
+            .await
         {
             // Confirmed but not recorded: the story will be re-sent with the
             // same message_id, which consumers drop.
             warn!(%error, "cannot mark story published");
         }
+        true
     }
 
     /// Polls one feed, records its items and queues the stories that need
     /// work. Returns when the feed is next due (Unix ms).
-    async fn poll_and_enqueue(&self, index: usize, tx: &mpsc::Sender<StoryWork>) -> i64 {
+    async fn poll_and_enqueue(&self, index: usize, tx: &mpsc::Sender<Queued>) -> i64 {
         let feed = &self.config.feeds[index];
         let span = info_span!("poll", feed_id = %feed.id, url = %feed.url);
         let (tasks, next_due) = self.poll(feed).instrument(span).await;
@@ -462,7 +509,9 @@ impl Pipeline {
 
     async fn poll(&self, feed: &FeedConfig) -> (Vec<StoryTask>, i64) {
         let id = feed.id.clone();
-        let previous = store::blocking(&self.store, move |s| s.feed_state(&id))
+        let previous = self
+            .store
+            .call(move |s| s.feed_state(&id))
             .await
             .ok()
             .flatten()
@@ -499,10 +548,11 @@ impl Pipeline {
                 validators,
                 final_url,
             }) => {
-                let parsed = tokio::task::spawn_blocking(move || {
-                    feed::parse_feed(&body, content_type.as_deref(), Some(&final_url))
-                })
-                .await;
+                let parsed = self
+                    .on_cpu(move || {
+                        feed::parse_feed(&body, content_type.as_deref(), Some(&final_url))
+                    })
+                    .await;
                 match parsed {
                     Ok(Ok(parsed)) => match self.record(feed, &parsed).await {
                         Ok(new) => {
@@ -548,7 +598,7 @@ impl Pipeline {
             }
         }
         let next_due = state.next_due_ms;
-        if let Err(error) = store::blocking(&self.store, move |s| s.save_feed_state(&state)).await {
+        if let Err(error) = self.store.call(move |s| s.save_feed_state(&state)).await {
             warn!(%error, "cannot save feed state");
         }
         (tasks, next_due)
@@ -570,7 +620,10 @@ impl Pipeline {
             })
             .collect();
         let feed_id = feed.id.clone();
-        let tasks = store::blocking(&self.store, move |s| s.record_items(&feed_id, &items)).await?;
+        let tasks = self
+            .store
+            .call(move |s| s.record_items(&feed_id, &items))
+            .await?;
         debug!(items = parsed.items.len(), new = tasks.len(), "feed polled");
         Ok(tasks)
     }

@@ -41,29 +41,26 @@ const JUNK_SELECTORS: &[&str] = &[
     "[class*=readmore]",
 ];
 
-fn junk_matchers() -> &'static [Matcher] {
-    static M: OnceLock<Vec<Matcher>> = OnceLock::new();
-    M.get_or_init(|| {
-        JUNK_SELECTORS
-            .iter()
-            .filter_map(|s| Matcher::new(s).ok())
-            .collect()
-    })
+/// All junk selectors as one selector list, so pruning walks the tree once.
+fn junk_matcher() -> Option<&'static Matcher> {
+    static M: OnceLock<Option<Matcher>> = OnceLock::new();
+    M.get_or_init(|| Matcher::new(&JUNK_SELECTORS.join(", ")).ok())
+        .as_ref()
 }
 
 /// Remove obvious boilerplate elements from the document (in place).
 pub fn prune_dom(doc: &Document) {
-    for m in junk_matchers() {
-        let sel = doc.select_matcher(m);
+    let Some(matcher) = junk_matcher() else {
+        return;
+    };
+    for n in doc.select_matcher(matcher).nodes() {
         // Never remove the page's root containers.
-        for n in sel.nodes() {
-            let name = n
-                .node_name()
-                .map(|x| x.to_ascii_lowercase())
-                .unwrap_or_default();
-            if !matches!(name.as_str(), "html" | "body" | "main" | "article") {
-                n.remove_from_parent();
-            }
+        let name = n
+            .node_name()
+            .map(|x| x.to_ascii_lowercase())
+            .unwrap_or_default();
+        if !matches!(name.as_str(), "html" | "body" | "main" | "article") {
+            n.remove_from_parent();
         }
     }
 }

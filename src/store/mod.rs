@@ -169,16 +169,50 @@ pub trait Store: Send + Sync + 'static {
 
 pub type SharedStore = Arc<dyn Store>;
 
-/// Runs a blocking store call off the async runtime's worker threads.
-pub async fn blocking<T, F>(store: &SharedStore, call: F) -> Result<T, StoreError>
-where
-    T: Send + 'static,
-    F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
-{
-    let store = Arc::clone(store);
-    tokio::task::spawn_blocking(move || call(store.as_ref()))
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+type StoreJob = Box<dyn FnOnce(&dyn Store) + Send>;
+
+/// Runs store calls on one dedicated thread, off the async runtime.
+///
+/// The embedded store serializes writers anyway, so one thread loses no
+/// parallelism, and it keeps blocked callers from piling up threads in
+/// tokio's blocking pool. Callers await their reply, so the number of
+/// queued calls is bounded by the number of tasks making them.
+#[derive(Clone)]
+pub struct StoreHandle {
+    jobs: std::sync::mpsc::Sender<StoreJob>,
+}
+
+impl StoreHandle {
+    pub fn new(store: SharedStore) -> StoreHandle {
+        let (jobs, queue) = std::sync::mpsc::channel::<StoreJob>();
+        std::thread::Builder::new()
+            .name("feedwire-store".into())
+            .spawn(move || {
+                // Ends when every handle is dropped.
+                while let Ok(job) = queue.recv() {
+                    job(store.as_ref());
+                }
+            })
+            .expect("cannot start the store thread");
+        StoreHandle { jobs }
+    }
+
+    /// Runs `call` on the store thread and returns its result.
+    pub async fn call<T, F>(&self, call: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |store| {
+                let _ = reply.send(call(store));
+            }))
+            .map_err(|_| StoreError::Task("store thread has stopped".into()))?;
+        result
+            .await
+            .map_err(|_| StoreError::Task("store call was dropped".into()))?
+    }
 }
 
 pub(crate) fn event_name(event: ArticleEvent) -> &'static str {

@@ -1,0 +1,328 @@
+//! End-to-end pipeline benchmark: poll → dedup → fetch → extract → publish
+//! with confirms, against a local farm of real pages and the local RabbitMQ.
+//!
+//!     cargo bench --bench pipeline -- [--feeds 200] [--items 25] [--farm-url URL]
+//!                                     [--story-concurrency 16]
+//!
+//! Without `--farm-url` it builds a farm from `../shared/data/extraction`
+//! with `../shared/tools/feedfarm.py` and serves it with nginx when nginx is
+//! installed (the Python server otherwise). Prints stories/s end to end,
+//! story latency percentiles (queued → confirmed), confirm latency, CPU
+//! seconds and peak RSS of this process (the worker runs in it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use feedwire::config::Config;
+use feedwire::fetch::Fetcher;
+use feedwire::ops::{LatencyHistogram, cpu_time, peak_rss_bytes};
+use feedwire::pipeline::{Pipeline, RunStats};
+use feedwire::publish::{AmqpSink, Sink};
+use feedwire::shutdown::Shutdown;
+use feedwire::store::{SharedStore, SqliteStore};
+
+const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+struct Args {
+    feeds: usize,
+    items: usize,
+    farm_url: Option<String>,
+    story_concurrency: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        feeds: 200,
+        items: 25,
+        farm_url: None,
+        story_concurrency: 16,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--feeds" => args.feeds = it.next().and_then(|v| v.parse().ok()).expect("--feeds N"),
+            "--items" => args.items = it.next().and_then(|v| v.parse().ok()).expect("--items N"),
+            "--farm-url" => args.farm_url = it.next(),
+            "--story-concurrency" => {
+                args.story_concurrency = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--story-concurrency N")
+            }
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    args
+}
+
+/// A farm served for the length of the benchmark.
+struct Farm {
+    base: String,
+    feed_ids: Vec<String>,
+    server: Option<Child>,
+    nginx_conf: Option<PathBuf>,
+}
+
+impl Drop for Farm {
+    fn drop(&mut self) {
+        if let Some(conf) = &self.nginx_conf {
+            let _ = Command::new("nginx")
+                .args(["-c", &conf.to_string_lossy(), "-s", "stop"])
+                .status();
+        }
+        if let Some(child) = &mut self.server {
+            let _ = child.kill();
+        }
+    }
+}
+
+fn shared_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
+}
+
+fn build_farm(feeds: usize, items: usize) -> Farm {
+    let shared = shared_dir();
+    let tool = shared.join("tools/feedfarm.py");
+    assert!(
+        tool.exists(),
+        "no ../shared/tools/feedfarm.py: pass --farm-url of a running farm"
+    );
+    let dir = std::env::temp_dir().join(format!("feedwire-bench-farm-{feeds}x{items}"));
+    if !dir.join("farm.json").exists() {
+        let pages = shared.join("data/extraction/*/source.html");
+        let status = Command::new("python3")
+            .arg(&tool)
+            .args(["generate", "--pages"])
+            .arg(&pages)
+            .arg("--out")
+            .arg(&dir)
+            .args(["--feeds", &feeds.to_string(), "--items", &items.to_string()])
+            .status()
+            .expect("python3 runs");
+        assert!(status.success(), "feedfarm generate failed");
+    }
+    let farm: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("farm.json")).unwrap()).unwrap();
+    let feed_ids = farm["feeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    let port = 18090;
+    let base = format!("http://127.0.0.1:{port}");
+    let has_nginx = Command::new("nginx")
+        .arg("-v")
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    let mut result = Farm {
+        base: base.clone(),
+        feed_ids,
+        server: None,
+        nginx_conf: None,
+    };
+    if has_nginx {
+        let out = dir.join("static");
+        let status = Command::new("python3")
+            .arg(&tool)
+            .args(["static", "--dir"])
+            .arg(&dir)
+            .args(["--base", &base, "--out"])
+            .arg(&out)
+            .stdout(Stdio::null())
+            .status()
+            .expect("python3 runs");
+        assert!(status.success(), "feedfarm static failed");
+        let conf = out.join("nginx.conf");
+        let _ = Command::new("nginx")
+            .args(["-c", &conf.to_string_lossy(), "-s", "stop"])
+            .stderr(Stdio::null())
+            .status();
+        std::thread::sleep(Duration::from_millis(200));
+        let status = Command::new("nginx")
+            .args(["-c", &conf.to_string_lossy()])
+            .status()
+            .expect("nginx starts");
+        assert!(status.success(), "nginx failed to start");
+        result.nginx_conf = Some(conf);
+        eprintln!("bench: farm served by nginx at {base}");
+    } else {
+        let child = Command::new("python3")
+            .arg(&tool)
+            .args(["serve", "--dir"])
+            .arg(&dir)
+            .args(["--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        result.server = Some(child);
+        eprintln!("bench: farm served by feedfarm.py at {base} (install nginx for a faster farm)");
+    }
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    result
+}
+
+fn config_for(
+    farm: &Farm,
+    feed_ids: &[String],
+    tag: &str,
+    store: &Path,
+    story_concurrency: usize,
+) -> Config {
+    let host = farm
+        .base
+        .trim_start_matches("http://")
+        .split(':')
+        .next()
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let mut text = format!(
+        r#"
+[broker]
+url = "{BROKER}"
+exchange = "{tag}"
+[[broker.queues]]
+name = "{tag}"
+binding = "article.#"
+[store]
+path = "{store}"
+[fetch]
+allow_private_networks = true
+[fetch.hosts."{host}"]
+concurrency = 32
+interval = "0ms"
+[poll]
+concurrency = 32
+[pipeline]
+story_concurrency = {story_concurrency}
+"#,
+        store = store.display()
+    );
+    for id in feed_ids {
+        text.push_str(&format!(
+            "\n[[feeds]]\nid = \"{id}\"\nurl = \"{}/feeds/{id}.xml\"\n",
+            farm.base
+        ));
+    }
+    Config::from_toml(&text, None).expect("bench config is valid")
+}
+
+fn ms(h: &LatencyHistogram, q: f64) -> String {
+    h.quantile(q)
+        .map_or("-".into(), |d| format!("{:.1}", d.as_secs_f64() * 1000.0))
+}
+
+async fn delete_topology(tag: &str) {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let Ok(conn) = lapin::Connection::connect(BROKER, Default::default()).await else {
+        return;
+    };
+    if let Ok(channel) = conn.create_channel().await {
+        let _ = channel
+            .queue_delete(tag.into(), QueueDeleteOptions::default())
+            .await;
+        let _ = channel
+            .exchange_delete(tag.into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+    let _ = conn.close(200, "bench done".into()).await;
+}
+
+fn main() {
+    let args = parse_args();
+    let farm = match &args.farm_url {
+        Some(url) => Farm {
+            base: url.trim_end_matches('/').to_string(),
+            feed_ids: (0..args.feeds).map(|i| format!("f{i:05}")).collect(),
+            server: None,
+            nginx_conf: None,
+        },
+        None => build_farm(args.feeds, args.items),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tag = format!("feedwire.bench.{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let config = Arc::new(config_for(
+        &farm,
+        &farm.feed_ids,
+        &tag,
+        &dir.path().join("bench.db"),
+        args.story_concurrency,
+    ));
+    runtime.block_on(async {
+        let signals = Shutdown::default();
+        let store: SharedStore = Arc::new(SqliteStore::open(&config.store.path).unwrap());
+        let fetcher = Fetcher::new(&config.fetch).unwrap();
+        let sink = AmqpSink::connect(config.broker.clone(), &signals.shutdown)
+            .await
+            .expect("RabbitMQ answers on 127.0.0.1:5672");
+        let sink = Arc::new(Sink::Amqp(sink));
+        let pipeline = Pipeline::new(
+            Arc::clone(&config),
+            store,
+            fetcher,
+            Arc::clone(&sink),
+            signals.shutdown.clone(),
+            signals.abort.clone(),
+        );
+        let cpu0 = cpu_time().unwrap_or_default();
+        let t0 = Instant::now();
+        let undelivered = pipeline.run_once().await;
+        let wall = t0.elapsed();
+        let cpu = cpu_time().unwrap_or_default().saturating_sub(cpu0);
+        sink.close().await;
+        let stats = pipeline.stats();
+        let published = RunStats::get(&stats.published);
+        println!(
+            "pipeline bench: {} feeds x {} items at {}",
+            farm.feed_ids.len(),
+            args.items,
+            farm.base
+        );
+        println!(
+            "  stories published (confirmed): {published}  undelivered: {undelivered}  page failures: {}",
+            RunStats::get(&stats.pages_failed)
+        );
+        println!(
+            "  wall: {:.2} s  throughput: {:.0} stories/s end to end",
+            wall.as_secs_f64(),
+            published as f64 / wall.as_secs_f64()
+        );
+        println!(
+            "  story latency (queued -> confirmed) ms: p50 {} p90 {} p99 {} max {}",
+            ms(&stats.story_latency, 0.5),
+            ms(&stats.story_latency, 0.9),
+            ms(&stats.story_latency, 0.99),
+            ms(&stats.story_latency, 1.0)
+        );
+        println!(
+            "  processing latency (dequeued -> confirmed) ms: p50 {} p90 {} p99 {}",
+            ms(&stats.processing_latency, 0.5),
+            ms(&stats.processing_latency, 0.9),
+            ms(&stats.processing_latency, 0.99)
+        );
+        println!(
+            "  confirm latency ms: p50 {} p99 {}",
+            ms(&stats.confirm_latency, 0.5),
+            ms(&stats.confirm_latency, 0.99)
+        );
+        println!(
+            "  cpu: {:.2} s ({:.2} ms/story)  peak RSS: {:.1} MB",
+            cpu.as_secs_f64(),
+            cpu.as_secs_f64() * 1000.0 / published.max(1) as f64,
+            peak_rss_bytes().unwrap_or(0) as f64 / 1_048_576.0
+        );
+        delete_topology(&tag).await;
+    });
+}

@@ -1,0 +1,138 @@
+//! Operational measurements: a lock-free latency histogram with percentiles,
+//! shared by the run summary and the benchmark.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Growth factor between bucket bounds: percentiles are exact to about 5%.
+const GROWTH: f64 = 1.05;
+/// Buckets cover 1 µs to about 2.6 hours.
+const BUCKETS: usize = 480;
+
+/// A fixed-size, log-scale histogram of durations. Memory stays the same
+/// however many samples it takes, so a worker can keep one for months.
+pub struct LatencyHistogram {
+    counts: Box<[AtomicU64]>,
+    total: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            total: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+}
+
+fn bucket_of(micros: u64) -> usize {
+    if micros <= 1 {
+        return 0;
+    }
+    ((micros as f64).ln() / GROWTH.ln())
+        .ceil()
+        .min((BUCKETS - 1) as f64) as usize
+}
+
+fn upper_bound(bucket: usize) -> Duration {
+    Duration::from_micros(GROWTH.powi(bucket as i32).round() as u64)
+}
+
+impl LatencyHistogram {
+    pub fn record(&self, latency: Duration) {
+        let micros = latency.as_micros().min(u64::MAX as u128) as u64;
+        self.counts[bucket_of(micros)].fetch_add(1, Ordering::Relaxed);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    pub fn mean(&self) -> Option<Duration> {
+        let n = self.count();
+        (n > 0).then(|| Duration::from_micros(self.sum_micros.load(Ordering::Relaxed) / n))
+    }
+
+    /// The upper bound of the bucket holding the `q` quantile (0.0–1.0).
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let n = self.count();
+        if n == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * n as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (bucket, count) in self.counts.iter().enumerate() {
+            seen += count.load(Ordering::Relaxed);
+            if seen >= rank {
+                return Some(upper_bound(bucket));
+            }
+        }
+        Some(upper_bound(BUCKETS - 1))
+    }
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// CPU time (user + system) this process has used so far, from
+/// `/proc/self/stat` (Linux; clock ticks are 100 per second there).
+pub fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_within_five_percent() {
+        let h = LatencyHistogram::default();
+        for ms in 1..=1000u64 {
+            h.record(Duration::from_millis(ms));
+        }
+        let p50 = h.quantile(0.5).unwrap().as_secs_f64() * 1000.0;
+        let p99 = h.quantile(0.99).unwrap().as_secs_f64() * 1000.0;
+        assert!((500.0..=525.0).contains(&p50), "{p50}");
+        assert!((990.0..=1040.0).contains(&p99), "{p99}");
+        assert_eq!(h.count(), 1000);
+        assert_eq!(h.mean(), Some(Duration::from_micros(500_500)));
+    }
+
+    #[test]
+    fn empty_and_extreme_values() {
+        let h = LatencyHistogram::default();
+        assert_eq!(h.quantile(0.5), None);
+        h.record(Duration::ZERO);
+        h.record(Duration::from_secs(100_000));
+        assert!(h.quantile(1.0).unwrap() >= Duration::from_secs(9000));
+        assert!(h.quantile(0.0).unwrap() <= Duration::from_micros(1));
+    }
+
+    #[test]
+    fn reads_process_figures() {
+        assert!(peak_rss_bytes().unwrap() > 0);
+        let before = cpu_time().unwrap();
+        let mut x = 0u64;
+        for i in 0..50_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        assert!(cpu_time().unwrap() > before);
+    }
+}
