@@ -445,9 +445,11 @@ impl Pipeline {
     /// Returns whether the message was delivered.
     async fn deliver(&self, envelope: Envelope) -> bool {
         let mut refused = 0usize;
+        // Capped at a few seconds so a broker that comes back is used again
+        // within seconds, not after a long backoff.
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(200))
-            .with_max_delay(Duration::from_secs(30))
+            .with_max_delay(Duration::from_secs(5))
             .with_jitter()
             .with_max_times(usize::MAX)
             .build();
@@ -469,7 +471,7 @@ impl Pipeline {
                         warn!(%error, routing_key = %envelope.routing_key, message_id = %envelope.message_id, "message not delivered; the story stays unfinished and will be retried");
                         return false;
                     }
-                    let delay = backoff.next().unwrap_or(Duration::from_secs(30));
+                    let delay = backoff.next().unwrap_or(Duration::from_secs(5));
                     debug!(%error, retry_in = ?delay, "publish failed, retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}

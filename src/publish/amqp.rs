@@ -73,8 +73,14 @@ impl AmqpSink {
         Ok(sink)
     }
 
+    /// Whether the connection is open now; a connection closed by the broker
+    /// shows here before the next publish notices.
     pub fn is_connected(&self) -> bool {
-        self.connected.load(Ordering::Relaxed)
+        match self.link.try_lock() {
+            Ok(guard) => guard.as_ref().is_some_and(|link| link.is_open()),
+            // Someone is (re)connecting or checking: the last known state.
+            Err(_) => self.connected.load(Ordering::Relaxed),
+        }
     }
 
     /// The open link, or a new one (connect, confirm mode, topology).
@@ -87,6 +93,7 @@ impl AmqpSink {
         }
         self.connected.store(false, Ordering::Relaxed);
         if let Some(old) = guard.take() {
+            tracing::warn!(broker = %redact_url(&self.config.url), "broker connection lost; reconnecting");
             let _ = old.connection.close(200, "reconnecting".into()).await;
         }
         let link = Arc::new(self.open_link().await?);
@@ -158,6 +165,7 @@ impl AmqpSink {
         if guard.as_ref().is_some_and(|l| Arc::ptr_eq(l, broken)) {
             *guard = None;
             self.connected.store(false, Ordering::Relaxed);
+            tracing::warn!(broker = %redact_url(&self.config.url), "broker connection lost; unconfirmed messages will be re-sent after reconnecting");
         }
     }
 

@@ -27,6 +27,8 @@ pub struct Route {
     pub content_type: String,
     pub body: Vec<u8>,
     pub headers: Vec<(String, String)>,
+    /// Waited before answering: a slow server, so work is in flight.
+    pub delay: Duration,
 }
 
 impl Route {
@@ -36,7 +38,12 @@ impl Route {
             content_type: content_type.into(),
             body: body.into(),
             headers: Vec::new(),
+            delay: Duration::ZERO,
         }
+    }
+
+    pub fn delayed(self, delay: Duration) -> Route {
+        Route { delay, ..self }
     }
 
     pub fn status(status: u16) -> Route {
@@ -45,6 +52,7 @@ impl Route {
             content_type: "text/plain".into(),
             body: format!("status {status}").into_bytes(),
             headers: Vec::new(),
+            delay: Duration::ZERO,
         }
     }
 }
@@ -114,6 +122,9 @@ impl TestServer {
                             body: Vec::new(),
                             ..route
                         };
+                    }
+                    if !route.delay.is_zero() {
+                        tokio::time::sleep(route.delay).await;
                     }
                     let mut head = format!(
                         "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -195,6 +206,16 @@ impl Capture {
 
     /// `binding: None` declares the exchange with no queue bound to it.
     pub async fn with_binding(name: &str, binding: Option<&str>) -> Capture {
+        Self::declare(name, binding, false).await
+    }
+
+    /// A durable queue that outlives this connection: for tests that close
+    /// every broker connection on purpose. Drain it with [`drain_queue`].
+    pub async fn durable(name: &str) -> Capture {
+        Self::declare(name, Some("#"), true).await
+    }
+
+    async fn declare(name: &str, binding: Option<&str>, durable: bool) -> Capture {
         let unique = format!(
             "feedwire.test.{name}.{}.{}",
             std::process::id(),
@@ -221,8 +242,9 @@ impl Capture {
             .queue_declare(
                 queue.as_str().into(),
                 QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
+                    exclusive: !durable,
+                    auto_delete: !durable,
+                    durable,
                     ..Default::default()
                 },
                 FieldTable::default(),
@@ -256,24 +278,27 @@ impl Capture {
 
     /// Takes every message now in the capture queue.
     pub async fn drain(&self) -> Vec<Received> {
-        let mut out = Vec::new();
-        while let Some(message) = self
-            .channel
-            .basic_get(self.queue.as_str().into(), BasicGetOptions { no_ack: true })
-            .await
-            .unwrap()
-        {
-            let delivery = message.delivery;
-            out.push(Received {
-                routing_key: delivery.routing_key.to_string(),
-                properties: delivery.properties.clone(),
-                body: serde_json::from_slice(&delivery.data).expect("message body is JSON"),
-            });
-        }
-        out
+        take_all(&self.channel, &self.queue).await
     }
 
+    /// Deletes the exchange and (for a durable capture) the queue, on a
+    /// fresh connection.
     pub async fn delete(self) {
+        if let Ok(connection) =
+            Connection::connect(BROKER_URL, ConnectionProperties::default()).await
+            && let Ok(channel) = connection.create_channel().await
+        {
+            let _ = channel
+                .queue_delete(self.queue.as_str().into(), Default::default())
+                .await;
+            let _ = channel
+                .exchange_delete(
+                    self.exchange.as_str().into(),
+                    ExchangeDeleteOptions::default(),
+                )
+                .await;
+            let _ = connection.close(200, "done".into()).await;
+        }
         let _ = self
             .channel
             .exchange_delete(
@@ -283,6 +308,34 @@ impl Capture {
             .await;
         let _ = self.connection.close(200, "done".into()).await;
     }
+}
+
+/// Takes every message now in `queue`, on a fresh connection.
+pub async fn drain_queue(queue: &str) -> Vec<Received> {
+    let connection = Connection::connect(BROKER_URL, ConnectionProperties::default())
+        .await
+        .expect("RabbitMQ answers");
+    let channel = connection.create_channel().await.unwrap();
+    let out = take_all(&channel, queue).await;
+    let _ = connection.close(200, "drained".into()).await;
+    out
+}
+
+async fn take_all(channel: &lapin::Channel, queue: &str) -> Vec<Received> {
+    let mut out = Vec::new();
+    while let Some(message) = channel
+        .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+    {
+        let delivery = message.delivery;
+        out.push(Received {
+            routing_key: delivery.routing_key.to_string(),
+            properties: delivery.properties.clone(),
+            body: serde_json::from_slice(&delivery.data).expect("message body is JSON"),
+        });
+    }
+    out
 }
 
 /// Writes a config for the test farm into `dir` and returns its path.
