@@ -7,7 +7,7 @@
 //! Without `--farm-url` it builds a farm from `../shared/data/extraction`
 //! with `../shared/tools/feedfarm.py` and serves it with nginx when nginx is
 //! installed (the Python server otherwise). Prints stories/s end to end,
-//! story latency percentiles (queued → confirmed), confirm latency, CPU
+//! story latency percentiles (queued → confirmed, dequeued → confirmed), CPU
 //! seconds and peak RSS of this process (the worker runs in it).
 
 use std::path::{Path, PathBuf};
@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use feedwire::config::Config;
 use feedwire::fetch::Fetcher;
-use feedwire::ops::{LatencyHistogram, cpu_time, peak_rss_bytes};
-use feedwire::pipeline::{Pipeline, RunStats};
+use feedwire::ops::{LatencyHistogram, Metrics, cpu_time, peak_rss_bytes};
+use feedwire::pipeline::Pipeline;
 use feedwire::publish::{AmqpSink, Sink};
 use feedwire::shutdown::Shutdown;
 use feedwire::store::{SharedStore, SqliteStore};
@@ -268,11 +268,13 @@ fn main() {
             .await
             .expect("RabbitMQ answers on 127.0.0.1:5672");
         let sink = Arc::new(Sink::Amqp(sink));
+        let metrics = Arc::new(Metrics::new(false));
         let pipeline = Pipeline::new(
             Arc::clone(&config),
             store,
             fetcher,
             Arc::clone(&sink),
+            Arc::clone(&metrics),
             signals.shutdown.clone(),
             signals.abort.clone(),
         );
@@ -282,8 +284,8 @@ fn main() {
         let wall = t0.elapsed();
         let cpu = cpu_time().unwrap_or_default().saturating_sub(cpu0);
         sink.close().await;
-        let stats = pipeline.stats();
-        let published = RunStats::get(&stats.published);
+        let stats = &metrics;
+        let published = stats.count(&stats.messages, "published");
         println!(
             "pipeline bench: {} feeds x {} items at {}",
             farm.feed_ids.len(),
@@ -292,7 +294,7 @@ fn main() {
         );
         println!(
             "  stories published (confirmed): {published}  undelivered: {undelivered}  page failures: {}",
-            RunStats::get(&stats.pages_failed)
+            stats.count(&stats.extractions, "failed")
         );
         println!(
             "  wall: {:.2} s  throughput: {:.0} stories/s end to end",
@@ -311,11 +313,6 @@ fn main() {
             ms(&stats.processing_latency, 0.5),
             ms(&stats.processing_latency, 0.9),
             ms(&stats.processing_latency, 0.99)
-        );
-        println!(
-            "  confirm latency ms: p50 {} p99 {}",
-            ms(&stats.confirm_latency, 0.5),
-            ms(&stats.confirm_latency, 0.99)
         );
         println!(
             "  cpu: {:.2} s ({:.2} ms/story)  peak RSS: {:.1} MB",

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 /// Environment variable that overrides `broker.url`, so secrets stay out of files.
@@ -34,7 +34,7 @@ impl ConfigError {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub broker: BrokerConfig,
@@ -47,10 +47,12 @@ pub struct Config {
     #[serde(default)]
     pub pipeline: PipelineConfig,
     #[serde(default)]
+    pub ops: OpsConfig,
+    #[serde(default)]
     pub feeds: Vec<FeedConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerConfig {
     pub url: String,
@@ -68,7 +70,7 @@ pub struct BrokerConfig {
     pub queues: Vec<QueueConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
     pub name: String,
@@ -76,7 +78,7 @@ pub struct QueueConfig {
     pub binding: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     #[serde(default = "default_store_path")]
@@ -91,7 +93,7 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FetchConfig {
     /// Lifts the guard against loopback/private/link-local targets.
@@ -128,15 +130,19 @@ impl Default for FetchConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostLimits {
     pub concurrency: Option<usize>,
-    #[serde(default, with = "humantime_serde_compat::option")]
+    #[serde(
+        default,
+        with = "humantime_serde_compat::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub interval: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PollConfig {
     /// Interval for feeds that do not set their own.
@@ -156,7 +162,7 @@ impl Default for PollConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Stories fetched, extracted and published at the same time; also the
@@ -180,16 +186,43 @@ impl Default for PipelineConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The operations endpoint (`/metrics`, `/healthz`, `/readyz`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsConfig {
+    /// Off when absent. The bundled config listens on loopback, the
+    /// container config on 0.0.0.0:9090.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Label poll metrics with the feed id (dropped above 1,000 feeds).
+    #[serde(default = "default_true")]
+    pub per_feed_metrics: bool,
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        OpsConfig {
+            listen: None,
+            per_feed_metrics: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedConfig {
     pub id: String,
     pub url: String,
-    #[serde(default, with = "humantime_serde_compat::option")]
+    #[serde(
+        default,
+        with = "humantime_serde_compat::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub interval: Option<Duration>,
     /// Overrides `broker.routing_key` for this feed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub routing_key: Option<String>,
     /// Overrides `pipeline.fetch_full_text` for this feed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fetch_full_text: Option<bool>,
 }
 
@@ -264,8 +297,12 @@ fn default_grace() -> Duration {
 
 /// Durations written the humantime way ("250ms", "5m", "1h 30m").
 mod humantime_serde_compat {
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
@@ -278,6 +315,12 @@ mod humantime_serde_compat {
 
     pub mod option {
         use super::*;
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
         pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
             super::deserialize(d).map(Some)
         }
@@ -436,6 +479,18 @@ impl Config {
         template.replace("{feed_id}", feed_id)
     }
 
+    /// The resolved config as TOML, with the broker password masked.
+    pub fn to_masked_toml(&self) -> String {
+        let mut masked = self.clone();
+        if let Ok(mut url) = Url::parse(&masked.broker.url)
+            && url.password().is_some()
+        {
+            let _ = url.set_password(Some("***"));
+            masked.broker.url = url.to_string();
+        }
+        toml::to_string_pretty(&masked).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+
     pub fn feed(&self, feed_id: &str) -> Option<&FeedConfig> {
         self.feeds.iter().find(|f| f.id == feed_id)
     }
@@ -521,6 +576,18 @@ interval = "5m"
         let config = Config::from_toml(&text, None).unwrap();
         assert_eq!(config.routing_key_for("bbc-world"), "news.bbc-world.v1");
         assert_eq!(config.fetch.hosts["127.0.0.1"].concurrency, Some(8));
+    }
+
+    #[test]
+    fn masked_toml_round_trips_without_the_password() {
+        let config =
+            Config::from_toml(MINIMAL, Some("amqp://user:s3cret@rabbit:5672/%2f".into())).unwrap();
+        let text = config.to_masked_toml();
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("amqp://user:***@rabbit:5672/%2f"));
+        let back = Config::from_toml(&text, None).unwrap();
+        assert_eq!(back.fetch.per_host_interval, Duration::from_millis(250));
+        assert_eq!(back.feeds[0].interval, Some(Duration::from_secs(300)));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use feedwire::config::{Config, ConfigError};
 use feedwire::extract;
 use feedwire::fetch::Fetcher;
+use feedwire::ops::{Metrics, OpsServer, PER_FEED_LIMIT};
 use feedwire::pipeline::Pipeline;
 use feedwire::publish::{AmqpSink, PublishError, Sink, StdoutSink};
 use feedwire::shutdown::Shutdown;
@@ -67,7 +68,8 @@ enum Command {
         jsonl: bool,
         file: Option<PathBuf>,
     },
-    /// Validate the config and print it resolved, secrets masked.
+    /// Validate the config and print it resolved (defaults filled in), the
+    /// broker password masked.
     CheckConfig {
         #[arg(long, env = "FEEDWIRE_CONFIG", default_value = "config/feedwire.toml")]
         config: PathBuf,
@@ -111,12 +113,11 @@ fn main() -> ExitCode {
         },
         Command::CheckConfig { config } => match load_config(&config) {
             Ok(config) => {
-                println!(
-                    "config OK: {} feeds, exchange `{}`, broker {}, store {}",
+                print!("{}", config.to_masked_toml());
+                eprintln!(
+                    "feedwire: config OK: {} feeds, exchange `{}`",
                     config.feeds.len(),
-                    config.broker.exchange,
-                    feedwire::publish::redact_url(&config.broker.url),
-                    config.store.path.display()
+                    config.broker.exchange
                 );
                 ExitCode::SUCCESS
             }
@@ -156,6 +157,23 @@ fn init_logging(format: Option<LogFormat>) {
 async fn run(config: Config, once: bool, sink_kind: SinkKind) -> Result<ExitCode> {
     let config = Arc::new(config);
     let signals = Shutdown::on_signals(config.pipeline.shutdown_grace);
+    let per_feed = config.ops.per_feed_metrics && config.feeds.len() <= PER_FEED_LIMIT;
+    if config.ops.per_feed_metrics && !per_feed {
+        info!(
+            feeds = config.feeds.len(),
+            "more than {PER_FEED_LIMIT} feeds: per-feed metric labels are off"
+        );
+    }
+    let metrics = Arc::new(Metrics::new(per_feed));
+    // Up first, so /healthz answers while the store opens and the broker is reached.
+    let ops = match config.ops.listen {
+        Some(listen) => Some(
+            OpsServer::start(listen, Arc::clone(&metrics))
+                .await
+                .with_context(|| format!("cannot listen on ops.listen {listen}"))?,
+        ),
+        None => None,
+    };
     let store: SharedStore =
         Arc::new(SqliteStore::open(&config.store.path).context("cannot open the store")?);
     let fetcher = Fetcher::new(&config.fetch).context("cannot build the HTTP client")?;
@@ -182,9 +200,13 @@ async fn run(config: Config, once: bool, sink_kind: SinkKind) -> Result<ExitCode
         Arc::clone(&store),
         fetcher,
         Arc::clone(&sink),
+        Arc::clone(&metrics),
         signals.shutdown.clone(),
         signals.abort.clone(),
     );
+    if let Some(ops) = &ops {
+        wire_ops(ops, &config, &sink, &pipeline, &signals);
+    }
     let undelivered = if once {
         pipeline.run_once().await
     } else {
@@ -197,9 +219,9 @@ async fn run(config: Config, once: bool, sink_kind: SinkKind) -> Result<ExitCode
         .await
         .context("store flush task")?
         .context("cannot flush the store")?;
-    info!(summary = %pipeline.stats().summary(), "feedwire stopped");
+    info!(summary = %metrics.summary(), "feedwire stopped");
     if once {
-        eprintln!("feedwire: {}", pipeline.stats().summary());
+        eprintln!("feedwire: {}", metrics.summary());
     }
     if undelivered > 0 {
         warn!(
@@ -209,6 +231,46 @@ async fn run(config: Config, once: bool, sink_kind: SinkKind) -> Result<ExitCode
         return Ok(ExitCode::from(3));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Readiness (broker connected, queue not full, not shutting down) and the
+/// gauges that are read at scrape time.
+fn wire_ops(
+    ops: &OpsServer,
+    config: &Config,
+    sink: &Arc<Sink>,
+    pipeline: &Arc<Pipeline>,
+    signals: &Shutdown,
+) {
+    let (ready_sink, ready_pipeline) = (Arc::clone(sink), Arc::clone(pipeline));
+    let shutdown = signals.shutdown.clone();
+    ops.set_readiness(Box::new(move || {
+        if shutdown.is_cancelled() {
+            Err("shutting down".into())
+        } else if !ready_sink.is_connected() {
+            Err("broker disconnected".into())
+        } else if ready_pipeline.backpressured() {
+            Err("backpressured: the story queue is full".into())
+        } else {
+            Ok(())
+        }
+    }));
+    let (sink, pipeline) = (Arc::clone(sink), Arc::clone(pipeline));
+    let store_path = config.store.path.clone();
+    ops.set_refresh(Box::new(move || {
+        let metrics = pipeline.metrics();
+        metrics.broker_connected.set(i64::from(sink.is_connected()));
+        pipeline.refresh_feed_states();
+        let size: u64 = ["", "-wal", "-shm"]
+            .iter()
+            .filter_map(|suffix| {
+                let mut path = store_path.clone().into_os_string();
+                path.push(suffix);
+                std::fs::metadata(path).ok().map(|m| m.len())
+            })
+            .sum();
+        metrics.store_size_bytes.set(size as i64);
+    }));
 }
 
 #[derive(Deserialize)]

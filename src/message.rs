@@ -38,6 +38,17 @@ pub enum ExtractionStatus {
     Skipped,
 }
 
+impl ExtractionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExtractionStatus::Ok => "ok",
+            ExtractionStatus::Empty => "empty",
+            ExtractionStatus::Failed => "failed",
+            ExtractionStatus::Skipped => "skipped",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Extraction {
     pub status: ExtractionStatus,

@@ -9,7 +9,6 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,64 +29,11 @@ use crate::message::{
     ArticleEvent, ArticleMessage, Envelope, Extraction, ExtractionStatus, FeedRef, SCHEMA_V1,
     word_count,
 };
-use crate::ops::LatencyHistogram;
+use crate::ops::{KindLabels, Metrics, OutcomeLabels};
 use crate::publish::{PublishError, Sink};
 use crate::store::{
     self, DiscoveredItem, FeedState, SharedStore, StoreHandle, StoryTask, StoryWork,
 };
-
-/// Counters of one run, printed at the end of `run --once`.
-#[derive(Default)]
-pub struct RunStats {
-    pub polls_ok: AtomicU64,
-    pub polls_not_modified: AtomicU64,
-    pub polls_failed: AtomicU64,
-    pub items_seen: AtomicU64,
-    pub stories_queued: AtomicU64,
-    pub published: AtomicU64,
-    pub unchanged: AtomicU64,
-    pub pages_failed: AtomicU64,
-    pub undelivered: AtomicU64,
-    /// From the story being queued to its broker confirm.
-    pub story_latency: LatencyHistogram,
-    /// From a worker taking the story off the queue to its broker confirm.
-    pub processing_latency: LatencyHistogram,
-    /// One publish, from send to confirm.
-    pub confirm_latency: LatencyHistogram,
-}
-
-impl RunStats {
-    fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-
-    pub fn summary(&self) -> String {
-        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let ms = |q: f64| {
-            self.story_latency
-                .quantile(q)
-                .map_or("-".to_string(), |d| format!("{}ms", d.as_millis()))
-        };
-        format!(
-            "polls: {} ok, {} not modified, {} failed; items seen {}; stories queued {}, published {}, unchanged {}, page failures {}, undelivered {}; story latency p50 {} p99 {}",
-            g(&self.polls_ok),
-            g(&self.polls_not_modified),
-            g(&self.polls_failed),
-            g(&self.items_seen),
-            g(&self.stories_queued),
-            g(&self.published),
-            g(&self.unchanged),
-            g(&self.pages_failed),
-            g(&self.undelivered),
-            ms(0.5),
-            ms(0.99)
-        )
-    }
-}
 
 /// A story on the queue, with when it was queued.
 type Queued = (StoryWork, Instant);
@@ -105,7 +51,9 @@ pub struct Pipeline {
     store: StoreHandle,
     fetcher: Fetcher,
     sink: Arc<Sink>,
-    stats: Arc<RunStats>,
+    metrics: Arc<Metrics>,
+    /// Consecutive failures per feed, for the feeds-by-state gauge.
+    feed_failures: Mutex<HashMap<String, u32>>,
     /// Stories queued or being worked on, so a sweep never doubles one.
     in_flight: Mutex<HashSet<String>>,
     feed_titles: Mutex<HashMap<String, Option<String>>>,
@@ -121,6 +69,7 @@ impl Pipeline {
         store: SharedStore,
         fetcher: Fetcher,
         sink: Arc<Sink>,
+        metrics: Arc<Metrics>,
         shutdown: CancellationToken,
         abort: CancellationToken,
     ) -> Arc<Pipeline> {
@@ -130,7 +79,8 @@ impl Pipeline {
             store: StoreHandle::new(store),
             fetcher,
             sink,
-            stats: Arc::new(RunStats::default()),
+            metrics,
+            feed_failures: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashSet::new()),
             feed_titles: Mutex::new(HashMap::new()),
             cpu: Semaphore::new(cores),
@@ -139,8 +89,30 @@ impl Pipeline {
         })
     }
 
-    pub fn stats(&self) -> &RunStats {
-        &self.stats
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Whether the story queue is full, so polling is held back.
+    pub fn backpressured(&self) -> bool {
+        self.metrics.stories_queued.get() >= self.config.pipeline.queue_capacity as i64
+    }
+
+    /// Sets the feeds-by-state gauge from the last poll of each feed.
+    pub fn refresh_feed_states(&self) {
+        let failures = self.feed_failures.lock().unwrap_or_else(|p| p.into_inner());
+        let failing = failures.values().filter(|&&n| n > 0).count() as i64;
+        let healthy = self.config.feeds.len() as i64 - failing;
+        self.metrics
+            .feeds
+            .get_or_create(&crate::ops::StateLabels { state: "healthy" })
+            .set(healthy);
+        self.metrics
+            .feeds
+            .get_or_create(&crate::ops::StateLabels {
+                state: "backing_off",
+            })
+            .set(failing);
     }
 
     /// Polls every feed once, processes every new story and waits for every
@@ -168,7 +140,7 @@ impl Pipeline {
         while polls.join_next().await.is_some() {}
         drop(tx);
         let _ = workers.await;
-        RunStats::get(&self.stats.undelivered)
+        self.metrics.undelivered.get()
     }
 
     /// The long-running worker: polls feeds when due until `shutdown`.
@@ -256,11 +228,17 @@ impl Pipeline {
             }
         }
         let story_id = work.story_id().to_string();
-        RunStats::add(&self.stats.stories_queued, 1);
+        self.metrics.stories_queued.inc();
         // Waits while the queue is full: polling slows to what workers take.
         tokio::select! {
-            sent = tx.send((work, Instant::now())) => if sent.is_err() { self.release(&story_id) },
-            _ = self.abort.cancelled() => self.release(&story_id),
+            sent = tx.send((work, Instant::now())) => if sent.is_err() {
+                self.metrics.stories_queued.dec();
+                self.release(&story_id);
+            },
+            _ = self.abort.cancelled() => {
+                self.metrics.stories_queued.dec();
+                self.release(&story_id);
+            }
         }
     }
 
@@ -281,6 +259,7 @@ impl Pipeline {
                 _ = self.abort.cancelled() => None,
             };
             let Some((work, queued_at)) = work else { break };
+            self.metrics.stories_queued.dec();
             let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
                 break;
             };
@@ -289,10 +268,12 @@ impl Pipeline {
                 let _slot = slot;
                 let story_id = work.story_id().to_string();
                 let span = info_span!("story", story_id = %story_id);
+                pipeline.metrics.stories_in_flight.inc();
                 tokio::select! {
                     _ = pipeline.handle(work, queued_at).instrument(span) => {}
                     _ = pipeline.abort.cancelled() => {}
                 }
+                pipeline.metrics.stories_in_flight.dec();
                 pipeline.release(&story_id);
             });
             while running.try_join_next().is_some() {}
@@ -310,8 +291,8 @@ impl Pipeline {
             },
         };
         if self.deliver(envelope).await {
-            self.stats.story_latency.record(queued_at.elapsed());
-            self.stats.processing_latency.record(started_at.elapsed());
+            self.metrics.story_latency.record(queued_at.elapsed());
+            self.metrics.processing_latency.record(started_at.elapsed());
         }
     }
 
@@ -327,10 +308,16 @@ impl Pipeline {
         };
         let feed_ref = self.feed_ref(&task.feed_id, feed).await;
         let message = compose(&task, page, feed_ref);
+        self.metrics
+            .extractions
+            .get_or_create(&OutcomeLabels {
+                outcome: message.extraction.status.as_str(),
+            })
+            .inc();
         if task.published_revision > 0
             && task.published_hash.as_deref() == Some(message.content_hash.as_str())
         {
-            RunStats::add(&self.stats.unchanged, 1);
+            self.metrics.unchanged.inc();
             let id = task.story_id.clone();
             if let Err(error) = self.store.call(move |s| s.mark_unchanged(&id)).await {
                 warn!(%error, "cannot mark story unchanged");
@@ -352,6 +339,7 @@ impl Pipeline {
 
     async fn fetch_and_extract(&self, url: &Url, task: &StoryTask) -> PageOutcome {
         let attempts = self.config.fetch.page_attempts;
+        let started = Instant::now();
         let fetch = || async { self.fetcher.fetch_page(url).await };
         let fetched = fetch
             .retry(
@@ -369,21 +357,32 @@ impl Pipeline {
                     .or(delay)
             })
             .await;
+        self.metrics
+            .page_fetch_duration
+            .observe(started.elapsed().as_secs_f64());
+        let outcome = fetched.as_ref().map_or_else(FetchError::kind, |_| "ok");
+        self.metrics
+            .page_fetches
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
         let page = match fetched {
             Ok(page) => page,
             Err(error) => {
-                RunStats::add(&self.stats.pages_failed, 1);
                 warn!(feed_id = %task.feed_id, url = %url, %error, "article page failed; publishing the feed's summary");
                 return PageOutcome::Failed;
             }
         };
         let final_url = page.final_url.clone();
+        let started = Instant::now();
         let extracted = self
             .on_cpu(move || {
                 let html = extract::decode_html(&page.body, page.content_type.as_deref());
                 extract::extract(&html, Some(&page.final_url))
             })
             .await;
+        self.metrics
+            .extraction_duration
+            .observe(started.elapsed().as_secs_f64());
         match extracted {
             Ok(extracted) => PageOutcome::Extracted {
                 extracted: Box::new(extracted),
@@ -455,9 +454,21 @@ impl Pipeline {
             .build();
         loop {
             let sent_at = Instant::now();
-            match self.sink.publish(&envelope).await {
+            self.metrics.unconfirmed.inc();
+            let result = self.sink.publish(&envelope).await;
+            self.metrics.unconfirmed.dec();
+            let outcome = result
+                .as_ref()
+                .map_or_else(PublishError::kind, |_| "published");
+            self.metrics
+                .messages
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc();
+            match result {
                 Ok(()) => {
-                    self.stats.confirm_latency.record(sent_at.elapsed());
+                    self.metrics
+                        .confirm_latency
+                        .observe(sent_at.elapsed().as_secs_f64());
                     break;
                 }
                 Err(error) => {
@@ -467,7 +478,7 @@ impl Pipeline {
                         refused += 1;
                     }
                     if refused >= REFUSED_PUBLISH_ATTEMPTS || self.abort.is_cancelled() {
-                        RunStats::add(&self.stats.undelivered, 1);
+                        self.metrics.undelivered.inc();
                         warn!(%error, routing_key = %envelope.routing_key, message_id = %envelope.message_id, "message not delivered; the story stays unfinished and will be retried");
                         return false;
                     }
@@ -476,14 +487,13 @@ impl Pipeline {
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = self.abort.cancelled() => {
-                            RunStats::add(&self.stats.undelivered, 1);
+                            self.metrics.undelivered.inc();
                             return false;
                         }
                     }
                 }
             }
         }
-        RunStats::add(&self.stats.published, 1);
         let (id, revision) = (envelope.story_id.clone(), envelope.revision);
         if let Err(error) = self
             .store
@@ -534,11 +544,13 @@ impl Pipeline {
             Ok(url) => url,
             Err(_) => return (Vec::new(), now + interval.as_millis() as i64),
         };
+        let started = Instant::now();
         let result = self.fetcher.fetch_feed(&url, &validators).await;
         let mut tasks = Vec::new();
-        let outcome: Result<(), (String, Option<Duration>)> = match result {
+        let mut label = "ok";
+        let outcome: Result<(), PollFailure> = match result {
             Ok(FeedResponse::NotModified { validators }) => {
-                RunStats::add(&self.stats.polls_not_modified, 1);
+                label = "not_modified";
                 state.etag = validators.etag;
                 state.last_modified = validators.last_modified;
                 state.last_status = Some("304".into());
@@ -558,7 +570,6 @@ impl Pipeline {
                 match parsed {
                     Ok(Ok(parsed)) => match self.record(feed, &parsed).await {
                         Ok(new) => {
-                            RunStats::add(&self.stats.polls_ok, 1);
                             tasks = new;
                             state.title = parsed.title.clone();
                             self.feed_titles
@@ -570,13 +581,17 @@ impl Pipeline {
                             state.last_status = Some("200".into());
                             Ok(())
                         }
-                        Err(error) => Err((format!("store: {error}"), None)),
+                        Err(error) => Err(PollFailure::new("store", format!("store: {error}"))),
                     },
-                    Ok(Err(error)) => Err((format!("parse: {error}"), None)),
-                    Err(error) => Err((format!("parse task: {error}"), None)),
+                    Ok(Err(error)) => Err(PollFailure::new("parse", format!("parse: {error}"))),
+                    Err(error) => Err(PollFailure::new("parse", format!("parse task: {error}"))),
                 }
             }
-            Err(error) => Err((error.to_string(), error.retry_after())),
+            Err(error) => Err(PollFailure {
+                kind: error.kind(),
+                message: error.to_string(),
+                retry_after: error.retry_after(),
+            }),
         };
         match outcome {
             Ok(()) => {
@@ -584,8 +599,16 @@ impl Pipeline {
                 state.last_error = None;
                 state.next_due_ms = now + jittered(interval).as_millis() as i64;
             }
-            Err((error, retry_after)) => {
-                RunStats::add(&self.stats.polls_failed, 1);
+            Err(PollFailure {
+                kind,
+                message: error,
+                retry_after,
+            }) => {
+                label = "error";
+                self.metrics
+                    .poll_errors
+                    .get_or_create(&KindLabels { kind })
+                    .inc();
                 state.consecutive_failures = state.consecutive_failures.saturating_add(1);
                 let backoff = failure_backoff(
                     interval,
@@ -599,6 +622,11 @@ impl Pipeline {
                 state.next_due_ms = now + wait.as_millis() as i64;
             }
         }
+        self.metrics.record_poll(&feed.id, label, started.elapsed());
+        self.feed_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(feed.id.clone(), state.consecutive_failures);
         let next_due = state.next_due_ms;
         if let Err(error) = self.store.call(move |s| s.save_feed_state(&state)).await {
             warn!(%error, "cannot save feed state");
@@ -611,7 +639,7 @@ impl Pipeline {
         feed: &FeedConfig,
         parsed: &ParsedFeed,
     ) -> Result<Vec<StoryTask>, store::StoreError> {
-        RunStats::add(&self.stats.items_seen, parsed.items.len() as u64);
+        self.metrics.add_items("seen", parsed.items.len() as u64);
         let items: Vec<DiscoveredItem> = parsed
             .items
             .iter()
@@ -626,8 +654,30 @@ impl Pipeline {
             .store
             .call(move |s| s.record_items(&feed_id, &items))
             .await?;
+        self.metrics.add_items("new", tasks.len() as u64);
+        self.metrics.add_items(
+            "duplicate",
+            parsed.items.len().saturating_sub(tasks.len()) as u64,
+        );
         debug!(items = parsed.items.len(), new = tasks.len(), "feed polled");
         Ok(tasks)
+    }
+}
+
+/// Why a poll failed: a kind for metrics, a message for logs.
+struct PollFailure {
+    kind: &'static str,
+    message: String,
+    retry_after: Option<Duration>,
+}
+
+impl PollFailure {
+    fn new(kind: &'static str, message: String) -> PollFailure {
+        PollFailure {
+            kind,
+            message,
+            retry_after: None,
+        }
     }
 }
 

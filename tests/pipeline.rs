@@ -6,79 +6,12 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use common::{Capture, Received, Route, TestServer, feedwire, stderr, write_config};
+use common::{
+    Capture, RSS, Received, Route, STORIES, TestServer, farm, feeds, feedwire, stderr, write_config,
+};
 use feedwire::store::{SqliteStore, Store};
 use lapin::types::ShortString;
 use serde_json::Value;
-
-const RSS: &str = "application/rss+xml; charset=utf-8";
-
-/// The unique stories of the fixture farm, by URL path.
-const STORIES: &[&str] = &[
-    "/news/articles/c0harbour1",
-    "/news/articles/c0orchid22",
-    "/news/articles/c0trains33",
-    "/news/articles/c0museum44",
-    "/news/articles/c0council5",
-    "/blog/faster-builds",
-    "/blog/flaky-tests",
-    "/notes/seven",
-    "/notes/eight",
-];
-
-async fn farm() -> TestServer {
-    let server = TestServer::start().await;
-    server.fixture("/feeds/world.xml", RSS, "feeds/bbc-world.xml");
-    server.fixture("/feeds/uk.xml", RSS, "feeds/bbc-uk.xml");
-    server.fixture(
-        "/feeds/tech.atom",
-        "application/atom+xml",
-        "feeds/tech.atom",
-    );
-    server.fixture(
-        "/feeds/notes.json",
-        "application/feed+json",
-        "feeds/notes.json",
-    );
-    // An HTML error page served where a feed should be.
-    server.fixture("/feeds/broken.xml", RSS, "feeds/broken.html");
-    for slug in [
-        "c0harbour1",
-        "c0orchid22",
-        "c0trains33",
-        "c0museum44",
-        "c0council5",
-    ] {
-        server.fixture(
-            &format!("/news/articles/{slug}"),
-            "text/html; charset=utf-8",
-            &format!("pages/{slug}.html"),
-        );
-    }
-    server.fixture(
-        "/blog/faster-builds",
-        "text/html",
-        "pages/faster-builds.html",
-    );
-    server.fixture("/blog/flaky-tests", "text/html", "pages/flaky-tests.html");
-    server.fixture(
-        "/notes/seven",
-        "text/html; charset=utf-8",
-        "pages/seven.html",
-    );
-    server.route("/notes/eight", Route::status(500));
-    server
-}
-
-fn feeds(server: &TestServer) -> Vec<(&'static str, String)> {
-    vec![
-        ("world", server.url("/feeds/world.xml")),
-        ("uk", server.url("/feeds/uk.xml")),
-        ("tech", server.url("/feeds/tech.atom")),
-        ("notes", server.url("/feeds/notes.json")),
-        ("broken", server.url("/feeds/broken.xml")),
-    ]
-}
 
 fn by_url<'a>(messages: &'a [Received], server: &TestServer, path: &str) -> &'a Received {
     let url = server.url(path);

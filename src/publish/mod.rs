@@ -29,6 +29,20 @@ pub enum PublishError {
     ShuttingDown,
 }
 
+impl PublishError {
+    /// A short label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PublishError::Returned { .. } => "returned",
+            PublishError::Nacked => "nacked",
+            PublishError::ConfirmTimeout(_) => "confirm_timeout",
+            PublishError::Connection(_) => "connection_error",
+            PublishError::Io(_) => "io_error",
+            PublishError::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
 /// The configured destination of messages.
 pub enum Sink {
     Amqp(AmqpSink),

@@ -177,6 +177,100 @@ impl TestServer {
     }
 }
 
+pub const RSS: &str = "application/rss+xml; charset=utf-8";
+
+/// The unique stories of the fixture farm (`farm()`), by URL path.
+pub const STORIES: &[&str] = &[
+    "/news/articles/c0harbour1",
+    "/news/articles/c0orchid22",
+    "/news/articles/c0trains33",
+    "/news/articles/c0museum44",
+    "/news/articles/c0council5",
+    "/blog/faster-builds",
+    "/blog/flaky-tests",
+    "/notes/seven",
+    "/notes/eight",
+];
+
+pub async fn farm() -> TestServer {
+    let server = TestServer::start().await;
+    server.fixture("/feeds/world.xml", RSS, "feeds/bbc-world.xml");
+    server.fixture("/feeds/uk.xml", RSS, "feeds/bbc-uk.xml");
+    server.fixture(
+        "/feeds/tech.atom",
+        "application/atom+xml",
+        "feeds/tech.atom",
+    );
+    server.fixture(
+        "/feeds/notes.json",
+        "application/feed+json",
+        "feeds/notes.json",
+    );
+    // An HTML error page served where a feed should be.
+    server.fixture("/feeds/broken.xml", RSS, "feeds/broken.html");
+    for slug in [
+        "c0harbour1",
+        "c0orchid22",
+        "c0trains33",
+        "c0museum44",
+        "c0council5",
+    ] {
+        server.fixture(
+            &format!("/news/articles/{slug}"),
+            "text/html; charset=utf-8",
+            &format!("pages/{slug}.html"),
+        );
+    }
+    server.fixture(
+        "/blog/faster-builds",
+        "text/html",
+        "pages/faster-builds.html",
+    );
+    server.fixture("/blog/flaky-tests", "text/html", "pages/flaky-tests.html");
+    server.fixture(
+        "/notes/seven",
+        "text/html; charset=utf-8",
+        "pages/seven.html",
+    );
+    server.route("/notes/eight", Route::status(500));
+    server
+}
+
+pub fn feeds(server: &TestServer) -> Vec<(&'static str, String)> {
+    vec![
+        ("world", server.url("/feeds/world.xml")),
+        ("uk", server.url("/feeds/uk.xml")),
+        ("tech", server.url("/feeds/tech.atom")),
+        ("notes", server.url("/feeds/notes.json")),
+        ("broken", server.url("/feeds/broken.xml")),
+    ]
+}
+
+/// GET on loopback with a bare HTTP/1.1 request: (status, body).
+pub async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let status = response.get(9..12)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn fixture_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")

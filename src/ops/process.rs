@@ -1,4 +1,4 @@
-//! Operational measurements: a lock-free latency histogram with percentiles,
+//! Process measurements: a lock-free latency histogram with percentiles,
 //! shared by the run summary and the benchmark.
 
 use std::sync::atomic::{AtomicU64, Ordering};
