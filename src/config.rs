@@ -479,6 +479,57 @@ impl Config {
         template.replace("{feed_id}", feed_id)
     }
 
+    /// Appends feeds to the config file at `path`, keeping its text (and
+    /// comments) as it is. The result is validated before it is written, and
+    /// written atomically, so a bad import never leaves a broken config.
+    pub fn append_feeds(path: &Path, feeds: &[FeedConfig]) -> Result<(), ConfigError> {
+        let mut text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        for feed in feeds {
+            let block =
+                toml::to_string(feed).map_err(|e| ConfigError::invalid("feeds", e.to_string()))?;
+            text.push_str("\n[[feeds]]\n");
+            text.push_str(&block);
+        }
+        Config::from_toml(&text, None)?;
+        let temporary = path.with_extension("toml.tmp");
+        let write =
+            std::fs::write(&temporary, &text).and_then(|()| std::fs::rename(&temporary, path));
+        write.map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// A feed id made from a title or URL: lower-case letters, digits and
+    /// `-`, unique among `taken`.
+    pub fn new_feed_id(title: Option<&str>, url: &str, taken: &HashSet<String>) -> String {
+        let source = title.filter(|t| !t.trim().is_empty()).unwrap_or(url);
+        let mut slug = String::new();
+        for c in source.chars().flat_map(char::to_lowercase) {
+            if c.is_ascii_alphanumeric() {
+                slug.push(c);
+            } else if !slug.ends_with('-') && !slug.is_empty() {
+                slug.push('-');
+            }
+        }
+        let slug: String = slug.trim_end_matches('-').chars().take(48).collect();
+        let base = if slug.is_empty() {
+            "feed".to_string()
+        } else {
+            slug
+        };
+        let mut id = base.clone();
+        let mut n = 2;
+        while taken.contains(&id) {
+            id = format!("{base}-{n}");
+            n += 1;
+        }
+        id
+    }
+
     /// The resolved config as TOML, with the broker password masked.
     pub fn to_masked_toml(&self) -> String {
         let mut masked = self.clone();
@@ -588,6 +639,39 @@ interval = "5m"
         let back = Config::from_toml(&text, None).unwrap();
         assert_eq!(back.fetch.per_host_interval, Duration::from_millis(250));
         assert_eq!(back.feeds[0].interval, Some(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn appended_feeds_keep_the_file_and_validate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feedwire.toml");
+        std::fs::write(&path, format!("# my comment\n{MINIMAL}")).unwrap();
+        let taken: HashSet<String> = ["bbc-world".to_string()].into();
+        let id = Config::new_feed_id(Some("BBC World!"), "https://x", &taken);
+        assert_eq!(id, "bbc-world-2");
+        let feed = FeedConfig {
+            id,
+            url: "https://example.org/feed.xml".into(),
+            interval: None,
+            routing_key: None,
+            fetch_full_text: None,
+        };
+        Config::append_feeds(&path, &[feed]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# my comment"));
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.feeds.len(), 2);
+        assert_eq!(config.feeds[1].id, "bbc-world-2");
+        // A feed that would break the config is refused and nothing is written.
+        let bad = FeedConfig {
+            id: "bad".into(),
+            url: "ftp://example.org/".into(),
+            interval: None,
+            routing_key: None,
+            fetch_full_text: None,
+        };
+        assert!(Config::append_feeds(&path, &[bad]).is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }
 
     #[test]

@@ -68,12 +68,61 @@ enum Command {
         jsonl: bool,
         file: Option<PathBuf>,
     },
+    /// Feed administration.
+    Feeds {
+        #[command(subcommand)]
+        command: FeedsCommand,
+    },
+    /// Print messages as they are published, from a temporary queue.
+    Tail {
+        #[arg(long, env = "FEEDWIRE_CONFIG", default_value = "config/feedwire.toml")]
+        config: PathBuf,
+        /// Routing-key pattern to follow (`article.bbc-world`, `article.#`).
+        #[arg(long, default_value = "#")]
+        binding: String,
+        /// Stop after this many messages.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
     /// Validate the config and print it resolved (defaults filled in), the
     /// broker password masked.
     CheckConfig {
         #[arg(long, env = "FEEDWIRE_CONFIG", default_value = "config/feedwire.toml")]
         config: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum FeedsCommand {
+    /// Add a feed reader's OPML subscriptions to the config file.
+    ImportOpml {
+        #[arg(long, env = "FEEDWIRE_CONFIG", default_value = "config/feedwire.toml")]
+        config: PathBuf,
+        file: PathBuf,
+    },
+    /// Each feed's state: last poll, next due, failures, stories.
+    List {
+        #[arg(long, env = "FEEDWIRE_CONFIG", default_value = "config/feedwire.toml")]
+        config: PathBuf,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Exit code for a command's result: its error printed once.
+fn report(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("feedwire: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -85,15 +134,9 @@ fn main() -> ExitCode {
                 Ok(config) => config,
                 Err(code) => return code,
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match runtime() {
                 Ok(runtime) => runtime,
-                Err(e) => {
-                    eprintln!("feedwire: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+                Err(e) => return report(Err(e)),
             };
             match runtime.block_on(run(config, once, sink)) {
                 Ok(code) => code,
@@ -104,12 +147,33 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Extract { url, jsonl, file } => match extract_command(url, jsonl, file) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("feedwire extract: {e:#}");
-                ExitCode::FAILURE
-            }
+        Command::Extract { url, jsonl, file } => report(extract_command(url, jsonl, file)),
+        Command::Feeds {
+            command: FeedsCommand::ImportOpml { config, file },
+        } => match load_config(&config) {
+            Ok(loaded) => report(import_opml(&config, &loaded, &file)),
+            Err(code) => code,
+        },
+        Command::Feeds {
+            command: FeedsCommand::List { config },
+        } => match load_config(&config) {
+            Ok(config) => report(list_feeds(&config)),
+            Err(code) => code,
+        },
+        Command::Tail {
+            config,
+            binding,
+            limit,
+        } => match load_config(&config) {
+            Ok(config) => report(runtime().and_then(|rt| {
+                rt.block_on(async {
+                    let stop = Shutdown::on_signals(std::time::Duration::ZERO).shutdown;
+                    feedwire::publish::tail(&config.broker, &binding, limit, stop)
+                        .await
+                        .context("tail")
+                })
+            })),
+            Err(code) => code,
         },
         Command::CheckConfig { config } => match load_config(&config) {
             Ok(config) => {
@@ -231,6 +295,86 @@ async fn run(config: Config, once: bool, sink_kind: SinkKind) -> Result<ExitCode
         return Ok(ExitCode::from(3));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn import_opml(path: &std::path::Path, config: &Config, file: &std::path::Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut taken: std::collections::HashSet<String> =
+        config.feeds.iter().map(|f| f.id.clone()).collect();
+    let mut added = Vec::new();
+    let mut skipped = 0;
+    for sub in feedwire::feed::parse_opml(&text) {
+        let known = config.feeds.iter().any(|f| f.url == sub.xml_url)
+            || added
+                .iter()
+                .any(|f: &feedwire::config::FeedConfig| f.url == sub.xml_url);
+        if known {
+            skipped += 1;
+            continue;
+        }
+        let id = Config::new_feed_id(sub.title.as_deref(), &sub.xml_url, &taken);
+        taken.insert(id.clone());
+        added.push(feedwire::config::FeedConfig {
+            id,
+            url: sub.xml_url,
+            interval: None,
+            routing_key: None,
+            fetch_full_text: None,
+        });
+    }
+    Config::append_feeds(path, &added)?;
+    for feed in &added {
+        println!("added {} {}", feed.id, feed.url);
+    }
+    eprintln!(
+        "feedwire: {} feeds added to {}, {skipped} already there",
+        added.len(),
+        path.display()
+    );
+    Ok(())
+}
+
+fn list_feeds(config: &Config) -> Result<()> {
+    use feedwire::store::Store;
+    let store = SqliteStore::open(&config.store.path).context("cannot open the store")?;
+    let states: std::collections::HashMap<String, feedwire::store::FeedState> = store
+        .feed_states()?
+        .into_iter()
+        .map(|s| (s.feed_id.clone(), s))
+        .collect();
+    let stories: std::collections::HashMap<String, u64> =
+        store.stories_per_feed()?.into_iter().collect();
+    let time = |ms: Option<i64>| {
+        ms.and_then(chrono::DateTime::from_timestamp_millis)
+            .map_or("-".to_string(), |t| {
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            })
+    };
+    println!(
+        "{:<28} {:<12} {:<21} {:<21} {:>8} {:>8}  last error",
+        "feed", "state", "last poll", "next due", "failures", "stories"
+    );
+    for feed in &config.feeds {
+        let state = states.get(&feed.id).filter(|s| s.url == feed.url);
+        let failures = state.map_or(0, |s| s.consecutive_failures);
+        let label = match state {
+            None => "never polled",
+            Some(_) if failures > 0 => "backing off",
+            Some(_) => "healthy",
+        };
+        println!(
+            "{:<28} {:<12} {:<21} {:<21} {:>8} {:>8}  {}",
+            feed.id,
+            label,
+            time(state.and_then(|s| s.last_polled_ms)),
+            time(state.map(|s| s.next_due_ms)),
+            failures,
+            stories.get(&feed.id).copied().unwrap_or(0),
+            state.and_then(|s| s.last_error.as_deref()).unwrap_or("")
+        );
+    }
+    Ok(())
 }
 
 /// Readiness (broker connected, queue not full, not shutting down) and the

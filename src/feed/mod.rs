@@ -8,11 +8,13 @@
 
 mod dates;
 mod model;
+mod opml;
 mod prepare;
 mod text;
 
 pub use dates::parse_date;
 pub use model::{FeedError, FeedFormat, FeedItem, ParsedFeed};
+pub use opml::{Subscription, parse_opml};
 pub use text::html_to_text;
 
 use feed_rs::model::{Entry, Feed, FeedType, Link};

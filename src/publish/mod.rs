@@ -7,9 +7,11 @@
 
 mod amqp;
 mod stdout;
+mod tail;
 
 pub use amqp::{AmqpSink, redact_url};
 pub use stdout::StdoutSink;
+pub use tail::tail;
 
 use crate::message::Envelope;
 

@@ -163,6 +163,12 @@ pub trait Store: Send + Sync + 'static {
 
     fn stats(&self) -> Result<StoreStats, StoreError>;
 
+    /// Every feed's poll state, by feed id.
+    fn feed_states(&self) -> Result<Vec<FeedState>, StoreError>;
+
+    /// How many stories each feed brought first, by feed id.
+    fn stories_per_feed(&self) -> Result<Vec<(String, u64)>, StoreError>;
+
     /// Flushes everything to disk (the WAL into the main file).
     fn checkpoint(&self) -> Result<(), StoreError>;
 }

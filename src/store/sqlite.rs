@@ -173,34 +173,55 @@ fn record_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoryRecord> {
     })
 }
 
+const FEED_COLUMNS: &str = "id, url, title, etag, last_modified, next_due_ms, consecutive_failures, last_polled_ms, last_status, last_error";
+
+fn feed_state_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
+    Ok(FeedState {
+        feed_id: r.get(0)?,
+        url: r.get(1)?,
+        title: r.get(2)?,
+        etag: r.get(3)?,
+        last_modified: r.get(4)?,
+        next_due_ms: r.get(5)?,
+        consecutive_failures: r.get(6)?,
+        last_polled_ms: r.get(7)?,
+        last_status: r.get(8)?,
+        last_error: r.get(9)?,
+    })
+}
+
 const RECORD_COLUMNS: &str = "id, state, feed_id, url, revision, content_hash";
 
 impl Store for SqliteStore {
     fn feed_state(&self, feed_id: &str) -> Result<Option<FeedState>, StoreError> {
-        let conn = self.conn();
-        let state = conn
+        let state = self
+            .conn()
             .query_row(
-                "SELECT id, url, title, etag, last_modified, next_due_ms, consecutive_failures,
-                        last_polled_ms, last_status, last_error
-                 FROM feeds WHERE id = ?1",
+                &format!("SELECT {FEED_COLUMNS} FROM feeds WHERE id = ?1"),
                 [feed_id],
-                |r| {
-                    Ok(FeedState {
-                        feed_id: r.get(0)?,
-                        url: r.get(1)?,
-                        title: r.get(2)?,
-                        etag: r.get(3)?,
-                        last_modified: r.get(4)?,
-                        next_due_ms: r.get(5)?,
-                        consecutive_failures: r.get(6)?,
-                        last_polled_ms: r.get(7)?,
-                        last_status: r.get(8)?,
-                        last_error: r.get(9)?,
-                    })
-                },
+                feed_state_of,
             )
             .optional()?;
         Ok(state)
+    }
+
+    fn feed_states(&self) -> Result<Vec<FeedState>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {FEED_COLUMNS} FROM feeds ORDER BY id"))?;
+        let states = stmt
+            .query_map([], feed_state_of)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(states)
+    }
+
+    fn stories_per_feed(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT feed_id, count(*) FROM stories GROUP BY feed_id ORDER BY feed_id")?;
+        let counts = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(counts)
     }
 
     fn save_feed_state(&self, s: &FeedState) -> Result<(), StoreError> {
@@ -595,6 +616,11 @@ mod tests {
         }
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.stats().unwrap().discovered, 1);
+        assert_eq!(
+            store.stories_per_feed().unwrap(),
+            vec![("f".to_string(), 1)]
+        );
+        assert_eq!(store.feed_states().unwrap().len(), 1);
         assert_eq!(
             store.feed_state("f").unwrap().unwrap().etag.as_deref(),
             Some("\"abc\"")
