@@ -83,13 +83,26 @@ pub struct QueueConfig {
 pub struct StoreConfig {
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
+    /// Published messages older than this are dropped from the archive
+    /// (replay cannot send them any more).
+    #[serde(
+        default = "default_archive_max_age",
+        with = "humantime_serde_compat::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub archive_max_age: Option<Duration>,
+    /// The archive's message bodies are kept under this many bytes, oldest
+    /// dropped first.
+    #[serde(
+        default = "default_archive_max_bytes",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub archive_max_bytes: Option<u64>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig {
-            path: default_store_path(),
-        }
+        toml::from_str("").expect("empty store config uses defaults")
     }
 }
 
@@ -240,6 +253,12 @@ fn default_confirm_timeout() -> Duration {
 }
 fn default_store_path() -> PathBuf {
     PathBuf::from("data/feedwire.db")
+}
+fn default_archive_max_age() -> Option<Duration> {
+    Some(Duration::from_secs(90 * 24 * 3600))
+}
+fn default_archive_max_bytes() -> Option<u64> {
+    Some(2 * 1024 * 1024 * 1024)
 }
 fn default_per_host_concurrency() -> usize {
     2

@@ -3,9 +3,11 @@
 //! Stages, one module each: [`config`] → [`fetch`] → [`feed`] (parsing) →
 //! [`dedup`] (story identity) and [`store`] (state) → [`extract`] (full
 //! text) → [`message`] (the v1 article message) → [`publish`] (RabbitMQ with
-//! confirms), wired together by [`pipeline`]; [`shutdown`] handles signals
-//! and [`ops`] keeps operational measurements.
+//! confirms), wired together by [`pipeline`]; [`replay`] re-publishes the
+//! archive and [`backfill`] ingests history; [`shutdown`] handles signals
+//! and [`ops`] serves metrics and health.
 
+pub mod backfill;
 pub mod config;
 pub mod dedup;
 pub mod extract;
@@ -15,5 +17,6 @@ pub mod message;
 pub mod ops;
 pub mod pipeline;
 pub mod publish;
+pub mod replay;
 pub mod shutdown;
 pub mod store;

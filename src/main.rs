@@ -68,6 +68,58 @@ enum Command {
         jsonl: bool,
         file: Option<PathBuf>,
     },
+    /// Re-publish archived messages (original message_id, header
+    /// x-feedwire-replay: true) to a routing key or exchange.
+    Replay {
+        #[arg(long, env = "FEEDWIRE_CONFIG", default_value = "config/feedwire.toml")]
+        config: PathBuf,
+        /// Only this feed (repeatable).
+        #[arg(long = "feed")]
+        feeds: Vec<String>,
+        /// Published at or after: RFC 3339, a date, or a duration ago (36h).
+        #[arg(long)]
+        since: Option<String>,
+        /// Published at or before.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only the story ids listed in this file, one a line.
+        #[arg(long)]
+        ids: Option<PathBuf>,
+        /// Publish to the configured exchange under this routing key.
+        #[arg(long, conflicts_with = "exchange", required_unless_present_any = ["exchange", "dry_run"])]
+        routing_key: Option<String>,
+        /// Publish to this exchange under the original routing keys.
+        #[arg(long)]
+        exchange: Option<String>,
+        /// Messages per second at most.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Count what would be sent; publish nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Ingest history through the normal pipeline: a feed's RFC 5005
+    /// pages/archives, a news sitemap (index), or a captured feed file.
+    Backfill {
+        #[arg(long, env = "FEEDWIRE_CONFIG", default_value = "config/feedwire.toml")]
+        config: PathBuf,
+        /// The feed the stories belong to (its URL is followed unless
+        /// --sitemap or --file is given).
+        #[arg(long)]
+        feed: Option<String>,
+        /// Only stories published at or after this time.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, conflicts_with = "file")]
+        sitemap: Option<String>,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// The store's contents.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Feed administration.
     Feeds {
         #[command(subcommand)]
@@ -87,6 +139,15 @@ enum Command {
     /// Validate the config and print it resolved (defaults filled in), the
     /// broker password masked.
     CheckConfig {
+        #[arg(long, env = "FEEDWIRE_CONFIG", default_value = "config/feedwire.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Counts of feeds, stories by state and archived messages, and sizes.
+    Stats {
         #[arg(long, env = "FEEDWIRE_CONFIG", default_value = "config/feedwire.toml")]
         config: PathBuf,
     },
@@ -158,6 +219,53 @@ fn main() -> ExitCode {
             command: FeedsCommand::List { config },
         } => match load_config(&config) {
             Ok(config) => report(list_feeds(&config)),
+            Err(code) => code,
+        },
+        Command::Replay {
+            config,
+            feeds,
+            since,
+            until,
+            ids,
+            routing_key,
+            exchange,
+            rate,
+            dry_run,
+        } => match load_config(&config) {
+            Ok(config) => {
+                let request = ReplayRequest {
+                    feeds,
+                    since,
+                    until,
+                    ids,
+                    routing_key,
+                    exchange,
+                    rate,
+                    dry_run,
+                };
+                report(runtime().and_then(|rt| rt.block_on(replay_command(config, request))))
+            }
+            Err(code) => code,
+        },
+        Command::Backfill {
+            config,
+            feed,
+            since,
+            sitemap,
+            file,
+        } => match load_config(&config) {
+            Ok(config) => match runtime()
+                .and_then(|rt| rt.block_on(backfill_command(config, feed, since, sitemap, file)))
+            {
+                Ok(code) => code,
+                Err(e) => report(Err(e)),
+            },
+            Err(code) => code,
+        },
+        Command::Store {
+            command: StoreCommand::Stats { config },
+        } => match load_config(&config) {
+            Ok(config) => report(store_stats(&config)),
             Err(code) => code,
         },
         Command::Tail {
@@ -295,6 +403,201 @@ async fn run(config: Config, once: bool, sink_kind: SinkKind) -> Result<ExitCode
         return Ok(ExitCode::from(3));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+struct ReplayRequest {
+    feeds: Vec<String>,
+    since: Option<String>,
+    until: Option<String>,
+    ids: Option<PathBuf>,
+    routing_key: Option<String>,
+    exchange: Option<String>,
+    rate: Option<f64>,
+    dry_run: bool,
+}
+
+async fn replay_command(config: Config, request: ReplayRequest) -> Result<()> {
+    use feedwire::replay::{ReplayOptions, ReplayTarget, parse_time, replay};
+    let time = |t: &Option<String>| {
+        t.as_deref()
+            .map(parse_time)
+            .transpose()
+            .map_err(anyhow::Error::msg)
+    };
+    let ids = match &request.ids {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect(),
+        ),
+        None => None,
+    };
+    let target = match (request.routing_key, request.exchange) {
+        (_, Some(exchange)) => ReplayTarget::Exchange(exchange),
+        (Some(key), None) => ReplayTarget::RoutingKey(key),
+        (None, None) => ReplayTarget::RoutingKey(String::new()),
+    };
+    let options = ReplayOptions {
+        feeds: request.feeds,
+        since_ms: time(&request.since)?,
+        until_ms: time(&request.until)?,
+        ids,
+        target,
+        rate: request.rate,
+    };
+    let store = feedwire::store::StoreHandle::new(Arc::new(
+        SqliteStore::open(&config.store.path).context("cannot open the store")?,
+    ));
+    let stop = Shutdown::on_signals(std::time::Duration::ZERO).shutdown;
+    let sink = if request.dry_run {
+        None
+    } else {
+        match AmqpSink::connect(config.broker.clone(), &stop).await {
+            Ok(sink) => Some(sink),
+            Err(PublishError::ShuttingDown) => return Ok(()),
+            Err(e) => return Err(e).context("cannot connect to the broker"),
+        }
+    };
+    let total = store.call(|s| s.stats()).await?.archived_messages;
+    let bar = std::io::stderr()
+        .is_terminal()
+        .then(|| indicatif::ProgressBar::new(total));
+    let run = replay(&store, sink.as_ref(), &options, |scanned, _| {
+        if let Some(bar) = &bar {
+            bar.set_position(scanned);
+        }
+    });
+    let summary = tokio::select! {
+        summary = run => summary?,
+        _ = stop.cancelled() => {
+            eprintln!("feedwire replay: interrupted; run the same command again to resume");
+            return Ok(());
+        }
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if let Some(sink) = &sink {
+        sink.close().await;
+    }
+    let verb = if request.dry_run {
+        "would publish"
+    } else {
+        "published"
+    };
+    let resumed = summary.resumed_after.map_or(String::new(), |seq| {
+        format!(" (resumed after archive position {seq})")
+    });
+    println!(
+        "feedwire replay: {verb} {} of {} archived messages{resumed}",
+        summary.matched, summary.scanned
+    );
+    Ok(())
+}
+
+async fn backfill_command(
+    config: Config,
+    feed: Option<String>,
+    since: Option<String>,
+    sitemap: Option<String>,
+    file: Option<PathBuf>,
+) -> Result<ExitCode> {
+    use feedwire::backfill::{BackfillSource, collect};
+    let since = since
+        .as_deref()
+        .map(feedwire::replay::parse_time)
+        .transpose()
+        .map_err(anyhow::Error::msg)?
+        .and_then(chrono::DateTime::from_timestamp_millis);
+    let source = match (&sitemap, &file, &feed) {
+        (Some(url), _, _) => {
+            BackfillSource::Sitemap(url::Url::parse(url).context("--sitemap is not a URL")?)
+        }
+        (None, Some(path), _) => BackfillSource::File(path.clone()),
+        (None, None, Some(id)) => {
+            let feed = config
+                .feed(id)
+                .with_context(|| format!("no feed `{id}` in the config"))?;
+            BackfillSource::Feed(url::Url::parse(&feed.url)?)
+        }
+        (None, None, None) => anyhow::bail!("give --feed ID, --sitemap URL or --file FEED.xml"),
+    };
+    let feed_id = feed.unwrap_or_else(|| "backfill".into());
+    let config = Arc::new(config);
+    let signals = Shutdown::on_signals(config.pipeline.shutdown_grace);
+    let fetcher = Fetcher::new(&config.fetch).context("cannot build the HTTP client")?;
+    let items = collect(&fetcher, &source, since).await?;
+    info!(items = items.len(), feed_id = %feed_id, "backfill: items collected");
+    let store: SharedStore =
+        Arc::new(SqliteStore::open(&config.store.path).context("cannot open the store")?);
+    let sink = match AmqpSink::connect(config.broker.clone(), &signals.shutdown).await {
+        Ok(sink) => Arc::new(Sink::Amqp(sink)),
+        Err(PublishError::ShuttingDown) => return Ok(ExitCode::SUCCESS),
+        Err(e) => return Err(e).context("cannot connect to the broker"),
+    };
+    let metrics = Arc::new(Metrics::new(false));
+    let pipeline = Pipeline::new(
+        Arc::clone(&config),
+        store,
+        fetcher,
+        Arc::clone(&sink),
+        metrics,
+        signals.shutdown.clone(),
+        signals.abort.clone(),
+    );
+    let (new, undelivered) = pipeline.ingest(&feed_id, &items).await?;
+    sink.close().await;
+    println!(
+        "feedwire backfill: {} items, {new} new stories, {} published, {undelivered} undelivered",
+        items.len(),
+        pipeline
+            .metrics()
+            .count(&pipeline.metrics().messages, "published")
+    );
+    Ok(if undelivered > 0 {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn store_stats(config: &Config) -> Result<()> {
+    use feedwire::store::Store;
+    let store = SqliteStore::open(&config.store.path).context("cannot open the store")?;
+    let stats = store.stats()?;
+    let size: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut path = config.store.path.clone().into_os_string();
+            path.push(suffix);
+            std::fs::metadata(path).ok().map(|m| m.len())
+        })
+        .sum();
+    let time = |ms: Option<i64>| {
+        ms.and_then(chrono::DateTime::from_timestamp_millis)
+            .map_or("-".to_string(), |t| {
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            })
+    };
+    println!("store          {}", config.store.path.display());
+    println!("file size      {size} bytes");
+    println!("feeds          {}", stats.feeds);
+    println!(
+        "stories        {} ({} published, {} fetched, {} discovered)",
+        stats.stories, stats.published, stats.fetched, stats.discovered
+    );
+    println!(
+        "archive        {} messages, {} bytes, {} .. {}",
+        stats.archived_messages,
+        stats.archive_bytes,
+        time(stats.archive_oldest_ms),
+        time(stats.archive_newest_ms)
+    );
+    Ok(())
 }
 
 fn import_opml(path: &std::path::Path, config: &Config, file: &std::path::Path) -> Result<()> {

@@ -23,7 +23,7 @@ use url::Url;
 use crate::config::{Config, FeedConfig};
 use crate::dedup::{StoryIdentity, content_hash, item_fingerprint, normalize_url};
 use crate::extract::{self, Extracted, ExtractionMethod};
-use crate::feed::{self, FeedItem, ParsedFeed};
+use crate::feed::{self, FeedItem};
 use crate::fetch::{FeedResponse, FetchError, Fetcher, Validators};
 use crate::message::{
     ArticleEvent, ArticleMessage, Envelope, Extraction, ExtractionStatus, FeedRef, SCHEMA_V1,
@@ -41,6 +41,9 @@ type Queued = (StoryWork, Instant);
 /// How often the long-running worker looks for unfinished stories that no
 /// worker holds (a publish that gave up, say).
 const RESWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// An unfinished story untouched this long is taken up again by the sweep.
+const STUCK_AFTER: Duration = Duration::from_secs(300);
 
 /// Publish attempts for a message the broker refused (returned or nacked)
 /// before the story is left for a later sweep.
@@ -120,7 +123,7 @@ impl Pipeline {
     pub async fn run_once(self: &Arc<Self>) -> u64 {
         let (tx, rx) = mpsc::channel(self.config.pipeline.queue_capacity);
         let workers = tokio::spawn(Arc::clone(self).work(rx));
-        self.resume(&tx).await;
+        self.resume(&tx, i64::MAX).await;
         let mut polls = JoinSet::new();
         let slots = Arc::new(Semaphore::new(self.config.poll.concurrency));
         for index in 0..self.config.feeds.len() {
@@ -147,7 +150,7 @@ impl Pipeline {
     pub async fn run_forever(self: &Arc<Self>) {
         let (tx, rx) = mpsc::channel(self.config.pipeline.queue_capacity);
         let workers = tokio::spawn(Arc::clone(self).work(rx));
-        self.resume(&tx).await;
+        self.resume(&tx, i64::MAX).await;
 
         let now = Utc::now().timestamp_millis();
         let mut due: BinaryHeap<Reverse<(i64, usize)>> = BinaryHeap::new();
@@ -193,7 +196,13 @@ impl Pipeline {
             tokio::select! {
                 _ = self.shutdown.cancelled() => break,
                 Some((index, next)) = done_rx.recv() => due.push(Reverse((next, index))),
-                _ = sweep.tick() => self.resume(&tx).await,
+                _ = sweep.tick() => {
+                    // Only stories stuck for a while: a fresh one may belong to
+                    // another process (a backfill) working on the same store.
+                    let stuck_before = Utc::now().timestamp_millis() - STUCK_AFTER.as_millis() as i64;
+                    self.resume(&tx, stuck_before).await;
+                    self.prune_archive().await;
+                }
                 _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
             }
         }
@@ -202,9 +211,14 @@ impl Pipeline {
         let _ = workers.await;
     }
 
-    /// Queues every unfinished story that no worker holds.
-    async fn resume(&self, tx: &mpsc::Sender<Queued>) {
-        match self.store.call(|s| s.unfinished()).await {
+    /// Queues every unfinished story that no worker holds and whose state
+    /// last changed at or before `changed_before_ms`.
+    async fn resume(&self, tx: &mpsc::Sender<Queued>, changed_before_ms: i64) {
+        match self
+            .store
+            .call(move |s| s.unfinished(changed_before_ms))
+            .await
+        {
             Ok(work) => {
                 if !work.is_empty() {
                     info!(stories = work.len(), "resuming unfinished stories");
@@ -395,6 +409,26 @@ impl Pipeline {
         }
     }
 
+    /// Applies the archive's retention (`store.archive_max_age`,
+    /// `store.archive_max_bytes`).
+    pub async fn prune_archive(&self) {
+        let cutoff = self
+            .config
+            .store
+            .archive_max_age
+            .map(|age| Utc::now().timestamp_millis() - age.as_millis() as i64);
+        let max_bytes = self.config.store.archive_max_bytes;
+        match self
+            .store
+            .call(move |s| s.prune_archive(cutoff, max_bytes))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => info!(dropped = n, "archive retention applied"),
+            Err(error) => warn!(%error, "cannot apply archive retention"),
+        }
+    }
+
     /// Runs CPU-heavy work (parsing, extraction) off the async threads, at
     /// most one job per core at a time.
     async fn on_cpu<T, F>(&self, job: F) -> Result<T, String>
@@ -568,7 +602,7 @@ impl Pipeline {
                     })
                     .await;
                 match parsed {
-                    Ok(Ok(parsed)) => match self.record(feed, &parsed).await {
+                    Ok(Ok(parsed)) => match self.record(&feed.id, &parsed.items).await {
                         Ok(new) => {
                             tasks = new;
                             state.title = parsed.title.clone();
@@ -634,14 +668,15 @@ impl Pipeline {
         (tasks, next_due)
     }
 
+    /// Records one feed's items in the store (one transaction) and returns
+    /// the stories that need work.
     async fn record(
         &self,
-        feed: &FeedConfig,
-        parsed: &ParsedFeed,
+        feed_id: &str,
+        items: &[FeedItem],
     ) -> Result<Vec<StoryTask>, store::StoreError> {
-        self.metrics.add_items("seen", parsed.items.len() as u64);
-        let items: Vec<DiscoveredItem> = parsed
-            .items
+        self.metrics.add_items("seen", items.len() as u64);
+        let discovered: Vec<DiscoveredItem> = items
             .iter()
             .map(|item| DiscoveredItem {
                 identity: StoryIdentity::of(item),
@@ -649,18 +684,37 @@ impl Pipeline {
                 item: item.clone(),
             })
             .collect();
-        let feed_id = feed.id.clone();
+        let feed_id = feed_id.to_string();
         let tasks = self
             .store
-            .call(move |s| s.record_items(&feed_id, &items))
+            .call(move |s| s.record_items(&feed_id, &discovered))
             .await?;
         self.metrics.add_items("new", tasks.len() as u64);
-        self.metrics.add_items(
-            "duplicate",
-            parsed.items.len().saturating_sub(tasks.len()) as u64,
-        );
-        debug!(items = parsed.items.len(), new = tasks.len(), "feed polled");
+        self.metrics
+            .add_items("duplicate", items.len().saturating_sub(tasks.len()) as u64);
+        debug!(items = items.len(), new = tasks.len(), "items recorded");
         Ok(tasks)
+    }
+
+    /// Ingests items from outside the live polls (a backfill) through the
+    /// same dedup and the same messages, attributed to `feed_id`, and waits
+    /// until they are published. Returns (new stories, undelivered).
+    pub async fn ingest(
+        self: &Arc<Self>,
+        feed_id: &str,
+        items: &[FeedItem],
+    ) -> Result<(u64, u64), store::StoreError> {
+        let (tx, rx) = mpsc::channel(self.config.pipeline.queue_capacity);
+        let workers = tokio::spawn(Arc::clone(self).work(rx));
+        let tasks = self.record(feed_id, items).await;
+        let new = tasks.as_ref().map_or(0, |t| t.len() as u64);
+        for task in tasks.iter().flatten() {
+            self.enqueue(&tx, StoryWork::Process(task.clone())).await;
+        }
+        drop(tx);
+        let _ = workers.await;
+        tasks?;
+        Ok((new, self.metrics.undelivered.get()))
     }
 }
 

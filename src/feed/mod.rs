@@ -114,6 +114,7 @@ fn empty_feed(format: FeedFormat) -> ParsedFeed {
         title: None,
         language: None,
         ttl_minutes: None,
+        links: Vec::new(),
         items: Vec::new(),
     }
 }
@@ -382,6 +383,18 @@ fn map_feed(feed: Feed, format: FeedFormat, feed_url: Option<&Url>, extras: &Ext
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .map(str::to_string);
+    let links = feed
+        .links
+        .iter()
+        .filter_map(|l| {
+            let rel = l.rel.as_deref()?.trim().to_ascii_lowercase();
+            let href = match feed_url {
+                Some(base) => base.join(l.href.trim()).ok()?.to_string(),
+                None => url::Url::parse(l.href.trim()).ok()?.to_string(),
+            };
+            Some((rel, href))
+        })
+        .collect();
     let items = feed
         .entries
         .into_iter()
@@ -393,6 +406,7 @@ fn map_feed(feed: Feed, format: FeedFormat, feed_url: Option<&Url>, extras: &Ext
         title,
         language,
         ttl_minutes: feed.ttl,
+        links,
         items,
     }
 }

@@ -407,3 +407,31 @@ fn stray_ampersand_and_missing_channel() {
     let f = parse(b"<rss version=\"2.0\">\n</rss>");
     assert!(f.items.is_empty());
 }
+
+#[test]
+fn rfc5005_links_are_exposed_absolute() {
+    let xml = r#"<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:x</id>
+<link rel="self" href="/feed?page=2"/><link rel="next" href="/feed?page=3"/><link rel="prev-archive" href="https://a.example/2019.xml"/>
+<entry><id>urn:1</id><title>one</title><link href="/one"/></entry></feed>"#;
+    let base = url::Url::parse("https://a.example/feed").unwrap();
+    let feed = parse_feed(xml.as_bytes(), None, Some(&base)).unwrap();
+    assert!(feed.links.contains(&(
+        "next".to_string(),
+        "https://a.example/feed?page=3".to_string()
+    )));
+    assert!(feed.links.contains(&(
+        "prev-archive".to_string(),
+        "https://a.example/2019.xml".to_string()
+    )));
+    let rss = r#"<?xml version="1.0"?><rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>t</title><link>https://a.example/</link>
+<atom:link rel="next" href="https://a.example/rss?page=2"/><item><title>x</title><link>https://a.example/x</link></item></channel></rss>"#;
+    let feed = parse_feed(rss.as_bytes(), None, Some(&base)).unwrap();
+    assert!(
+        feed.links.contains(&(
+            "next".to_string(),
+            "https://a.example/rss?page=2".to_string()
+        )),
+        "{:?}",
+        feed.links
+    );
+}

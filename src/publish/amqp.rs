@@ -36,6 +36,16 @@ impl Link {
     }
 }
 
+/// Where a message goes when not to the configured exchange under its own
+/// routing key (a replay, say).
+#[derive(Debug, Clone, Default)]
+pub struct Destination {
+    pub exchange: Option<String>,
+    pub routing_key: Option<String>,
+    /// Adds the header `x-feedwire-replay: true`.
+    pub replay: bool,
+}
+
 pub struct AmqpSink {
     config: BrokerConfig,
     link: Mutex<Option<Arc<Link>>>,
@@ -171,19 +181,41 @@ impl AmqpSink {
 
     /// Publishes one message and waits for its confirm.
     pub async fn publish(&self, envelope: &Envelope) -> Result<(), PublishError> {
+        self.publish_to(envelope, &Destination::default()).await
+    }
+
+    /// Publishes one message to `destination` and waits for its confirm.
+    pub async fn publish_to(
+        &self,
+        envelope: &Envelope,
+        destination: &Destination,
+    ) -> Result<(), PublishError> {
         let link = self.current_link().await?;
-        let properties = BasicProperties::default()
+        let mut properties = BasicProperties::default()
             .with_content_type("application/json".into())
             .with_delivery_mode(2)
             .with_message_id(envelope.message_id.as_str().into())
             .with_type(envelope.event.amqp_type().into())
             .with_timestamp(envelope.timestamp.max(0) as u64)
             .with_app_id("feedwire".into());
+        if destination.replay {
+            let mut headers = FieldTable::default();
+            headers.insert("x-feedwire-replay".into(), AMQPValue::Boolean(true));
+            properties = properties.with_headers(headers);
+        }
+        let exchange = destination
+            .exchange
+            .as_deref()
+            .unwrap_or(&self.config.exchange);
+        let routing_key = destination
+            .routing_key
+            .as_deref()
+            .unwrap_or(&envelope.routing_key);
         let published = link
             .channel
             .basic_publish(
-                self.config.exchange.as_str().into(),
-                envelope.routing_key.as_str().into(),
+                exchange.into(),
+                routing_key.into(),
                 BasicPublishOptions {
                     mandatory: true,
                     ..BasicPublishOptions::default()

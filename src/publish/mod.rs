@@ -9,7 +9,7 @@ mod amqp;
 mod stdout;
 mod tail;
 
-pub use amqp::{AmqpSink, redact_url};
+pub use amqp::{AmqpSink, Destination, redact_url};
 pub use stdout::StdoutSink;
 pub use tail::tail;
 

@@ -126,6 +126,20 @@ pub struct StoreStats {
     pub discovered: u64,
     pub fetched: u64,
     pub published: u64,
+    pub archived_messages: u64,
+    pub archive_bytes: u64,
+    pub archive_oldest_ms: Option<i64>,
+    pub archive_newest_ms: Option<i64>,
+}
+
+/// A message as it was published, kept for replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchivedMessage {
+    /// Publishing order.
+    pub seq: i64,
+    pub feed_id: String,
+    pub published_ms: i64,
+    pub envelope: Envelope,
 }
 
 /// Persistent state behind the pipeline. Implementations must be safe to
@@ -156,8 +170,10 @@ pub trait Store: Send + Sync + 'static {
     /// The story was looked at again and its title and text did not change.
     fn mark_unchanged(&self, story_id: &str) -> Result<(), StoreError>;
 
-    /// Every story not yet confirmed, oldest first: what a restart resumes.
-    fn unfinished(&self) -> Result<Vec<StoryWork>, StoreError>;
+    /// Every story not yet confirmed whose state last changed at or before
+    /// `changed_before_ms`, oldest first: what a restart resumes (with
+    /// `i64::MAX`), or what has been stuck for a while.
+    fn unfinished(&self, changed_before_ms: i64) -> Result<Vec<StoryWork>, StoreError>;
 
     fn story(&self, story_id: &str) -> Result<Option<StoryRecord>, StoreError>;
 
@@ -168,6 +184,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many stories each feed brought first, by feed id.
     fn stories_per_feed(&self) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Up to `limit` archived messages after `after_seq`, published within
+    /// `[since_ms, until_ms]`, in publishing order.
+    fn archived(
+        &self,
+        after_seq: i64,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<ArchivedMessage>, StoreError>;
+
+    /// Where the replay named `name` got to, if it was interrupted.
+    fn replay_position(&self, name: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Records (or with `None`, forgets) where a replay got to.
+    fn save_replay_position(&self, name: &str, seq: Option<i64>) -> Result<(), StoreError>;
+
+    /// Drops archived messages older than `older_than_ms`, then the oldest
+    /// until the bodies fit in `max_bytes`. Returns how many were dropped.
+    fn prune_archive(
+        &self,
+        older_than_ms: Option<i64>,
+        max_bytes: Option<u64>,
+    ) -> Result<u64, StoreError>;
 
     /// Flushes everything to disk (the WAL into the main file).
     fn checkpoint(&self) -> Result<(), StoreError>;

@@ -11,13 +11,15 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    DiscoveredItem, FeedState, Store, StoreError, StoreStats, StoryRecord, StoryState, StoryTask,
-    StoryWork, event_name,
+    ArchivedMessage, DiscoveredItem, FeedState, Store, StoreError, StoreStats, StoryRecord,
+    StoryState, StoryTask, StoryWork, event_name,
 };
 use crate::dedup::StoryIdentity;
 use crate::message::{ArticleEvent, Envelope, message_id};
 
-const SCHEMA_VERSION: i64 = 1;
+/// 1: feeds, stories, keys, sightings. 2: the archive of published
+/// messages and replay positions (added by `CREATE TABLE IF NOT EXISTS`).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS feeds (
@@ -54,6 +56,24 @@ CREATE INDEX IF NOT EXISTS stories_unfinished ON stories (changed_ms) WHERE stat
 CREATE TABLE IF NOT EXISTS story_keys (
     key TEXT PRIMARY KEY,
     story_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS archive (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    story_id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    feed_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    routing_key TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    published_ms INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    UNIQUE (story_id, revision)
+);
+CREATE INDEX IF NOT EXISTS archive_published ON archive (published_ms);
+CREATE TABLE IF NOT EXISTS replay_progress (
+    name TEXT PRIMARY KEY,
+    last_seq INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sightings (
     feed_id TEXT NOT NULL,
@@ -125,11 +145,13 @@ impl SqliteStore {
                 |r| r.get(0),
             )
             .map_err(corrupt)?;
-        if has_tables && version != SCHEMA_VERSION {
+        // Older versions are upgraded by the schema's CREATE ... IF NOT
+        // EXISTS; version 0 with tables is some other program's database.
+        if (has_tables && version == 0) || version > SCHEMA_VERSION {
             return Err(StoreError::Corrupt {
                 path: display.to_string(),
                 reason: format!(
-                    "schema version {version}, this feedwire expects {SCHEMA_VERSION} (is it another program's database?)"
+                    "schema version {version}, this feedwire knows 1 to {SCHEMA_VERSION} (is it another program's database, or a newer feedwire's?)"
                 ),
             });
         }
@@ -378,14 +400,25 @@ impl Store for SqliteStore {
     }
 
     fn mark_published(&self, story_id: &str, revision: u32) -> Result<(), StoreError> {
-        self.conn().execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let now = now_ms();
+        // The archive keeps every published revision for replay.
+        tx.execute(
+            "INSERT OR IGNORE INTO archive (story_id, revision, feed_id, event, routing_key, timestamp, published_ms, body)
+             SELECT id, pending_revision, feed_id, pending_event, pending_routing_key, pending_timestamp, ?3, pending_body
+             FROM stories WHERE id = ?1 AND pending_revision = ?2",
+            params![story_id, revision, now],
+        )?;
+        tx.execute(
             "UPDATE stories SET state = 'published', revision = pending_revision,
                 content_hash = pending_hash, pending_revision = NULL, pending_hash = NULL,
                 pending_event = NULL, pending_routing_key = NULL, pending_timestamp = NULL,
                 pending_body = NULL, published_ms = ?3, changed_ms = ?3
              WHERE id = ?1 AND pending_revision = ?2",
-            params![story_id, revision, now_ms()],
+            params![story_id, revision, now],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -398,14 +431,14 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn unfinished(&self) -> Result<Vec<StoryWork>, StoreError> {
+    fn unfinished(&self, changed_before_ms: i64) -> Result<Vec<StoryWork>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, state, feed_id, item, revision, content_hash, pending_revision,
                     pending_event, pending_routing_key, pending_timestamp, pending_body
-             FROM stories WHERE state != 'published' ORDER BY changed_ms, id",
+             FROM stories WHERE state != 'published' AND changed_ms <= ?1 ORDER BY changed_ms, id",
         )?;
-        let mut rows = stmt.query([])?;
+        let mut rows = stmt.query([changed_before_ms])?;
         let mut work = Vec::new();
         while let Some(row) = rows.next()? {
             let story_id: String = row.get(0)?;
@@ -459,6 +492,15 @@ impl Store for SqliteStore {
             feeds,
             ..StoreStats::default()
         };
+        let (messages, bytes, oldest, newest): (u64, u64, Option<i64>, Option<i64>) = conn.query_row(
+            "SELECT count(*), coalesce(sum(length(body)), 0), min(published_ms), max(published_ms) FROM archive",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
+        stats.archived_messages = messages;
+        stats.archive_bytes = bytes;
+        stats.archive_oldest_ms = oldest;
+        stats.archive_newest_ms = newest;
         let mut stmt = conn.prepare("SELECT state, count(*) FROM stories GROUP BY state")?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
@@ -473,6 +515,116 @@ impl Store for SqliteStore {
             }
         }
         Ok(stats)
+    }
+
+    fn archived(
+        &self,
+        after_seq: i64,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<ArchivedMessage>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, story_id, revision, feed_id, event, routing_key, timestamp, published_ms, body
+             FROM archive WHERE seq > ?1 AND published_ms >= ?2 AND published_ms <= ?3
+             ORDER BY seq LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                after_seq,
+                since_ms.unwrap_or(i64::MIN),
+                until_ms.unwrap_or(i64::MAX),
+                limit as i64
+            ],
+            |r| {
+                let story_id: String = r.get(1)?;
+                let revision: u32 = r.get(2)?;
+                let event: String = r.get(4)?;
+                Ok(ArchivedMessage {
+                    seq: r.get(0)?,
+                    feed_id: r.get(3)?,
+                    published_ms: r.get(7)?,
+                    envelope: Envelope {
+                        message_id: message_id(&story_id, revision),
+                        story_id,
+                        revision,
+                        event: if event == "updated" {
+                            ArticleEvent::Updated
+                        } else {
+                            ArticleEvent::Created
+                        },
+                        routing_key: r.get(5)?,
+                        timestamp: r.get(6)?,
+                        body: r.get(8)?,
+                    },
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn replay_position(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        let seq = self
+            .conn()
+            .query_row(
+                "SELECT last_seq FROM replay_progress WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(seq)
+    }
+
+    fn save_replay_position(&self, name: &str, seq: Option<i64>) -> Result<(), StoreError> {
+        let conn = self.conn();
+        match seq {
+            Some(seq) => conn.execute(
+                "INSERT INTO replay_progress (name, last_seq, updated_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, updated_ms = excluded.updated_ms",
+                params![name, seq, now_ms()],
+            )?,
+            None => conn.execute("DELETE FROM replay_progress WHERE name = ?1", [name])?,
+        };
+        Ok(())
+    }
+
+    fn prune_archive(
+        &self,
+        older_than_ms: Option<i64>,
+        max_bytes: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        let conn = self.conn();
+        let mut deleted = 0u64;
+        if let Some(cutoff) = older_than_ms {
+            deleted +=
+                conn.execute("DELETE FROM archive WHERE published_ms < ?1", [cutoff])? as u64;
+        }
+        if let Some(max) = max_bytes {
+            let total: i64 = conn.query_row(
+                "SELECT coalesce(sum(length(body)), 0) FROM archive",
+                [],
+                |r| r.get(0),
+            )?;
+            let mut excess = total - max as i64;
+            if excess > 0 {
+                // Oldest first, until the archive fits.
+                let mut stmt =
+                    conn.prepare("SELECT seq, length(body) FROM archive ORDER BY seq")?;
+                let mut rows = stmt.query([])?;
+                let mut last = None;
+                while excess > 0 {
+                    let Some(row) = rows.next()? else { break };
+                    last = Some(row.get::<_, i64>(0)?);
+                    excess -= row.get::<_, i64>(1)?;
+                }
+                drop(rows);
+                if let Some(last) = last {
+                    deleted += conn.execute("DELETE FROM archive WHERE seq <= ?1", [last])? as u64;
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     fn checkpoint(&self) -> Result<(), StoreError> {
@@ -544,15 +696,18 @@ mod tests {
         let store = SqliteStore::in_memory().unwrap();
         let item = discovered("https://x.example/s1", "g1", "T");
         let task = store.record_items("f", &[item]).unwrap().remove(0);
-        let unfinished = store.unfinished().unwrap();
+        let unfinished = store.unfinished(i64::MAX).unwrap();
         assert_eq!(unfinished, vec![StoryWork::Process(task.clone())]);
 
         let env = envelope(&task.story_id, 1);
         store.save_pending(&env, "sha256:aa").unwrap();
-        assert_eq!(store.unfinished().unwrap(), vec![StoryWork::Republish(env)]);
+        assert_eq!(
+            store.unfinished(i64::MAX).unwrap(),
+            vec![StoryWork::Republish(env)]
+        );
 
         store.mark_published(&task.story_id, 1).unwrap();
-        assert!(store.unfinished().unwrap().is_empty());
+        assert!(store.unfinished(i64::MAX).unwrap().is_empty());
         let record = store.story(&task.story_id).unwrap().unwrap();
         assert_eq!(record.state, StoryState::Published);
         assert_eq!(record.revision, 1);
@@ -579,7 +734,7 @@ mod tests {
         // Seen again unchanged: nothing more to do.
         store.mark_unchanged(&task.story_id).unwrap();
         assert!(store.record_items("f", &[changed]).unwrap().is_empty());
-        assert!(store.unfinished().unwrap().is_empty());
+        assert!(store.unfinished(i64::MAX).unwrap().is_empty());
     }
 
     #[test]
@@ -593,7 +748,7 @@ mod tests {
             .save_pending(&envelope(&task.story_id, 2), "sha256:bb")
             .unwrap();
         store.mark_published(&task.story_id, 1).unwrap();
-        assert_eq!(store.unfinished().unwrap().len(), 1);
+        assert_eq!(store.unfinished(i64::MAX).unwrap().len(), 1);
     }
 
     #[test]

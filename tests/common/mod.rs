@@ -357,6 +357,39 @@ impl Capture {
         capture
     }
 
+    /// Another exclusive queue on this capture's exchange, bound to
+    /// `binding`; drain it with [`Capture::drain_named`].
+    pub async fn add_queue(&self, suffix: &str, binding: &str) -> String {
+        let queue = format!("{}.{suffix}", self.exchange);
+        self.channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        self.channel
+            .queue_bind(
+                queue.as_str().into(),
+                self.exchange.as_str().into(),
+                binding.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        queue
+    }
+
+    pub async fn drain_named(&self, queue: &str) -> Vec<Received> {
+        take_all(&self.channel, queue).await
+    }
+
     pub async fn bind(&self, binding: &str) {
         self.channel
             .queue_bind(
