@@ -319,8 +319,23 @@ mod humantime_serde_compat {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
+    /// In the largest unit that divides it exactly ("90days", "250ms"),
+    /// which humantime reads back to the same duration.
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
+        let ms = d.as_millis();
+        let text = [
+            (86_400_000, "days"),
+            (3_600_000, "h"),
+            (60_000, "m"),
+            (1000, "s"),
+        ]
+        .iter()
+        .find(|(unit, _)| ms > 0 && ms % unit == 0)
+        .map_or_else(
+            || format!("{ms}ms"),
+            |(unit, name)| format!("{}{name}", ms / unit),
+        );
+        s.serialize_str(&text)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

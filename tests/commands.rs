@@ -102,7 +102,7 @@ async fn opml_import_adds_feeds_and_check_config_masks_the_password() {
     let resolved = stdout(&output);
     assert!(resolved.contains("id = \"example-tech\""), "{resolved}");
     assert!(
-        resolved.contains("per_host_interval = \"0s\""),
+        resolved.contains("per_host_interval = \"0ms\""),
         "defaults are printed: {resolved}"
     );
     assert!(resolved.contains("guest:***@"), "{resolved}");
