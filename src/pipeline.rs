@@ -281,7 +281,19 @@ impl Pipeline {
             running.spawn(async move {
                 let _slot = slot;
                 let story_id = work.story_id().to_string();
-                let span = info_span!("story", story_id = %story_id);
+                let span = match &work {
+                    StoryWork::Process(task) => info_span!(
+                        "story",
+                        story_id = %story_id,
+                        feed_id = %task.feed_id,
+                        url = task.item.link.as_deref().unwrap_or("")
+                    ),
+                    StoryWork::Republish(envelope) => info_span!(
+                        "story",
+                        story_id = %story_id,
+                        routing_key = %envelope.routing_key
+                    ),
+                };
                 pipeline.metrics.stories_in_flight.inc();
                 tokio::select! {
                     _ = pipeline.handle(work, queued_at).instrument(span) => {}
