@@ -161,6 +161,14 @@ enum FeedsCommand {
         config: PathBuf,
         file: PathBuf,
     },
+    /// Fetch (or read) one feed and print what the worker would make of it:
+    /// a JSON line per item, then the feed's HTTP caching facts.
+    Check {
+        #[arg(long, env = "FEEDWIRE_CONFIG", default_value = "config/feedwire.toml")]
+        config: PathBuf,
+        /// A feed URL, or a feed file on disk.
+        target: String,
+    },
     /// Each feed's state: last poll, next due, failures, stories.
     List {
         #[arg(long, env = "FEEDWIRE_CONFIG", default_value = "config/feedwire.toml")]
@@ -215,6 +223,9 @@ fn main() -> ExitCode {
             Ok(loaded) => report(import_opml(&config, &loaded, &file)),
             Err(code) => code,
         },
+        Command::Feeds {
+            command: FeedsCommand::Check { config, target },
+        } => report(runtime().and_then(|rt| rt.block_on(check_feed(&config, &target)))),
         Command::Feeds {
             command: FeedsCommand::List { config },
         } => match load_config(&config) {
@@ -635,6 +646,101 @@ fn import_opml(path: &std::path::Path, config: &Config, file: &std::path::Path) 
         added.len(),
         path.display()
     );
+    Ok(())
+}
+
+/// `feeds check`: works without a config (defaults, no store), and uses the
+/// config's fetch settings and store when there is one.
+async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
+    use feedwire::dedup::StoryIdentity;
+    use feedwire::fetch::{FeedResponse, Validators};
+    use feedwire::store::Store;
+    let config = config_path
+        .exists()
+        .then(|| Config::load(config_path))
+        .transpose()?;
+    let store = config
+        .as_ref()
+        .map(|c| &c.store.path)
+        .filter(|p| p.exists())
+        .map(|p| SqliteStore::open(p))
+        .transpose()
+        .context("cannot open the store")?;
+    let (body, content_type, base, http) = if std::path::Path::new(target).exists() {
+        let body = std::fs::read(target).with_context(|| format!("reading {target}"))?;
+        (body, None, None, serde_json::Value::Null)
+    } else {
+        let url = url::Url::parse(target).context("not a file and not a URL")?;
+        let fetch_config = config.as_ref().map(|c| c.fetch.clone()).unwrap_or_default();
+        let fetcher = Fetcher::new(&fetch_config)?;
+        match fetcher.fetch_feed(&url, &Validators::default()).await? {
+            FeedResponse::Fetched {
+                body,
+                content_type,
+                validators,
+                freshness,
+                final_url,
+            } => {
+                let http = serde_json::json!({
+                    "status": 200,
+                    "final_url": final_url.as_str(),
+                    "content_type": content_type,
+                    "etag": validators.etag,
+                    "last_modified": validators.last_modified,
+                    "cache_control": freshness.cache_control,
+                    "expires": freshness.expires,
+                    "conditional_get": validators.etag.is_some() || validators.last_modified.is_some(),
+                });
+                (body, content_type, Some(final_url), http)
+            }
+            FeedResponse::NotModified { .. } => {
+                anyhow::bail!("unexpected 304 to an unconditional GET")
+            }
+        }
+    };
+    let parsed = feedwire::feed::parse_feed(&body, content_type.as_deref(), base.as_ref())?;
+    let mut out = std::io::stdout().lock();
+    for item in &parsed.items {
+        let identity = StoryIdentity::of(item);
+        let known = match &store {
+            Some(store) => Some(store.lookup(&identity)?.is_some()),
+            None => None,
+        };
+        let line = serde_json::json!({
+            "key": identity.key,
+            "story_id": identity.story_id(),
+            "url": identity.url,
+            "guid": item.guid,
+            "title": item.title,
+            "published": item.published.map(|t| t.to_rfc3339()),
+            "updated": item.updated.map(|t| t.to_rfc3339()),
+            "new": known.map(|k| !k),
+        });
+        writeln!(out, "{line}")?;
+    }
+    let interval = config
+        .as_ref()
+        .map(|c| {
+            c.feeds
+                .iter()
+                .find(|f| f.url == target)
+                .map_or(c.poll.default_interval, |f| c.feed_interval(f))
+        })
+        .unwrap_or(std::time::Duration::from_secs(300));
+    let next_poll = chrono::Utc::now() + chrono::Duration::from_std(interval).unwrap_or_default();
+    let summary = serde_json::json!({
+        "feed": {
+            "format": parsed.format,
+            "title": parsed.title,
+            "language": parsed.language,
+            "items": parsed.items.len(),
+            "ttl_minutes": parsed.ttl_minutes,
+            "links": parsed.links,
+        },
+        "http": http,
+        "next_poll": next_poll.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    });
+    writeln!(out, "{summary}")?;
     Ok(())
 }
 

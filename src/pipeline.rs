@@ -595,7 +595,7 @@ impl Pipeline {
         let mut tasks = Vec::new();
         let mut label = "ok";
         let outcome: Result<(), PollFailure> = match result {
-            Ok(FeedResponse::NotModified { validators }) => {
+            Ok(FeedResponse::NotModified { validators, .. }) => {
                 label = "not_modified";
                 state.etag = validators.etag;
                 state.last_modified = validators.last_modified;
@@ -607,6 +607,7 @@ impl Pipeline {
                 content_type,
                 validators,
                 final_url,
+                ..
             }) => {
                 let parsed = self
                     .on_cpu(move || {

@@ -162,6 +162,29 @@ async fn feeds_list_and_tail_show_what_the_worker_did() {
         assert_eq!(line["message"]["schema"], "feedwire.article.v1");
     }
 
+    // feeds check: every item of the world feed is known now.
+    let world = server.url("/feeds/world.xml");
+    let output = feedwire(&[
+        "feeds",
+        "check",
+        "--config",
+        config.to_str().unwrap(),
+        &world,
+    ])
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (summary, items) = lines.split_last().unwrap();
+    assert_eq!(items.len(), 4);
+    assert!(items.iter().all(|i| i["new"] == false), "{items:?}");
+    assert_eq!(items[0]["url"], server.url("/news/articles/c0harbour1"));
+    assert_eq!(summary["feed"]["items"], 4);
+    assert_eq!(summary["feed"]["ttl_minutes"], 15);
+    assert_eq!(summary["http"]["status"], 200);
+
     let output = feedwire(&["feeds", "list", "--config", config.to_str().unwrap()]).await;
     assert!(output.status.success(), "{}", stderr(&output));
     let table = stdout(&output);

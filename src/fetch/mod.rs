@@ -100,15 +100,24 @@ pub struct Validators {
     pub last_modified: Option<String>,
 }
 
+/// What a feed response says about caching, beyond the validators.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Freshness {
+    pub cache_control: Option<String>,
+    pub expires: Option<String>,
+}
+
 #[derive(Debug)]
 pub enum FeedResponse {
     NotModified {
         validators: Validators,
+        freshness: Freshness,
     },
     Fetched {
         body: Vec<u8>,
         content_type: Option<String>,
         validators: Validators,
+        freshness: Freshness,
         final_url: Url,
     },
 }
@@ -192,9 +201,14 @@ impl Fetcher {
             headers.insert(IF_MODIFIED_SINCE, lm);
         }
         let response = self.send(url, headers).await?;
+        let freshness = Freshness {
+            cache_control: header_text(response.headers(), reqwest::header::CACHE_CONTROL),
+            expires: header_text(response.headers(), reqwest::header::EXPIRES),
+        };
         if response.status() == StatusCode::NOT_MODIFIED {
             return Ok(FeedResponse::NotModified {
                 validators: validators_of(response.headers(), validators),
+                freshness,
             });
         }
         let validators = validators_of(response.headers(), &Validators::default());
@@ -205,6 +219,7 @@ impl Fetcher {
             body,
             content_type,
             validators,
+            freshness,
             final_url,
         })
     }
