@@ -330,7 +330,7 @@ mod humantime_serde_compat {
             (1000, "s"),
         ]
         .iter()
-        .find(|(unit, _)| ms > 0 && ms % unit == 0)
+        .find(|(unit, _)| ms > 0 && ms.is_multiple_of(*unit))
         .map_or_else(
             || format!("{ms}ms"),
             |(unit, name)| format!("{}{name}", ms / unit),
