@@ -769,6 +769,7 @@ fn list_feeds(config: &Config) -> Result<()> {
         let failures = state.map_or(0, |s| s.consecutive_failures);
         let label = match state {
             None => "never polled",
+            Some(s) if s.last_status.as_deref() == Some(feedwire::pipeline::DEAD) => "dead",
             Some(_) if failures > 0 => "backing off",
             Some(_) => "healthy",
         };

@@ -17,7 +17,7 @@ use chrono::Utc;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 use url::Url;
 
 use crate::config::{Config, FeedConfig};
@@ -55,8 +55,8 @@ pub struct Pipeline {
     fetcher: Fetcher,
     sink: Arc<Sink>,
     metrics: Arc<Metrics>,
-    /// Consecutive failures per feed, for the feeds-by-state gauge.
-    feed_failures: Mutex<HashMap<String, u32>>,
+    /// Each polled feed's health, for the feeds-by-state gauge.
+    feed_health: Mutex<HashMap<String, FeedHealth>>,
     /// Stories queued or being worked on, so a sweep never doubles one.
     in_flight: Mutex<HashSet<String>>,
     feed_titles: Mutex<HashMap<String, Option<String>>>,
@@ -83,7 +83,7 @@ impl Pipeline {
             fetcher,
             sink,
             metrics,
-            feed_failures: Mutex::new(HashMap::new()),
+            feed_health: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashSet::new()),
             feed_titles: Mutex::new(HashMap::new()),
             cpu: Semaphore::new(cores),
@@ -103,19 +103,22 @@ impl Pipeline {
 
     /// Sets the feeds-by-state gauge from the last poll of each feed.
     pub fn refresh_feed_states(&self) {
-        let failures = self.feed_failures.lock().unwrap_or_else(|p| p.into_inner());
-        let failing = failures.values().filter(|&&n| n > 0).count() as i64;
-        let healthy = self.config.feeds.len() as i64 - failing;
-        self.metrics
-            .feeds
-            .get_or_create(&crate::ops::StateLabels { state: "healthy" })
-            .set(healthy);
-        self.metrics
-            .feeds
-            .get_or_create(&crate::ops::StateLabels {
-                state: "backing_off",
-            })
-            .set(failing);
+        let health = self.feed_health.lock().unwrap_or_else(|p| p.into_inner());
+        let count = |wanted| health.values().filter(|&&h| h == wanted).count() as i64;
+        let (backing_off, dead) = (count(FeedHealth::BackingOff), count(FeedHealth::Dead));
+        for (state, value) in [
+            (
+                "healthy",
+                self.config.feeds.len() as i64 - backing_off - dead,
+            ),
+            ("backing_off", backing_off),
+            ("dead", dead),
+        ] {
+            self.metrics
+                .feeds
+                .get_or_create(&crate::ops::StateLabels { state })
+                .set(value);
+        }
     }
 
     /// Polls every feed once, processes every new story and waits for every
@@ -638,6 +641,10 @@ impl Pipeline {
                 kind: error.kind(),
                 message: error.to_string(),
                 retry_after: error.retry_after(),
+                status: match error {
+                    FetchError::Status { status, .. } => Some(status),
+                    _ => None,
+                },
             }),
         };
         match outcome {
@@ -650,6 +657,7 @@ impl Pipeline {
                 kind,
                 message: error,
                 retry_after,
+                status,
             }) => {
                 label = "error";
                 self.metrics
@@ -657,23 +665,32 @@ impl Pipeline {
                     .get_or_create(&KindLabels { kind })
                     .inc();
                 state.consecutive_failures = state.consecutive_failures.saturating_add(1);
-                let backoff = failure_backoff(
-                    interval,
-                    state.consecutive_failures,
-                    self.config.poll.max_backoff,
-                );
-                let wait = retry_after.map_or(backoff, |ra| ra.max(backoff));
-                warn!(feed_id = %feed.id, url = %feed.url, %error, failures = state.consecutive_failures, retry_in = ?wait, "feed poll failed");
-                state.last_status = Some("error".into());
+                let repeated_404 = status == Some(404)
+                    && state.consecutive_failures >= DEAD_AFTER_404S
+                    && matches!(state.last_status.as_deref(), Some("404" | DEAD));
+                if status == Some(410) || repeated_404 {
+                    error!(feed_id = %feed.id, url = %feed.url, %error, "feed is gone: marked dead, checked again daily");
+                    state.last_status = Some(DEAD.into());
+                    state.next_due_ms = now + DEAD_RECHECK.as_millis() as i64;
+                } else {
+                    let backoff = failure_backoff(
+                        interval,
+                        state.consecutive_failures,
+                        self.config.poll.max_backoff,
+                    );
+                    let wait = retry_after.map_or(backoff, |ra| ra.max(backoff));
+                    warn!(feed_id = %feed.id, url = %feed.url, %error, failures = state.consecutive_failures, retry_in = ?wait, "feed poll failed");
+                    state.last_status = Some(status.map_or("error".into(), |s| s.to_string()));
+                    state.next_due_ms = now + wait.as_millis() as i64;
+                }
                 state.last_error = Some(error);
-                state.next_due_ms = now + wait.as_millis() as i64;
             }
         }
         self.metrics.record_poll(&feed.id, label, started.elapsed());
-        self.feed_failures
+        self.feed_health
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(feed.id.clone(), state.consecutive_failures);
+            .insert(feed.id.clone(), FeedHealth::of(&state));
         let next_due = state.next_due_ms;
         if let Err(error) = self.store.call(move |s| s.save_feed_state(&state)).await {
             warn!(%error, "cannot save feed state");
@@ -736,6 +753,7 @@ struct PollFailure {
     kind: &'static str,
     message: String,
     retry_after: Option<Duration>,
+    status: Option<u16>,
 }
 
 impl PollFailure {
@@ -744,6 +762,33 @@ impl PollFailure {
             kind,
             message,
             retry_after: None,
+            status: None,
+        }
+    }
+}
+
+/// `last_status` of a feed that is gone (410, or 404 again and again).
+pub const DEAD: &str = "dead";
+/// 404s in a row after which a feed is taken for gone.
+const DEAD_AFTER_404S: u32 = 3;
+/// A dead feed is still tried this often, so one that comes back recovers.
+const DEAD_RECHECK: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FeedHealth {
+    Healthy,
+    BackingOff,
+    Dead,
+}
+
+impl FeedHealth {
+    fn of(state: &FeedState) -> FeedHealth {
+        if state.last_status.as_deref() == Some(DEAD) {
+            FeedHealth::Dead
+        } else if state.consecutive_failures > 0 {
+            FeedHealth::BackingOff
+        } else {
+            FeedHealth::Healthy
         }
     }
 }

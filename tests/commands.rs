@@ -117,7 +117,10 @@ async fn feeds_list_and_tail_show_what_the_worker_did() {
     let server = farm().await;
     let capture = Capture::new("tail").await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &capture.exchange, &feeds(&server), "");
+    server.route("/feeds/gone.xml", common::Route::status(410));
+    let mut feeds = feeds(&server);
+    feeds.push(("gone", server.url("/feeds/gone.xml")));
+    let config = write_config(dir.path(), &capture.exchange, &feeds, "");
 
     let mut tail = tokio::process::Command::new(env!("CARGO_BIN_EXE_feedwire"))
         .args([
@@ -201,5 +204,9 @@ async fn feeds_list_and_tail_show_what_the_worker_did() {
         "two stories: {table}"
     );
     assert!(row("broken").contains("backing off"), "{table}");
+    assert!(
+        row("gone").contains("dead"),
+        "410 Gone marks a feed dead: {table}"
+    );
     capture.delete().await;
 }
