@@ -333,9 +333,30 @@ async fn backfill_walks_a_gzipped_sitemap_index() {
         Route::ok("application/gzip", gz.finish().unwrap()),
     );
 
+    // The live feed lists the same stories, with tracking parameters.
+    let items: String = (0..5)
+        .map(|n| {
+            format!(
+                "<item><title>Archive story {n}</title><link>{}?at_campaign=rss</link></item>",
+                server.url(&format!("/archive/{n}"))
+            )
+        })
+        .collect();
+    server.route(
+        "/feeds/live.xml",
+        Route::ok(
+            "application/rss+xml",
+            format!("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Live</title>{items}</channel></rss>"),
+        ),
+    );
     let capture = Capture::new("sitemap").await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &capture.exchange, &[], "");
+    let config = write_config(
+        dir.path(),
+        &capture.exchange,
+        &[("live", server.url("/feeds/live.xml"))],
+        "",
+    );
     let sitemap = server.url("/sitemap.xml");
     let output = feedwire(&[
         "backfill",
