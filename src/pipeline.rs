@@ -143,7 +143,16 @@ impl Pipeline {
                 pipeline.poll_and_enqueue(index, &tx).await;
             });
         }
-        while polls.join_next().await.is_some() {}
+        // Polls in flight may wait on slow servers: the grace period bounds them.
+        loop {
+            tokio::select! {
+                next = polls.join_next() => if next.is_none() { break },
+                _ = self.abort.cancelled() => {
+                    polls.abort_all();
+                    break;
+                }
+            }
+        }
         drop(tx);
         let _ = workers.await;
         self.metrics.undelivered.get()

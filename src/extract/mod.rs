@@ -5,6 +5,8 @@ pub mod decode;
 pub mod depth;
 pub mod jsonld;
 pub mod metadata;
+#[cfg(test)]
+mod proptests;
 pub mod prune;
 pub mod rules;
 pub mod text;

@@ -1,11 +1,10 @@
 //! Pruning passes: boilerplate elements removed from the DOM before
 //! extraction, and boilerplate paragraphs removed from the text after.
 
-use dom_query::{Document, Matcher};
-use std::sync::OnceLock;
+use dom_query::{Document, TreeNode};
 
-/// Selectors for elements that are never main text.
-const JUNK_SELECTORS: &[&str] = &[
+/// Elements that are never main text.
+const JUNK_TAGS: &[&str] = &[
     "script",
     "style",
     "noscript",
@@ -16,52 +15,72 @@ const JUNK_SELECTORS: &[&str] = &[
     "select",
     "textarea",
     "figcaption",
-    "[hidden]",
-    "[aria-hidden=true]",
-    "[class*=newsletter]",
-    "[id*=newsletter]",
-    "[class*=cookie]",
-    "[id*=cookie]",
-    "[class*=consent]",
-    "[class*=share-bar]",
-    "[class*=social-share]",
-    "[class*=sharebar]",
-    "[class*=related-]",
-    "[class*=-related]",
-    "[class*=promo]",
-    "[class*=advert]",
-    "[data-component=related]",
-    "[data-component*=related]",
-    "[data-component*=links-block]",
-    "[data-component*=byline]",
-    "[data-component*=timestamp]",
-    "[data-component*=promo]",
-    "[class*=byline]",
-    "[class*=read-more]",
-    "[class*=readmore]",
 ];
+/// Substrings of `class` that mark boilerplate (case-sensitive, as CSS `[class*=…]`).
+const JUNK_CLASS: &[&str] = &[
+    "newsletter",
+    "cookie",
+    "consent",
+    "share-bar",
+    "social-share",
+    "sharebar",
+    "related-",
+    "-related",
+    "promo",
+    "advert",
+    "byline",
+    "read-more",
+    "readmore",
+];
+/// Substrings of `id` that mark boilerplate.
+const JUNK_ID: &[&str] = &["newsletter", "cookie"];
+/// Substrings of `data-component` that mark boilerplate.
+const JUNK_COMPONENT: &[&str] = &["related", "links-block", "byline", "timestamp", "promo"];
 
-/// All junk selectors as one selector list, so pruning walks the tree once.
-fn junk_matcher() -> Option<&'static Matcher> {
-    static M: OnceLock<Option<Matcher>> = OnceLock::new();
-    M.get_or_init(|| Matcher::new(&JUNK_SELECTORS.join(", ")).ok())
-        .as_ref()
+/// Whether an element is boilerplate: the same test as the CSS selector list
+/// `script, style, …, [hidden], [aria-hidden=true], [class*=newsletter], …`,
+/// done in one look at the element (no selector engine, no allocation).
+fn is_junk(node: &TreeNode) -> bool {
+    let Some(el) = node.as_element() else {
+        return false;
+    };
+    let name: &str = &el.name.local;
+    if matches!(name, "html" | "body" | "main" | "article") {
+        // Never remove the page's root containers.
+        return false;
+    }
+    if JUNK_TAGS.contains(&name) {
+        return true;
+    }
+    el.attrs.iter().any(|a| {
+        let v: &str = &a.value;
+        match &*a.name.local {
+            "hidden" => true,
+            "aria-hidden" => v == "true",
+            "class" => JUNK_CLASS.iter().any(|j| v.contains(j)),
+            "id" => JUNK_ID.iter().any(|j| v.contains(j)),
+            "data-component" => JUNK_COMPONENT.iter().any(|j| v.contains(j)),
+            _ => false,
+        }
+    })
 }
 
-/// Remove obvious boilerplate elements from the document (in place).
+/// Remove obvious boilerplate elements from the document (in place), in one
+/// walk of the tree that does not descend into removed subtrees.
 pub fn prune_dom(doc: &Document) {
-    let Some(matcher) = junk_matcher() else {
-        return;
-    };
-    for n in doc.select_matcher(matcher).nodes() {
-        // Never remove the page's root containers.
-        let name = n
-            .node_name()
-            .map(|x| x.to_ascii_lowercase())
-            .unwrap_or_default();
-        if !matches!(name.as_str(), "html" | "body" | "main" | "article") {
-            n.remove_from_parent();
+    let mut junk = Vec::new();
+    let mut stack = vec![doc.root()];
+    while let Some(node) = stack.pop() {
+        for c in node.children_it(false) {
+            match c.query_or(None, |n| n.as_element().map(|_| is_junk(n))) {
+                Some(true) => junk.push(c),
+                Some(false) => stack.push(c),
+                None => {}
+            }
         }
+    }
+    for n in junk {
+        n.remove_from_parent();
     }
 }
 
