@@ -224,64 +224,111 @@ async fn finish_with_run_once(config: &Path) {
     assert!(output.status.success(), "{}", common::stderr(&output));
 }
 
+/// One fault drill: a growing farm, a durable capture queue, a config and a
+/// running worker, with every message seen so far.
+struct Drill {
+    farm: GrowingFarm,
+    capture: Capture,
+    /// Holds the store and logs until the drill is over.
+    _dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+    log: std::path::PathBuf,
+    worker: Child,
+    seen: Vec<Received>,
+}
+
+impl Drill {
+    /// Starts the worker and waits until it has published `published` messages.
+    async fn start(name: &str, first_visible: usize, published: usize) -> Drill {
+        let farm = GrowingFarm::start(first_visible).await;
+        let capture = Capture::durable(name).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), &capture, &farm);
+        let log = dir.path().join("worker.log");
+        farm.grow(Duration::from_millis(300));
+        let worker = spawn_worker(&config, &log);
+        let mut drill = Drill {
+            farm,
+            capture,
+            _dir: dir,
+            config,
+            log,
+            worker,
+            seen: Vec::new(),
+        };
+        let started = drill
+            .collect_until(Duration::from_secs(30), |m| m.len() >= published)
+            .await;
+        assert!(
+            started,
+            "the worker published nothing: {}",
+            drill.log_text()
+        );
+        drill
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn collect_until(
+        &mut self,
+        timeout: Duration,
+        enough: impl Fn(&[Received]) -> bool,
+    ) -> bool {
+        collect_until(&self.capture.queue, &mut self.seen, timeout, enough).await
+    }
+
+    /// SIGTERM, and the exit status within the grace period.
+    async fn terminate(&mut self) -> std::process::ExitStatus {
+        signal(&self.worker, "-TERM").await;
+        tokio::time::timeout(Duration::from_secs(15), self.worker.wait())
+            .await
+            .expect("the worker exits within the grace period")
+            .unwrap()
+    }
+
+    /// Every item revealed, one `run --once`, then: no story lost, and
+    /// duplicates within the in-flight bound.
+    async fn finish_and_check(self) {
+        self.farm.reveal(ITEMS);
+        finish_with_run_once(&self.config).await;
+        self.check().await;
+    }
+
+    async fn check(mut self) {
+        self.seen.extend(drain_queue(&self.capture.queue).await);
+        assert_eq!(
+            story_urls(&self.seen),
+            self.farm.all_story_urls(),
+            "a story was lost"
+        );
+        let dups = duplicates(&self.seen);
+        assert!(
+            dups <= IN_FLIGHT,
+            "{dups} duplicates, more than the in-flight bound"
+        );
+        self.capture.delete().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_mid_run_then_restart_loses_nothing() {
     let _serial = SERIAL.lock().await;
-    let farm = GrowingFarm::start(2).await;
-    let capture = Capture::durable("kill9").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &capture, &farm);
-    farm.grow(Duration::from_millis(300));
-
-    let mut worker = spawn_worker(&config, &dir.path().join("worker.log"));
-    let mut seen = Vec::new();
+    let mut drill = Drill::start("kill9", 2, 8).await;
+    drill.worker.start_kill().unwrap(); // SIGKILL
+    drill.worker.wait().await.unwrap();
     assert!(
-        collect_until(&capture.queue, &mut seen, Duration::from_secs(30), |m| m
-            .len()
-            >= 8)
-        .await,
-        "the worker published nothing: {}",
-        std::fs::read_to_string(dir.path().join("worker.log")).unwrap()
-    );
-    worker.start_kill().unwrap(); // SIGKILL
-    worker.wait().await.unwrap();
-    assert!(
-        story_urls(&seen).len() < FEEDS * ITEMS,
+        story_urls(&drill.seen).len() < FEEDS * ITEMS,
         "killed too late to test anything"
     );
-
-    farm.reveal(ITEMS);
-    finish_with_run_once(&config).await;
-    seen.extend(drain_queue(&capture.queue).await);
-    assert_eq!(story_urls(&seen), farm.all_story_urls(), "a story was lost");
-    let dups = duplicates(&seen);
-    assert!(
-        dups <= IN_FLIGHT,
-        "{dups} duplicates, more than the in-flight bound"
-    );
-    capture.delete().await;
+    drill.finish_and_check().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn closed_broker_connections_are_reopened_and_nothing_is_lost() {
     let _serial = SERIAL.lock().await;
-    let farm = GrowingFarm::start(2).await;
-    let capture = Capture::durable("close").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &capture, &farm);
-    let log = dir.path().join("worker.log");
-    farm.grow(Duration::from_millis(300));
-
-    let mut worker = spawn_worker(&config, &log);
-    let mut seen = Vec::new();
-    assert!(
-        collect_until(&capture.queue, &mut seen, Duration::from_secs(30), |m| m
-            .len()
-            >= 5)
-        .await,
-        "the worker published nothing: {}",
-        std::fs::read_to_string(&log).unwrap()
-    );
+    let mut drill = Drill::start("close", 2, 5).await;
     let closed = Command::new("rabbitmqctl")
         .args(["close_all_connections", "feedwire fault test"])
         .output()
@@ -294,91 +341,38 @@ async fn closed_broker_connections_are_reopened_and_nothing_is_lost() {
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
-        worker.try_wait().unwrap().is_none(),
+        drill.worker.try_wait().unwrap().is_none(),
         "the worker exited when the broker closed its connection"
     );
 
     // The worker reconnects and publishes the rest on its own.
-    let all = farm.all_story_urls();
-    let complete = collect_until(&capture.queue, &mut seen, Duration::from_secs(60), |m| {
-        story_urls(m) == all
-    })
-    .await;
+    let all = drill.farm.all_story_urls();
+    let complete = drill
+        .collect_until(Duration::from_secs(60), |m| story_urls(m) == all)
+        .await;
     assert!(
         complete,
         "not every story was published after reconnecting: {}",
-        std::fs::read_to_string(&log).unwrap()
+        drill.log_text()
     );
-    signal(&worker, "-TERM").await;
-    let status = tokio::time::timeout(Duration::from_secs(15), worker.wait())
-        .await
-        .expect("the worker exits within the grace period")
-        .unwrap();
+    let status = drill.terminate().await;
     assert!(status.success(), "exit status {status:?}");
-    seen.extend(drain_queue(&capture.queue).await);
-    let dups = duplicates(&seen);
-    assert!(
-        dups <= IN_FLIGHT,
-        "{dups} duplicates, more than the in-flight bound"
-    );
-    let connects = std::fs::read_to_string(&log)
-        .unwrap()
-        .matches("connected to broker")
-        .count();
+    let connects = drill.log_text().matches("connected to broker").count();
     assert!(
         connects >= 2,
         "the worker did not reconnect ({connects} connects)"
     );
-    capture.delete().await;
+    drill.check().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_mid_run_exits_0_and_a_restart_completes_the_set() {
     let _serial = SERIAL.lock().await;
-    let farm = GrowingFarm::start(3).await;
-    let capture = Capture::durable("sigterm").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &capture, &farm);
-    let log = dir.path().join("worker.log");
-    farm.grow(Duration::from_millis(300));
-
-    let mut worker = spawn_worker(&config, &log);
-    let mut seen = Vec::new();
-    assert!(
-        collect_until(&capture.queue, &mut seen, Duration::from_secs(30), |m| m
-            .len()
-            >= 6)
-        .await,
-        "the worker published nothing: {}",
-        std::fs::read_to_string(&log).unwrap()
-    );
-    signal(&worker, "-TERM").await;
-    let status = tokio::time::timeout(Duration::from_secs(15), worker.wait())
-        .await
-        .expect("the worker exits within the grace period")
-        .unwrap();
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "{}",
-        std::fs::read_to_string(&log).unwrap()
-    );
-    assert!(
-        std::fs::read_to_string(&log)
-            .unwrap()
-            .contains("feedwire stopped")
-    );
-
-    farm.reveal(ITEMS);
-    finish_with_run_once(&config).await;
-    seen.extend(drain_queue(&capture.queue).await);
-    assert_eq!(story_urls(&seen), farm.all_story_urls(), "a story was lost");
-    let dups = duplicates(&seen);
-    assert!(
-        dups <= IN_FLIGHT,
-        "{dups} duplicates, more than the in-flight bound"
-    );
-    capture.delete().await;
+    let mut drill = Drill::start("sigterm", 3, 6).await;
+    let status = drill.terminate().await;
+    assert_eq!(status.code(), Some(0), "{}", drill.log_text());
+    assert!(drill.log_text().contains("feedwire stopped"));
+    drill.finish_and_check().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -19,6 +19,21 @@ fn arg(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// `feedwire replay --routing-key replay.consumer-b` with `extra` flags.
+async fn replay_to_b(config: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "replay",
+        "--config",
+        arg(config),
+        "--routing-key",
+        "replay.consumer-b",
+    ];
+    args.extend_from_slice(extra);
+    let output = feedwire(&args).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    output
+}
+
 fn is_replay(m: &common::Received) -> bool {
     m.properties
         .headers()
@@ -45,15 +60,7 @@ async fn replay_sends_the_archive_once_to_the_named_key_only() {
     assert!(stdout(&output).contains(&format!("would publish {} of", STORIES.len())));
     assert!(capture.drain_named(&replayed).await.is_empty());
 
-    let output = feedwire(&[
-        "replay",
-        "--config",
-        arg(&config),
-        "--routing-key",
-        "replay.consumer-b",
-    ])
-    .await;
-    assert!(output.status.success(), "{}", stderr(&output));
+    replay_to_b(&config, &[]).await;
     let again = capture.drain_named(&replayed).await;
     assert_eq!(
         again.len(),
@@ -99,29 +106,9 @@ async fn replay_sends_the_archive_once_to_the_named_key_only() {
     );
 
     // Filters: a future --since sends nothing; --feed keeps one feed.
-    let output = feedwire(&[
-        "replay",
-        "--config",
-        arg(&config),
-        "--routing-key",
-        "replay.consumer-b",
-        "--since",
-        "2999-01-01",
-    ])
-    .await;
-    assert!(output.status.success(), "{}", stderr(&output));
+    replay_to_b(&config, &["--since", "2999-01-01"]).await;
     assert!(capture.drain_named(&replayed).await.is_empty());
-    let output = feedwire(&[
-        "replay",
-        "--config",
-        arg(&config),
-        "--routing-key",
-        "replay.consumer-b",
-        "--feed",
-        "tech",
-    ])
-    .await;
-    assert!(output.status.success(), "{}", stderr(&output));
+    replay_to_b(&config, &["--feed", "tech"]).await;
     let tech = capture.drain_named(&replayed).await;
     assert_eq!(tech.len(), 2);
     assert!(tech.iter().all(|m| m.body["feed"]["id"] == "tech"));
@@ -142,15 +129,7 @@ async fn replay_sends_the_archive_once_to_the_named_key_only() {
             .save_replay_position(&options.resume_key(), Some(archive[3].seq))
             .unwrap();
     }
-    let output = feedwire(&[
-        "replay",
-        "--config",
-        arg(&config),
-        "--routing-key",
-        "replay.consumer-b",
-    ])
-    .await;
-    assert!(output.status.success(), "{}", stderr(&output));
+    let output = replay_to_b(&config, &[]).await;
     assert!(
         stdout(&output).contains("resumed after"),
         "{}",
@@ -163,15 +142,7 @@ async fn replay_sends_the_archive_once_to_the_named_key_only() {
         .collect();
     assert_eq!(rest_ids, archive_order[4..].to_vec());
     // Finished: the same command starts over next time.
-    let output = feedwire(&[
-        "replay",
-        "--config",
-        arg(&config),
-        "--routing-key",
-        "replay.consumer-b",
-    ])
-    .await;
-    assert!(output.status.success());
+    replay_to_b(&config, &[]).await;
     assert_eq!(capture.drain_named(&replayed).await.len(), STORIES.len());
 
     // `store stats` sees the archive.
