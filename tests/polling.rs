@@ -1,0 +1,196 @@
+//! Polite and bounded polling, through the real binary: conditional GET,
+//! body caps (a gzip bomb included), Retry-After on pages, and the SSRF
+//! guard.
+
+mod common;
+
+use std::io::Write;
+
+use common::{Capture, Route, TestServer, feedwire, stderr, write_config};
+
+const RSS: &str = "application/rss+xml";
+
+fn one_item_feed(server: &TestServer, path: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Polite</title>\
+         <item><title>Only story</title><link>{}</link><description>The feed's summary.</description></item>\
+         </channel></rss>",
+        server.url(path)
+    )
+}
+
+fn page() -> String {
+    "<html><body><article><h1>Only story</h1>\
+     <p>The only story of this feed has a first paragraph that is long enough to be its text.</p>\
+     <p>And a second paragraph, so the extractor is sure this is the article body.</p></article></body></html>"
+        .into()
+}
+
+fn arg(path: &std::path::Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn second_poll_is_conditional_and_304_costs_nothing() {
+    let server = TestServer::start().await;
+    let mut feed = Route::ok(RSS, one_item_feed(&server, "/s/1"));
+    feed.headers.push(("ETag".into(), "\"v1\"".into()));
+    server.route("/feed.xml", feed);
+    server.route("/s/1", Route::ok("text/html", page()));
+    let capture = Capture::new("conditional").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &capture.exchange,
+        &[("polite", server.url("/feed.xml"))],
+        "",
+    );
+
+    let first = feedwire(&["run", "--once", "--config", arg(&config)]).await;
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("polls: 1 ok, 0 not modified"),
+        "{}",
+        stderr(&first)
+    );
+    let second = feedwire(&["run", "--once", "--config", arg(&config)]).await;
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("polls: 0 ok, 1 not modified"),
+        "the stored ETag was sent and the 304 understood: {}",
+        stderr(&second)
+    );
+    assert_eq!(capture.drain().await.len(), 1);
+    assert_eq!(
+        server.hits("/s/1"),
+        1,
+        "the page is fetched once, not on every poll"
+    );
+    capture.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn body_caps_hold_for_plain_and_gzip_bombed_bodies() {
+    let server = TestServer::start().await;
+    // A feed that is small on the wire and 64 MB once decompressed.
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let padding = vec![b' '; 1024 * 1024];
+    bomb.write_all(one_item_feed(&server, "/s/1").as_bytes())
+        .unwrap();
+    for _ in 0..64 {
+        bomb.write_all(&padding).unwrap();
+    }
+    let mut bombed = Route::ok(RSS, bomb.finish().unwrap());
+    bombed
+        .headers
+        .push(("Content-Encoding".into(), "gzip".into()));
+    server.route("/bomb.xml", bombed);
+    // A feed within its cap whose page is over the page cap.
+    server.route(
+        "/big-page.xml",
+        Route::ok(RSS, one_item_feed(&server, "/s/big")),
+    );
+    server.route(
+        "/s/big",
+        Route::ok(
+            "text/html",
+            format!("<html><body>{}</body></html>", "x".repeat(300_000)),
+        ),
+    );
+    let capture = Capture::new("caps").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &capture.exchange,
+        &[
+            ("bomb", server.url("/bomb.xml")),
+            ("bigpage", server.url("/big-page.xml")),
+        ],
+        "max_feed_bytes = 1000000\nmax_page_bytes = 100000\n",
+    );
+    let output = feedwire(&["run", "--once", "--config", arg(&config)]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let log = stderr(&output);
+    assert!(
+        log.contains("body larger than 1000000 bytes"),
+        "the bomb stopped at the cap: {log}"
+    );
+    let messages = capture.drain().await;
+    assert_eq!(
+        messages.len(),
+        1,
+        "the story with the oversized page is still published"
+    );
+    assert_eq!(messages[0].body["extraction"]["status"], "failed");
+    assert_eq!(messages[0].body["text"], "The feed's summary.");
+    assert_eq!(
+        server.hits("/s/big"),
+        1,
+        "a page over the cap is not retried"
+    );
+    capture.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_answering_503_with_retry_after_is_fetched_again() {
+    let server = TestServer::start().await;
+    server.route("/feed.xml", Route::ok(RSS, one_item_feed(&server, "/s/1")));
+    let mut busy = Route::status(503);
+    busy.headers.push(("Retry-After".into(), "1".into()));
+    server.route("/s/1", busy);
+    let capture = Capture::new("retryafter").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &capture.exchange,
+        &[("polite", server.url("/feed.xml"))],
+        "",
+    );
+    // The page recovers while the worker waits out Retry-After.
+    let recovering = server.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        recovering.route("/s/1", Route::ok("text/html", page()));
+    });
+    let output = feedwire(&["run", "--once", "--config", arg(&config)]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let messages = capture.drain().await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        messages[0].body["extraction"]["status"],
+        "ok",
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(server.hits("/s/1"), 2);
+    capture.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_addresses_are_refused_unless_allowed() {
+    let server = TestServer::start().await;
+    server.route("/feed.xml", Route::ok(RSS, one_item_feed(&server, "/s/1")));
+    let capture = Capture::new("ssrf").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &capture.exchange,
+        &[("local", server.url("/feed.xml"))],
+        "",
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "allow_private_networks = true",
+        "allow_private_networks = false",
+    );
+    std::fs::write(&config, text).unwrap();
+    let output = feedwire(&["run", "--once", "--config", arg(&config)]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("blocked"), "{}", stderr(&output));
+    assert_eq!(
+        server.hits("/feed.xml"),
+        0,
+        "no request reached the loopback server"
+    );
+    assert!(capture.drain().await.is_empty());
+    capture.delete().await;
+}
