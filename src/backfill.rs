@@ -142,7 +142,7 @@ async fn sitemap(fetcher: &Fetcher, start: &Url) -> Result<Vec<FeedItem>, Backfi
             continue;
         }
         let page = fetcher
-            .fetch_page(&url)
+            .fetch_any(&url)
             .await
             .map_err(|source| BackfillError::Fetch {
                 url: url.to_string(),

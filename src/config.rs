@@ -135,6 +135,9 @@ pub struct FetchConfig {
     pub page_attempts: usize,
     #[serde(default = "default_user_agent")]
     pub user_agent: String,
+    /// Honour robots.txt for article pages (user-agent token `feedwire`).
+    #[serde(default = "default_true")]
+    pub respect_robots_txt: bool,
 }
 
 impl Default for FetchConfig {

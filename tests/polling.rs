@@ -194,3 +194,41 @@ async fn private_addresses_are_refused_unless_allowed() {
     assert!(capture.drain().await.is_empty());
     capture.delete().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn robots_txt_disallow_keeps_the_page_unfetched() {
+    let server = TestServer::start().await;
+    server.route(
+        "/feed.xml",
+        Route::ok(RSS, one_item_feed(&server, "/private/1")),
+    );
+    server.route("/private/1", Route::ok("text/html", page()));
+    server.route(
+        "/robots.txt",
+        Route::ok(
+            "text/plain",
+            "User-agent: *\nAllow: /\n\nUser-agent: feedwire\nDisallow: /private/\n",
+        ),
+    );
+    let capture = Capture::new("robots").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &capture.exchange,
+        &[("polite", server.url("/feed.xml"))],
+        "",
+    );
+    let output = feedwire(&["run", "--once", "--config", arg(&config)]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(server.hits("/private/1"), 0, "robots.txt said no");
+    assert_eq!(server.hits("/robots.txt"), 1);
+    let messages = capture.drain().await;
+    assert_eq!(
+        messages.len(),
+        1,
+        "the story is still published, with the feed's summary"
+    );
+    assert_eq!(messages[0].body["extraction"]["status"], "failed");
+    assert_eq!(messages[0].body["text"], "The feed's summary.");
+    capture.delete().await;
+}

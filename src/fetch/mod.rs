@@ -5,6 +5,7 @@
 
 pub mod guard;
 pub mod politeness;
+pub mod robots;
 
 use std::sync::{Arc, Once};
 use std::time::Duration;
@@ -137,6 +138,8 @@ pub struct Fetcher {
     allow_private: bool,
     max_feed_bytes: u64,
     max_page_bytes: u64,
+    /// `None` when robots.txt is not honoured (`fetch.respect_robots_txt`).
+    robots: Option<Arc<robots::RobotsCache>>,
 }
 
 static CRYPTO: Once = Once::new();
@@ -174,6 +177,9 @@ impl Fetcher {
             allow_private,
             max_feed_bytes: config.max_feed_bytes,
             max_page_bytes: config.max_page_bytes,
+            robots: config
+                .respect_robots_txt
+                .then(|| Arc::new(robots::RobotsCache::default())),
         })
     }
 
@@ -224,8 +230,35 @@ impl Fetcher {
         })
     }
 
-    /// GET of an article page (one attempt; the caller retries).
+    /// GET of an article page (one attempt; the caller retries), unless the
+    /// site's robots.txt disallows it.
     pub async fn fetch_page(&self, url: &Url) -> Result<Page, FetchError> {
+        if let Some(robots) = &self.robots {
+            let allowed = robots
+                .allows(url, |robots_url| async move {
+                    match self.get_robots(&robots_url).await {
+                        Ok(body) => Ok(Some(body)),
+                        Err(FetchError::Status { status, .. }) if (400..500).contains(&status) => {
+                            Ok(None)
+                        }
+                        Err(_) => Err(()),
+                    }
+                })
+                .await;
+            if !allowed {
+                return Err(FetchError::Blocked(format!("robots.txt disallows {url}")));
+            }
+        }
+        self.fetch_any(url).await
+    }
+
+    async fn get_robots(&self, url: &Url) -> Result<Vec<u8>, FetchError> {
+        let response = self.send(url, HeaderMap::new()).await?;
+        read_capped(response, 512 * 1024).await
+    }
+
+    /// GET of any document (sitemaps, pages), capped at the page limit.
+    pub async fn fetch_any(&self, url: &Url) -> Result<Page, FetchError> {
         let mut headers = HeaderMap::new();
         headers.insert(
             reqwest::header::ACCEPT,
