@@ -2,7 +2,7 @@
 //! site name and canonical URL from meta tags, JSON-LD and the markup.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
-use dom_query::Document;
+use dom_query::{Document, NodeRef};
 use serde_json::Value;
 use url::Url;
 
@@ -26,9 +26,14 @@ pub struct Metadata {
 /// Content of the first `<meta>` whose `property` or `name` (or `itemprop`)
 /// equals one of `keys` (case-insensitive), in the order of `keys`.
 pub fn meta(doc: &Document, keys: &[&str]) -> Option<String> {
-    let metas = doc.select("meta");
+    meta_in(doc.select("meta").nodes(), keys)
+}
+
+/// [`meta`] over an already collected list of `<meta>` elements, so one
+/// page's many lookups share one walk of the tree.
+fn meta_in(metas: &[NodeRef], keys: &[&str]) -> Option<String> {
     for key in keys {
-        for m in metas.nodes() {
+        for m in metas {
             let hit = ["property", "name", "itemprop"].iter().any(|a| {
                 m.attr(a)
                     .is_some_and(|v| v.trim().eq_ignore_ascii_case(key))
@@ -345,6 +350,8 @@ pub fn extract_metadata_with(
     objs: &[Value],
     title_order: &[String],
 ) -> Metadata {
+    let metas_sel = doc.select("meta");
+    let metas = metas_sel.nodes();
     let art = jsonld::main_article(objs);
     let ld_str = |k: &str| art.and_then(|a| jsonld::str_field(a, k)).map(normalize_ws);
 
@@ -359,12 +366,12 @@ pub fn extract_metadata_with(
             })
         })
         .and_then(|n| n.attr("href").map(|h| h.to_string()))
-        .or_else(|| meta(doc, &["og:url"]));
+        .or_else(|| meta_in(metas, &["og:url"]));
     let canonical_url = canonical_raw.and_then(|c| absolutize(&c, url));
     let base_owned = canonical_url.as_deref().and_then(|c| Url::parse(c).ok());
     let base = url.or(base_owned.as_ref());
 
-    let site_name = meta(doc, &["og:site_name", "application-name"]).or_else(|| {
+    let site_name = meta_in(metas, &["og:site_name", "application-name"]).or_else(|| {
         art.and_then(|a| jsonld::names(a.get("publisher")).into_iter().next())
             .or_else(|| {
                 objs.iter()
@@ -384,7 +391,7 @@ pub fn extract_metadata_with(
         .nodes()
         .first()
         .map(|n| normalize_ws(&n.text()));
-    let og = meta(doc, &["og:title", "twitter:title"]);
+    let og = meta_in(metas, &["og:title", "twitter:title"]);
     let host = url
         .and_then(Url::host_str)
         .or_else(|| base.and_then(Url::host_str));
@@ -411,7 +418,7 @@ pub fn extract_metadata_with(
             "dc.creator",
             "byl",
         ] {
-            for m in doc.select("meta").nodes() {
+            for m in metas {
                 let hit = ["property", "name"].iter().any(|a| {
                     m.attr(a)
                         .is_some_and(|v| v.trim().eq_ignore_ascii_case(key))
@@ -440,8 +447,8 @@ pub fn extract_metadata_with(
     let published_at = ld_str("datePublished")
         .and_then(|d| parse_date(&d))
         .or_else(|| {
-            meta(
-                doc,
+            meta_in(
+                metas,
                 &[
                     "article:published_time",
                     "og:article:published_time",
@@ -464,8 +471,8 @@ pub fn extract_metadata_with(
     let updated_at = ld_str("dateModified")
         .and_then(|d| parse_date(&d))
         .or_else(|| {
-            meta(
-                doc,
+            meta_in(
+                metas,
                 &[
                     "article:modified_time",
                     "og:updated_time",
@@ -485,11 +492,11 @@ pub fn extract_metadata_with(
         .and_then(|l| lang_norm(&l))
         .or_else(|| ld_str("inLanguage").and_then(|l| lang_norm(&l)))
         .or_else(|| {
-            meta(doc, &["og:locale", "content-language", "language"]).and_then(|l| lang_norm(&l))
+            meta_in(metas, &["og:locale", "content-language", "language"])
+                .and_then(|l| lang_norm(&l))
         })
         .or_else(|| {
-            doc.select("meta[http-equiv]")
-                .nodes()
+            metas
                 .iter()
                 .find(|n| {
                     n.attr("http-equiv")
@@ -499,14 +506,14 @@ pub fn extract_metadata_with(
                 .and_then(|l| lang_norm(&l))
         });
 
-    let description = meta(
-        doc,
+    let description = meta_in(
+        metas,
         &["og:description", "description", "twitter:description"],
     )
     .or_else(|| ld_str("description"));
-    let image = meta(doc, &["og:image", "og:image:url", "og:image:secure_url"])
+    let image = meta_in(metas, &["og:image", "og:image:url", "og:image:secure_url"])
         .or_else(|| art.and_then(|a| jsonld::url_of(a.get("image"))))
-        .or_else(|| meta(doc, &["twitter:image", "twitter:image:src"]))
+        .or_else(|| meta_in(metas, &["twitter:image", "twitter:image:src"]))
         .and_then(|i| absolutize(&i, base));
 
     Metadata {
