@@ -580,14 +580,7 @@ fn store_stats(config: &Config) -> Result<()> {
     use feedwire::store::Store;
     let store = SqliteStore::open(&config.store.path).context("cannot open the store")?;
     let stats = store.stats()?;
-    let size: u64 = ["", "-wal"]
-        .iter()
-        .filter_map(|suffix| {
-            let mut path = config.store.path.clone().into_os_string();
-            path.push(suffix);
-            std::fs::metadata(path).ok().map(|m| m.len())
-        })
-        .sum();
+    let size = feedwire::store::files_size(&config.store.path);
     let time = |ms: Option<i64>| {
         ms.and_then(chrono::DateTime::from_timestamp_millis)
             .map_or("-".to_string(), |t| {
@@ -815,15 +808,9 @@ fn wire_ops(
         let metrics = pipeline.metrics();
         metrics.broker_connected.set(i64::from(sink.is_connected()));
         pipeline.refresh_feed_states();
-        let size: u64 = ["", "-wal", "-shm"]
-            .iter()
-            .filter_map(|suffix| {
-                let mut path = store_path.clone().into_os_string();
-                path.push(suffix);
-                std::fs::metadata(path).ok().map(|m| m.len())
-            })
-            .sum();
-        metrics.store_size_bytes.set(size as i64);
+        metrics
+            .store_size_bytes
+            .set(feedwire::store::files_size(&store_path) as i64);
     }));
 }
 

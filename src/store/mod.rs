@@ -267,3 +267,23 @@ pub(crate) fn event_name(event: ArticleEvent) -> &'static str {
         ArticleEvent::Updated => "updated",
     }
 }
+
+pub(crate) fn event_of(name: &str) -> ArticleEvent {
+    if name == "updated" {
+        ArticleEvent::Updated
+    } else {
+        ArticleEvent::Created
+    }
+}
+
+/// Bytes on disk of an SQLite store: the file and its WAL and shared memory.
+pub fn files_size(path: &std::path::Path) -> u64 {
+    ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            std::fs::metadata(file).ok().map(|m| m.len())
+        })
+        .sum()
+}

@@ -12,10 +12,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     ArchivedMessage, DiscoveredItem, FeedState, Store, StoreError, StoreStats, StoryRecord,
-    StoryState, StoryTask, StoryWork, event_name,
+    StoryState, StoryTask, StoryWork, event_name, event_of,
 };
 use crate::dedup::StoryIdentity;
-use crate::message::{ArticleEvent, Envelope, message_id};
+use crate::message::{Envelope, message_id};
 
 /// 1: feeds, stories, keys, sightings. 2: the archive of published
 /// messages and replay positions (added by `CREATE TABLE IF NOT EXISTS`).
@@ -450,11 +450,7 @@ impl Store for SqliteStore {
                     message_id: message_id(&story_id, revision),
                     story_id,
                     revision,
-                    event: if event == "updated" {
-                        ArticleEvent::Updated
-                    } else {
-                        ArticleEvent::Created
-                    },
+                    event: event_of(&event),
                     routing_key: row.get(8)?,
                     timestamp: row.get(9)?,
                     body: row.get(10)?,
@@ -549,11 +545,7 @@ impl Store for SqliteStore {
                         message_id: message_id(&story_id, revision),
                         story_id,
                         revision,
-                        event: if event == "updated" {
-                            ArticleEvent::Updated
-                        } else {
-                            ArticleEvent::Created
-                        },
+                        event: event_of(&event),
                         routing_key: r.get(5)?,
                         timestamp: r.get(6)?,
                         body: r.get(8)?,
@@ -639,6 +631,7 @@ mod tests {
     use super::*;
     use crate::dedup::item_fingerprint;
     use crate::feed::FeedItem;
+    use crate::message::ArticleEvent;
 
     fn discovered(link: &str, guid: &str, title: &str) -> DiscoveredItem {
         let item = FeedItem {
