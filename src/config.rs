@@ -112,6 +112,10 @@ pub struct FetchConfig {
     /// Lifts the guard against loopback/private/link-local targets.
     #[serde(default)]
     pub allow_private_networks: bool,
+    /// With `allow_private_networks`, only these private networks (CIDR)
+    /// are allowed; empty allows all of them.
+    #[serde(default)]
+    pub private_networks: Vec<ipnet::IpNet>,
     #[serde(default = "default_per_host_concurrency")]
     pub per_host_concurrency: usize,
     #[serde(default = "default_per_host_interval", with = "humantime_serde_compat")]
@@ -647,6 +651,17 @@ interval = "5m"
         assert_eq!(key_of(&text), "feeds[1].id");
         let text = MINIMAL.replace("amqp://", "http://");
         assert_eq!(key_of(&text), "broker.url");
+    }
+
+    #[test]
+    fn private_networks_are_cidrs() {
+        let text = format!(
+            "{MINIMAL}\n[fetch]\nallow_private_networks = true\nprivate_networks = [\"10.0.0.0/8\", \"fd00::/8\"]\n"
+        );
+        let config = Config::from_toml(&text, None).unwrap();
+        assert_eq!(config.fetch.private_networks.len(), 2);
+        let text = format!("{MINIMAL}\n[fetch]\nprivate_networks = [\"10.0.0.0/33\"]\n");
+        assert_eq!(key_of(&text), "fetch.private_networks[0]");
     }
 
     #[test]

@@ -48,41 +48,60 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || o[0] >= 240) // reserved
 }
 
+/// Which addresses requests may go to: public ones always; others only when
+/// private networks are allowed, and then only inside `networks` if any are
+/// listed (`fetch.allow_private_networks`, `fetch.private_networks`).
+#[derive(Debug, Clone, Default)]
+pub struct AddressPolicy {
+    pub allow_private: bool,
+    pub networks: Vec<ipnet::IpNet>,
+}
+
+impl AddressPolicy {
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        is_public(ip)
+            || (self.allow_private
+                && (self.networks.is_empty() || self.networks.iter().any(|n| n.contains(&ip))))
+    }
+
+    fn names_allowed(&self) -> bool {
+        self.allow_private && self.networks.is_empty()
+    }
+}
+
 /// Checks a URL whose host is an IP literal; names are checked at resolution.
-pub fn check_url(url: &url::Url, allow_private: bool) -> Result<(), String> {
+pub fn check_url(url: &url::Url, policy: &AddressPolicy) -> Result<(), String> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("scheme `{}` is not http or https", url.scheme()));
-    }
-    if allow_private {
-        return Ok(());
     }
     let ip = match url.host() {
         Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
         Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
         Some(url::Host::Domain(name)) => {
-            if name.eq_ignore_ascii_case("localhost") || name.ends_with(".localhost") {
+            let loopback_name =
+                name.eq_ignore_ascii_case("localhost") || name.ends_with(".localhost");
+            if loopback_name && !policy.names_allowed() {
                 return Err(format!("host `{name}` is a loopback name"));
             }
             return Ok(());
         }
         None => return Err("URL has no host".into()),
     };
-    if is_public(ip) {
+    if policy.permits(ip) {
         Ok(())
     } else {
         Err(format!("address {ip} is not public"))
     }
 }
 
-/// DNS resolver that drops non-public addresses unless private networks are
-/// allowed.
+/// DNS resolver that drops the addresses the policy does not permit.
 pub struct GuardedResolver {
-    pub allow_private: bool,
+    pub policy: std::sync::Arc<AddressPolicy>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let allow_private = self.allow_private;
+        let policy = std::sync::Arc::clone(&self.policy);
         let host = name.as_str().to_string();
         Box::pin(async move {
             let resolved: Vec<SocketAddr> =
@@ -90,7 +109,7 @@ impl Resolve for GuardedResolver {
             let allowed: Vec<SocketAddr> = resolved
                 .iter()
                 .copied()
-                .filter(|addr| allow_private || is_public(addr.ip()))
+                .filter(|addr| policy.permits(addr.ip()))
                 .collect();
             if allowed.is_empty() {
                 let blocked = resolved
@@ -135,28 +154,53 @@ mod tests {
         }
     }
 
+    fn policy(allow_private: bool, networks: &[&str]) -> AddressPolicy {
+        AddressPolicy {
+            allow_private,
+            networks: networks.iter().map(|n| n.parse().unwrap()).collect(),
+        }
+    }
+
     #[test]
     fn checks_literal_urls() {
         let url = |s: &str| url::Url::parse(s).unwrap();
-        assert!(check_url(&url("http://127.0.0.1:8080/feed"), false).is_err());
-        assert!(check_url(&url("http://[::1]/"), false).is_err());
-        assert!(check_url(&url("http://localhost/"), false).is_err());
-        assert!(check_url(&url("http://127.0.0.1:8080/feed"), true).is_ok());
-        assert!(check_url(&url("https://feeds.bbci.co.uk/news/rss.xml"), false).is_ok());
-        assert!(check_url(&url("file:///etc/passwd"), true).is_err());
+        let closed = policy(false, &[]);
+        let open = policy(true, &[]);
+        assert!(check_url(&url("http://127.0.0.1:8080/feed"), &closed).is_err());
+        assert!(check_url(&url("http://[::1]/"), &closed).is_err());
+        assert!(check_url(&url("http://localhost/"), &closed).is_err());
+        assert!(check_url(&url("http://127.0.0.1:8080/feed"), &open).is_ok());
+        assert!(check_url(&url("https://feeds.bbci.co.uk/news/rss.xml"), &closed).is_ok());
+        assert!(check_url(&url("file:///etc/passwd"), &open).is_err());
+    }
+
+    #[test]
+    fn an_allow_list_narrows_the_private_networks() {
+        let narrowed = policy(true, &["10.20.0.0/16"]);
+        assert!(narrowed.permits("10.20.3.4".parse().unwrap()));
+        assert!(!narrowed.permits("10.21.0.1".parse().unwrap()));
+        assert!(!narrowed.permits("127.0.0.1".parse().unwrap()));
+        assert!(narrowed.permits("8.8.8.8".parse().unwrap()));
+        // Listing networks without allowing private ones opens nothing.
+        assert!(!policy(false, &["10.20.0.0/16"]).permits("10.20.3.4".parse().unwrap()));
     }
 
     #[tokio::test]
     async fn resolver_blocks_names_that_resolve_to_loopback() {
         let guarded = GuardedResolver {
-            allow_private: false,
+            policy: std::sync::Arc::new(policy(false, &[])),
         };
         let name: Name = "localhost".parse().unwrap();
         assert!(guarded.resolve(name).await.is_err());
         let open = GuardedResolver {
-            allow_private: true,
+            policy: std::sync::Arc::new(policy(true, &[])),
         };
         let name: Name = "localhost".parse().unwrap();
         assert!(open.resolve(name).await.is_ok());
+        let narrowed = GuardedResolver {
+            policy: std::sync::Arc::new(policy(true, &["10.0.0.0/8"])),
+        };
+        let name: Name = "localhost".parse().unwrap();
+        assert!(narrowed.resolve(name).await.is_err());
     }
 }

@@ -135,7 +135,7 @@ pub struct Page {
 pub struct Fetcher {
     client: reqwest::Client,
     hosts: Arc<HostLimiter>,
-    allow_private: bool,
+    addresses: Arc<guard::AddressPolicy>,
     max_feed_bytes: u64,
     max_page_bytes: u64,
     /// `None` when robots.txt is not honoured (`fetch.respect_robots_txt`).
@@ -150,13 +150,17 @@ impl Fetcher {
             // Fails only when another provider is installed already: fine.
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
-        let allow_private = config.allow_private_networks;
+        let addresses = Arc::new(guard::AddressPolicy {
+            allow_private: config.allow_private_networks,
+            networks: config.private_networks.clone(),
+        });
+        let redirect_policy = Arc::clone(&addresses);
         let max_redirects = config.max_redirects;
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= max_redirects {
                 return attempt.error(format!("more than {max_redirects} redirects"));
             }
-            match guard::check_url(attempt.url(), allow_private) {
+            match guard::check_url(attempt.url(), &redirect_policy) {
                 Ok(()) => attempt.follow(),
                 Err(reason) => attempt.error(format!("blocked: redirect target {reason}")),
             }
@@ -167,14 +171,16 @@ impl Fetcher {
             .timeout(config.timeout)
             .read_timeout(config.timeout.min(Duration::from_secs(15)))
             .redirect(redirect)
-            .dns_resolver(Arc::new(guard::GuardedResolver { allow_private }))
+            .dns_resolver(Arc::new(guard::GuardedResolver {
+                policy: Arc::clone(&addresses),
+            }))
             .pool_max_idle_per_host(config.per_host_concurrency.max(2))
             .build()
             .map_err(|e| FetchError::Request(error_chain(&e)))?;
         Ok(Fetcher {
             client,
             hosts: Arc::new(HostLimiter::new(config)),
-            allow_private,
+            addresses,
             max_feed_bytes: config.max_feed_bytes,
             max_page_bytes: config.max_page_bytes,
             robots: config
@@ -280,7 +286,7 @@ impl Fetcher {
     /// Sends a GET through the host gate; non-success statuses (other than
     /// 304) become errors, and `Retry-After` on 429/503 pauses the host.
     async fn send(&self, url: &Url, headers: HeaderMap) -> Result<reqwest::Response, FetchError> {
-        guard::check_url(url, self.allow_private).map_err(FetchError::Blocked)?;
+        guard::check_url(url, &self.addresses).map_err(FetchError::Blocked)?;
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         let _permit = self.hosts.acquire(&host).await;
         let response = self
