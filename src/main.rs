@@ -648,6 +648,7 @@ async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
     use feedwire::dedup::StoryIdentity;
     use feedwire::fetch::{FeedResponse, Validators};
     use feedwire::store::Store;
+    use url::Url;
     let config = config_path
         .exists()
         .then(|| Config::load(config_path))
@@ -673,10 +674,12 @@ async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
                 validators,
                 freshness,
                 final_url,
+                moved_to,
             } => {
                 let http = serde_json::json!({
                     "status": 200,
                     "final_url": final_url.as_str(),
+                    "moved_permanently_to": moved_to.as_ref().map(Url::as_str),
                     "content_type": content_type,
                     "etag": validators.etag,
                     "last_modified": validators.last_modified,

@@ -598,7 +598,7 @@ impl Pipeline {
         let now = Utc::now().timestamp_millis();
         state.last_polled_ms = Some(now);
         let interval = self.config.feed_interval(feed);
-        let url = match Url::parse(&feed.url) {
+        let url = match Url::parse(state.moved_url.as_deref().unwrap_or(&feed.url)) {
             Ok(url) => url,
             Err(_) => return (Vec::new(), now + interval.as_millis() as i64),
         };
@@ -607,8 +607,13 @@ impl Pipeline {
         let mut tasks = Vec::new();
         let mut label = "ok";
         let outcome: Result<(), PollFailure> = match result {
-            Ok(FeedResponse::NotModified { validators, .. }) => {
+            Ok(FeedResponse::NotModified {
+                validators,
+                moved_to,
+                ..
+            }) => {
                 label = "not_modified";
+                self.note_move(feed, &mut state, moved_to);
                 state.etag = validators.etag;
                 state.last_modified = validators.last_modified;
                 state.last_status = Some("304".into());
@@ -619,8 +624,10 @@ impl Pipeline {
                 content_type,
                 validators,
                 final_url,
+                moved_to,
                 ..
             }) => {
+                self.note_move(feed, &mut state, moved_to);
                 let parsed = self
                     .on_cpu(move || {
                         feed::parse_feed(&body, content_type.as_deref(), Some(&final_url))
@@ -705,6 +712,17 @@ impl Pipeline {
             warn!(%error, "cannot save feed state");
         }
         (tasks, next_due)
+    }
+
+    /// A permanent redirect: poll the new URL from now on (kept in the store;
+    /// the config still names the old one, which is what identifies the feed).
+    fn note_move(&self, feed: &FeedConfig, state: &mut FeedState, moved_to: Option<Url>) {
+        if let Some(moved) = moved_to
+            && state.moved_url.as_deref() != Some(moved.as_str())
+        {
+            info!(feed_id = %feed.id, from = %feed.url, to = %moved, "feed moved permanently; polling the new URL");
+            state.moved_url = Some(moved.to_string());
+        }
     }
 
     /// Records one feed's items in the store (one transaction) and returns

@@ -232,3 +232,47 @@ async fn robots_txt_disallow_keeps_the_page_unfetched() {
     assert_eq!(messages[0].body["text"], "The feed's summary.");
     capture.delete().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_permanent_redirect_is_remembered() {
+    let server = TestServer::start().await;
+    let mut moved = Route::status(301);
+    moved.headers.push(("Location".into(), "/new.xml".into()));
+    server.route("/old.xml", moved);
+    let mut temporary = Route::status(302);
+    temporary
+        .headers
+        .push(("Location".into(), "/elsewhere.xml".into()));
+    server.route("/temp.xml", temporary);
+    server.route("/new.xml", Route::ok(RSS, one_item_feed(&server, "/s/1")));
+    server.route(
+        "/elsewhere.xml",
+        Route::ok(RSS, one_item_feed(&server, "/s/2")),
+    );
+    server.route("/s/1", Route::ok("text/html", page()));
+    server.route("/s/2", Route::ok("text/html", page()));
+    let capture = Capture::new("moved").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &capture.exchange,
+        &[
+            ("moved", server.url("/old.xml")),
+            ("temp", server.url("/temp.xml")),
+        ],
+        "",
+    );
+    for _ in 0..2 {
+        let output = feedwire(&["run", "--once", "--config", arg(&config)]).await;
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    assert_eq!(
+        server.hits("/old.xml"),
+        1,
+        "after a 301 the new URL is polled directly"
+    );
+    assert_eq!(server.hits("/new.xml"), 2);
+    assert_eq!(server.hits("/temp.xml"), 2, "a 302 is not remembered");
+    assert_eq!(capture.drain().await.len(), 2);
+    capture.delete().await;
+}

@@ -113,6 +113,8 @@ pub enum FeedResponse {
     NotModified {
         validators: Validators,
         freshness: Freshness,
+        /// Every redirect on the way was permanent (301/308): the feed moved.
+        moved_to: Option<Url>,
     },
     Fetched {
         body: Vec<u8>,
@@ -120,6 +122,7 @@ pub enum FeedResponse {
         validators: Validators,
         freshness: Freshness,
         final_url: Url,
+        moved_to: Option<Url>,
     },
 }
 
@@ -134,6 +137,9 @@ pub struct Page {
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
+    /// Follows no redirects, so feed polls can see a permanent move.
+    feed_client: reqwest::Client,
+    max_redirects: usize,
     hosts: Arc<HostLimiter>,
     addresses: Arc<guard::AddressPolicy>,
     max_feed_bytes: u64,
@@ -165,20 +171,29 @@ impl Fetcher {
                 Err(reason) => attempt.error(format!("blocked: redirect target {reason}")),
             }
         });
-        let client = reqwest::Client::builder()
-            .user_agent(config.user_agent.clone())
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
-            .read_timeout(config.timeout.min(Duration::from_secs(15)))
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(config.user_agent.clone())
+                .connect_timeout(config.connect_timeout)
+                .timeout(config.timeout)
+                .read_timeout(config.timeout.min(Duration::from_secs(15)))
+                .dns_resolver(Arc::new(guard::GuardedResolver {
+                    policy: Arc::clone(&addresses),
+                }))
+                .pool_max_idle_per_host(config.per_host_concurrency.max(2))
+        };
+        let feed_client = builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| FetchError::Request(error_chain(&e)))?;
+        let client = builder()
             .redirect(redirect)
-            .dns_resolver(Arc::new(guard::GuardedResolver {
-                policy: Arc::clone(&addresses),
-            }))
-            .pool_max_idle_per_host(config.per_host_concurrency.max(2))
             .build()
             .map_err(|e| FetchError::Request(error_chain(&e)))?;
         Ok(Fetcher {
             client,
+            feed_client,
+            max_redirects,
             hosts: Arc::new(HostLimiter::new(config)),
             addresses,
             max_feed_bytes: config.max_feed_bytes,
@@ -212,7 +227,37 @@ impl Fetcher {
         {
             headers.insert(IF_MODIFIED_SINCE, lm);
         }
-        let response = self.send(url, headers).await?;
+        // Redirects are followed here, not by the client, to tell a permanent
+        // move (301/308 all the way) from a temporary one.
+        let mut current = url.clone();
+        let mut permanent = true;
+        let mut hops = 0;
+        let response = loop {
+            let response = self
+                .send_with(&self.feed_client, &current, headers.clone())
+                .await?;
+            let status = response.status();
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| current.join(l).ok());
+            match location {
+                Some(next) if status.is_redirection() && status != StatusCode::NOT_MODIFIED => {
+                    hops += 1;
+                    if hops > self.max_redirects {
+                        return Err(FetchError::Request(format!(
+                            "more than {} redirects",
+                            self.max_redirects
+                        )));
+                    }
+                    permanent &= matches!(status.as_u16(), 301 | 308);
+                    current = next;
+                }
+                _ => break response,
+            }
+        };
+        let moved_to = (hops > 0 && permanent).then(|| current.clone());
         let freshness = Freshness {
             cache_control: header_text(response.headers(), reqwest::header::CACHE_CONTROL),
             expires: header_text(response.headers(), reqwest::header::EXPIRES),
@@ -221,6 +266,7 @@ impl Fetcher {
             return Ok(FeedResponse::NotModified {
                 validators: validators_of(response.headers(), validators),
                 freshness,
+                moved_to,
             });
         }
         let validators = validators_of(response.headers(), &Validators::default());
@@ -233,6 +279,7 @@ impl Fetcher {
             validators,
             freshness,
             final_url,
+            moved_to,
         })
     }
 
@@ -286,18 +333,28 @@ impl Fetcher {
     /// Sends a GET through the host gate; non-success statuses (other than
     /// 304) become errors, and `Retry-After` on 429/503 pauses the host.
     async fn send(&self, url: &Url, headers: HeaderMap) -> Result<reqwest::Response, FetchError> {
+        self.send_with(&self.client, url, headers).await
+    }
+
+    async fn send_with(
+        &self,
+        client: &reqwest::Client,
+        url: &Url,
+        headers: HeaderMap,
+    ) -> Result<reqwest::Response, FetchError> {
         guard::check_url(url, &self.addresses).map_err(FetchError::Blocked)?;
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         let _permit = self.hosts.acquire(&host).await;
-        let response = self
-            .client
+        let response = client
             .get(url.clone())
             .headers(headers)
             .send()
             .await
             .map_err(FetchError::from_reqwest)?;
         let status = response.status();
-        if status.is_success() || status == StatusCode::NOT_MODIFIED {
+        if status.is_success() || status.is_redirection() {
+            // Redirects only reach here from the feed client, which follows
+            // them itself.
             return Ok(response);
         }
         let retry_after = header_text(response.headers(), RETRY_AFTER)

@@ -49,6 +49,8 @@ pub struct FeedState {
     pub last_polled_ms: Option<i64>,
     pub last_status: Option<String>,
     pub last_error: Option<String>,
+    /// Where the feed moved permanently (301/308); polled there from then on.
+    pub moved_url: Option<String>,
 }
 
 /// One item of a polled feed, with its identity worked out.

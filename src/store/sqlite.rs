@@ -19,7 +19,8 @@ use crate::message::{Envelope, message_id};
 
 /// 1: feeds, stories, keys, sightings. 2: the archive of published
 /// messages and replay positions (added by `CREATE TABLE IF NOT EXISTS`).
-const SCHEMA_VERSION: i64 = 2;
+/// 3: `feeds.moved_url`, where a feed moved permanently (added by ALTER).
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS feeds (
@@ -32,7 +33,8 @@ CREATE TABLE IF NOT EXISTS feeds (
     consecutive_failures INTEGER NOT NULL DEFAULT 0,
     last_polled_ms INTEGER,
     last_status TEXT,
-    last_error TEXT
+    last_error TEXT,
+    moved_url TEXT
 );
 CREATE TABLE IF NOT EXISTS stories (
     id TEXT PRIMARY KEY,
@@ -155,6 +157,10 @@ impl SqliteStore {
                 ),
             });
         }
+        if has_tables && version < 3 {
+            conn.execute_batch("ALTER TABLE feeds ADD COLUMN moved_url TEXT")
+                .map_err(corrupt)?;
+        }
         conn.execute_batch(SCHEMA).map_err(corrupt)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(corrupt)?;
@@ -195,7 +201,7 @@ fn record_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoryRecord> {
     })
 }
 
-const FEED_COLUMNS: &str = "id, url, title, etag, last_modified, next_due_ms, consecutive_failures, last_polled_ms, last_status, last_error";
+const FEED_COLUMNS: &str = "id, url, title, etag, last_modified, next_due_ms, consecutive_failures, last_polled_ms, last_status, last_error, moved_url";
 
 fn feed_state_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
     Ok(FeedState {
@@ -209,6 +215,7 @@ fn feed_state_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
         last_polled_ms: r.get(7)?,
         last_status: r.get(8)?,
         last_error: r.get(9)?,
+        moved_url: r.get(10)?,
     })
 }
 
@@ -249,14 +256,14 @@ impl Store for SqliteStore {
     fn save_feed_state(&self, s: &FeedState) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT INTO feeds (id, url, title, etag, last_modified, next_due_ms,
-                                consecutive_failures, last_polled_ms, last_status, last_error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                                consecutive_failures, last_polled_ms, last_status, last_error, moved_url)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (id) DO UPDATE SET url = excluded.url, title = excluded.title,
                 etag = excluded.etag, last_modified = excluded.last_modified,
                 next_due_ms = excluded.next_due_ms,
                 consecutive_failures = excluded.consecutive_failures,
                 last_polled_ms = excluded.last_polled_ms, last_status = excluded.last_status,
-                last_error = excluded.last_error",
+                last_error = excluded.last_error, moved_url = excluded.moved_url",
             params![
                 s.feed_id,
                 s.url,
@@ -267,7 +274,8 @@ impl Store for SqliteStore {
                 s.consecutive_failures,
                 s.last_polled_ms,
                 s.last_status,
-                s.last_error
+                s.last_error,
+                s.moved_url
             ],
         )?;
         Ok(())
@@ -742,6 +750,37 @@ mod tests {
             .unwrap();
         store.mark_published(&task.story_id, 1).unwrap();
         assert_eq!(store.unfinished(i64::MAX).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_version_2_store_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE feeds (id TEXT PRIMARY KEY, url TEXT NOT NULL, title TEXT, etag TEXT,
+                    last_modified TEXT, next_due_ms INTEGER NOT NULL DEFAULT 0,
+                    consecutive_failures INTEGER NOT NULL DEFAULT 0, last_polled_ms INTEGER,
+                    last_status TEXT, last_error TEXT);
+                 INSERT INTO feeds (id, url) VALUES ('f', 'https://x.example/feed');
+                 PRAGMA user_version = 2;",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let state = store.feed_state("f").unwrap().unwrap();
+        assert_eq!(state.moved_url, None);
+        store
+            .save_feed_state(&FeedState {
+                moved_url: Some("https://y.example/feed".into()),
+                ..state
+            })
+            .unwrap();
+        assert_eq!(
+            store.feed_state("f").unwrap().unwrap().moved_url.as_deref(),
+            Some("https://y.example/feed")
+        );
     }
 
     #[test]
