@@ -276,3 +276,43 @@ async fn a_permanent_redirect_is_remembered() {
     assert_eq!(capture.drain().await.len(), 2);
     capture.delete().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_trickles_bytes_is_cut_off_by_the_timeout() {
+    let server = TestServer::start().await;
+    let mut slow = Route::ok(RSS, one_item_feed(&server, "/s/1"));
+    slow.trickle = Some(std::time::Duration::from_millis(100));
+    server.route("/slow.xml", slow);
+    server.route("/fast.xml", Route::ok(RSS, one_item_feed(&server, "/s/2")));
+    server.route("/s/2", Route::ok("text/html", page()));
+    let capture = Capture::new("trickle").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &capture.exchange,
+        &[
+            ("slow", server.url("/slow.xml")),
+            ("fast", server.url("/fast.xml")),
+        ],
+        "",
+    );
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("\ntimeout = \"10s\"", "\ntimeout = \"1s\"");
+    std::fs::write(&config, text).unwrap();
+    // The slow feed needs minutes to send; the run ends long before that.
+    let output = feedwire(&["run", "--once", "--config", arg(&config)]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let log = stderr(&output);
+    assert!(log.contains("timed out"), "{log}");
+    assert!(
+        log.contains("polls: 1 ok, 0 not modified, 1 failed"),
+        "{log}"
+    );
+    assert_eq!(
+        capture.drain().await.len(),
+        1,
+        "the other feed is not held up"
+    );
+    capture.delete().await;
+}

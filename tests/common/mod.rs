@@ -29,6 +29,8 @@ pub struct Route {
     pub headers: Vec<(String, String)>,
     /// Waited before answering: a slow server, so work is in flight.
     pub delay: Duration,
+    /// Sends the body one byte at a time with this pause between bytes.
+    pub trickle: Option<Duration>,
 }
 
 impl Route {
@@ -39,6 +41,7 @@ impl Route {
             body: body.into(),
             headers: Vec::new(),
             delay: Duration::ZERO,
+            trickle: None,
         }
     }
 
@@ -53,6 +56,7 @@ impl Route {
             body: format!("status {status}").into_bytes(),
             headers: Vec::new(),
             delay: Duration::ZERO,
+            trickle: None,
         }
     }
 }
@@ -137,7 +141,19 @@ impl TestServer {
                     }
                     head.push_str("\r\n");
                     let _ = socket.write_all(head.as_bytes()).await;
-                    let _ = socket.write_all(&route.body).await;
+                    match route.trickle {
+                        Some(pause) => {
+                            for byte in &route.body {
+                                if socket.write_all(&[*byte]).await.is_err() {
+                                    return;
+                                }
+                                tokio::time::sleep(pause).await;
+                            }
+                        }
+                        None => {
+                            let _ = socket.write_all(&route.body).await;
+                        }
+                    }
                     let _ = socket.shutdown().await;
                 });
             }
