@@ -6,7 +6,7 @@ mod common;
 
 use std::io::Write;
 
-use common::{Capture, Route, TestServer, feedwire, stderr, write_config};
+use common::{Route, Setup, TestServer, stderr};
 
 const RSS: &str = "application/rss+xml";
 
@@ -26,10 +26,6 @@ fn page() -> String {
         .into()
 }
 
-fn arg(path: &std::path::Path) -> &str {
-    path.to_str().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn second_poll_is_conditional_and_304_costs_nothing() {
     let server = TestServer::start().await;
@@ -37,36 +33,27 @@ async fn second_poll_is_conditional_and_304_costs_nothing() {
     feed.headers.push(("ETag".into(), "\"v1\"".into()));
     server.route("/feed.xml", feed);
     server.route("/s/1", Route::ok("text/html", page()));
-    let capture = Capture::new("conditional").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &capture.exchange,
-        &[("polite", server.url("/feed.xml"))],
-        "",
-    );
+    let setup = Setup::new("conditional", &[("polite", server.url("/feed.xml"))], "").await;
 
-    let first = feedwire(&["run", "--once", "--config", arg(&config)]).await;
-    assert!(first.status.success(), "{}", stderr(&first));
+    let first = setup.run_once().await;
     assert!(
         stderr(&first).contains("polls: 1 ok, 0 not modified"),
         "{}",
         stderr(&first)
     );
-    let second = feedwire(&["run", "--once", "--config", arg(&config)]).await;
-    assert!(second.status.success(), "{}", stderr(&second));
+    let second = setup.run_once().await;
     assert!(
         stderr(&second).contains("polls: 0 ok, 1 not modified"),
         "the stored ETag was sent and the 304 understood: {}",
         stderr(&second)
     );
-    assert_eq!(capture.drain().await.len(), 1);
+    assert_eq!(setup.capture.drain().await.len(), 1);
     assert_eq!(
         server.hits("/s/1"),
         1,
         "the page is fetched once, not on every poll"
     );
-    capture.delete().await;
+    setup.capture.delete().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -97,25 +84,22 @@ async fn body_caps_hold_for_plain_and_gzip_bombed_bodies() {
             format!("<html><body>{}</body></html>", "x".repeat(300_000)),
         ),
     );
-    let capture = Capture::new("caps").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &capture.exchange,
+    let setup = Setup::new(
+        "caps",
         &[
             ("bomb", server.url("/bomb.xml")),
             ("bigpage", server.url("/big-page.xml")),
         ],
         "max_feed_bytes = 1000000\nmax_page_bytes = 100000\n",
-    );
-    let output = feedwire(&["run", "--once", "--config", arg(&config)]).await;
-    assert!(output.status.success(), "{}", stderr(&output));
+    )
+    .await;
+    let output = setup.run_once().await;
     let log = stderr(&output);
     assert!(
         log.contains("body larger than 1000000 bytes"),
         "the bomb stopped at the cap: {log}"
     );
-    let messages = capture.drain().await;
+    let messages = setup.capture.drain().await;
     assert_eq!(
         messages.len(),
         1,
@@ -128,7 +112,7 @@ async fn body_caps_hold_for_plain_and_gzip_bombed_bodies() {
         1,
         "a page over the cap is not retried"
     );
-    capture.delete().await;
+    setup.capture.delete().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -138,23 +122,15 @@ async fn a_page_answering_503_with_retry_after_is_fetched_again() {
     let mut busy = Route::status(503);
     busy.headers.push(("Retry-After".into(), "1".into()));
     server.route("/s/1", busy);
-    let capture = Capture::new("retryafter").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &capture.exchange,
-        &[("polite", server.url("/feed.xml"))],
-        "",
-    );
+    let setup = Setup::new("retryafter", &[("polite", server.url("/feed.xml"))], "").await;
     // The page recovers while the worker waits out Retry-After.
     let recovering = server.clone();
     tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         recovering.route("/s/1", Route::ok("text/html", page()));
     });
-    let output = feedwire(&["run", "--once", "--config", arg(&config)]).await;
-    assert!(output.status.success(), "{}", stderr(&output));
-    let messages = capture.drain().await;
+    let output = setup.run_once().await;
+    let messages = setup.capture.drain().await;
     assert_eq!(messages.len(), 1);
     assert_eq!(
         messages[0].body["extraction"]["status"],
@@ -163,36 +139,28 @@ async fn a_page_answering_503_with_retry_after_is_fetched_again() {
         stderr(&output)
     );
     assert_eq!(server.hits("/s/1"), 2);
-    capture.delete().await;
+    setup.capture.delete().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn private_addresses_are_refused_unless_allowed() {
     let server = TestServer::start().await;
     server.route("/feed.xml", Route::ok(RSS, one_item_feed(&server, "/s/1")));
-    let capture = Capture::new("ssrf").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &capture.exchange,
-        &[("local", server.url("/feed.xml"))],
-        "",
-    );
-    let text = std::fs::read_to_string(&config).unwrap().replace(
+    let setup = Setup::new("ssrf", &[("local", server.url("/feed.xml"))], "").await;
+    let text = std::fs::read_to_string(&setup.config).unwrap().replace(
         "allow_private_networks = true",
         "allow_private_networks = false",
     );
-    std::fs::write(&config, text).unwrap();
-    let output = feedwire(&["run", "--once", "--config", arg(&config)]).await;
-    assert!(output.status.success(), "{}", stderr(&output));
+    std::fs::write(&setup.config, text).unwrap();
+    let output = setup.run_once().await;
     assert!(stderr(&output).contains("blocked"), "{}", stderr(&output));
     assert_eq!(
         server.hits("/feed.xml"),
         0,
         "no request reached the loopback server"
     );
-    assert!(capture.drain().await.is_empty());
-    capture.delete().await;
+    assert!(setup.capture.drain().await.is_empty());
+    setup.capture.delete().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -210,19 +178,11 @@ async fn robots_txt_disallow_keeps_the_page_unfetched() {
             "User-agent: *\nAllow: /\n\nUser-agent: feedwire\nDisallow: /private/\n",
         ),
     );
-    let capture = Capture::new("robots").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &capture.exchange,
-        &[("polite", server.url("/feed.xml"))],
-        "",
-    );
-    let output = feedwire(&["run", "--once", "--config", arg(&config)]).await;
-    assert!(output.status.success(), "{}", stderr(&output));
+    let setup = Setup::new("robots", &[("polite", server.url("/feed.xml"))], "").await;
+    setup.run_once().await;
     assert_eq!(server.hits("/private/1"), 0, "robots.txt said no");
     assert_eq!(server.hits("/robots.txt"), 1);
-    let messages = capture.drain().await;
+    let messages = setup.capture.drain().await;
     assert_eq!(
         messages.len(),
         1,
@@ -230,7 +190,7 @@ async fn robots_txt_disallow_keeps_the_page_unfetched() {
     );
     assert_eq!(messages[0].body["extraction"]["status"], "failed");
     assert_eq!(messages[0].body["text"], "The feed's summary.");
-    capture.delete().await;
+    setup.capture.delete().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -251,20 +211,17 @@ async fn a_permanent_redirect_is_remembered() {
     );
     server.route("/s/1", Route::ok("text/html", page()));
     server.route("/s/2", Route::ok("text/html", page()));
-    let capture = Capture::new("moved").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &capture.exchange,
+    let setup = Setup::new(
+        "moved",
         &[
             ("moved", server.url("/old.xml")),
             ("temp", server.url("/temp.xml")),
         ],
         "",
-    );
+    )
+    .await;
     for _ in 0..2 {
-        let output = feedwire(&["run", "--once", "--config", arg(&config)]).await;
-        assert!(output.status.success(), "{}", stderr(&output));
+        setup.run_once().await;
     }
     assert_eq!(
         server.hits("/old.xml"),
@@ -273,8 +230,8 @@ async fn a_permanent_redirect_is_remembered() {
     );
     assert_eq!(server.hits("/new.xml"), 2);
     assert_eq!(server.hits("/temp.xml"), 2, "a 302 is not remembered");
-    assert_eq!(capture.drain().await.len(), 2);
-    capture.delete().await;
+    assert_eq!(setup.capture.drain().await.len(), 2);
+    setup.capture.delete().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -285,24 +242,21 @@ async fn a_server_that_trickles_bytes_is_cut_off_by_the_timeout() {
     server.route("/slow.xml", slow);
     server.route("/fast.xml", Route::ok(RSS, one_item_feed(&server, "/s/2")));
     server.route("/s/2", Route::ok("text/html", page()));
-    let capture = Capture::new("trickle").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &capture.exchange,
+    let setup = Setup::new(
+        "trickle",
         &[
             ("slow", server.url("/slow.xml")),
             ("fast", server.url("/fast.xml")),
         ],
         "",
-    );
-    let text = std::fs::read_to_string(&config)
+    )
+    .await;
+    let text = std::fs::read_to_string(&setup.config)
         .unwrap()
         .replace("\ntimeout = \"10s\"", "\ntimeout = \"1s\"");
-    std::fs::write(&config, text).unwrap();
+    std::fs::write(&setup.config, text).unwrap();
     // The slow feed needs minutes to send; the run ends long before that.
-    let output = feedwire(&["run", "--once", "--config", arg(&config)]).await;
-    assert!(output.status.success(), "{}", stderr(&output));
+    let output = setup.run_once().await;
     let log = stderr(&output);
     assert!(log.contains("timed out"), "{log}");
     assert!(
@@ -310,9 +264,9 @@ async fn a_server_that_trickles_bytes_is_cut_off_by_the_timeout() {
         "{log}"
     );
     assert_eq!(
-        capture.drain().await.len(),
+        setup.capture.drain().await.len(),
         1,
         "the other feed is not held up"
     );
-    capture.delete().await;
+    setup.capture.delete().await;
 }

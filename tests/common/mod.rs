@@ -481,6 +481,34 @@ async fn take_all(channel: &lapin::Channel, queue: &str) -> Vec<Received> {
     out
 }
 
+/// What most end-to-end tests start from: a capture exchange, and a config
+/// for it in a temporary directory that also holds the store.
+pub struct Setup {
+    pub capture: Capture,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Setup {
+    pub async fn new(name: &str, feeds: &[(&str, String)], extra: &str) -> Setup {
+        let capture = Capture::new(name).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), &capture.exchange, feeds, extra);
+        Setup {
+            capture,
+            dir,
+            config,
+        }
+    }
+
+    /// `feedwire run --once` on this config; it must succeed.
+    pub async fn run_once(&self) -> Output {
+        let output = feedwire(&["run", "--once", "--config", self.config.to_str().unwrap()]).await;
+        assert!(output.status.success(), "{}", stderr(&output));
+        output
+    }
+}
+
 /// Writes a config for the test farm into `dir` and returns its path.
 pub fn write_config(dir: &Path, exchange: &str, feeds: &[(&str, String)], extra: &str) -> PathBuf {
     let mut text = format!(
