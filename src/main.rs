@@ -183,6 +183,26 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// Runs a future to completion on a fresh runtime.
+fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    runtime()?.block_on(future)
+}
+
+/// Loads the config (a bad one: one line, exit 2) and runs a command with it.
+fn with_config(
+    path: &std::path::Path,
+    command: impl FnOnce(Config) -> Result<ExitCode>,
+) -> ExitCode {
+    match load_config(path) {
+        Ok(config) => command(config).unwrap_or_else(|e| report(Err(e))),
+        Err(code) => code,
+    }
+}
+
+fn ok(_: ()) -> ExitCode {
+    ExitCode::SUCCESS
+}
+
 /// Exit code for a command's result: its error printed once.
 fn report(result: Result<()>) -> ExitCode {
     match result {
@@ -219,19 +239,15 @@ fn main() -> ExitCode {
         Command::Extract { url, jsonl, file } => report(extract_command(url, jsonl, file)),
         Command::Feeds {
             command: FeedsCommand::ImportOpml { config, file },
-        } => match load_config(&config) {
-            Ok(loaded) => report(import_opml(&config, &loaded, &file)),
-            Err(code) => code,
-        },
+        } => with_config(&config, |loaded| {
+            import_opml(&config, &loaded, &file).map(ok)
+        }),
         Command::Feeds {
             command: FeedsCommand::Check { config, target },
-        } => report(runtime().and_then(|rt| rt.block_on(check_feed(&config, &target)))),
+        } => report(block_on(check_feed(&config, &target))),
         Command::Feeds {
             command: FeedsCommand::List { config },
-        } => match load_config(&config) {
-            Ok(config) => report(list_feeds(&config)),
-            Err(code) => code,
-        },
+        } => with_config(&config, |config| list_feeds(&config).map(ok)),
         Command::Replay {
             config,
             feeds,
@@ -242,58 +258,44 @@ fn main() -> ExitCode {
             exchange,
             rate,
             dry_run,
-        } => match load_config(&config) {
-            Ok(config) => {
-                let request = ReplayRequest {
-                    feeds,
-                    since,
-                    until,
-                    ids,
-                    routing_key,
-                    exchange,
-                    rate,
-                    dry_run,
-                };
-                report(runtime().and_then(|rt| rt.block_on(replay_command(config, request))))
-            }
-            Err(code) => code,
-        },
+        } => with_config(&config, |config| {
+            let request = ReplayRequest {
+                feeds,
+                since,
+                until,
+                ids,
+                routing_key,
+                exchange,
+                rate,
+                dry_run,
+            };
+            block_on(replay_command(config, request)).map(ok)
+        }),
         Command::Backfill {
             config,
             feed,
             since,
             sitemap,
             file,
-        } => match load_config(&config) {
-            Ok(config) => match runtime()
-                .and_then(|rt| rt.block_on(backfill_command(config, feed, since, sitemap, file)))
-            {
-                Ok(code) => code,
-                Err(e) => report(Err(e)),
-            },
-            Err(code) => code,
-        },
+        } => with_config(&config, |config| {
+            block_on(backfill_command(config, feed, since, sitemap, file))
+        }),
         Command::Store {
             command: StoreCommand::Stats { config },
-        } => match load_config(&config) {
-            Ok(config) => report(store_stats(&config)),
-            Err(code) => code,
-        },
+        } => with_config(&config, |config| store_stats(&config).map(ok)),
         Command::Tail {
             config,
             binding,
             limit,
-        } => match load_config(&config) {
-            Ok(config) => report(runtime().and_then(|rt| {
-                rt.block_on(async {
-                    let stop = Shutdown::on_signals(std::time::Duration::ZERO).shutdown;
-                    feedwire::publish::tail(&config.broker, &binding, limit, stop)
-                        .await
-                        .context("tail")
-                })
-            })),
-            Err(code) => code,
-        },
+        } => with_config(&config, |config| {
+            block_on(async {
+                let stop = Shutdown::on_signals(std::time::Duration::ZERO).shutdown;
+                feedwire::publish::tail(&config.broker, &binding, limit, stop)
+                    .await
+                    .context("tail")
+            })
+            .map(ok)
+        }),
         Command::CheckConfig { config } => match load_config(&config) {
             Ok(config) => {
                 print!("{}", config.to_masked_toml());
