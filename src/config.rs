@@ -165,9 +165,21 @@ pub struct HostLimits {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PollConfig {
-    /// Interval for feeds that do not set their own.
+    /// Interval for feeds whose publishing pace is not known yet (no dated
+    /// items) and that do not set their own.
     #[serde(default = "default_feed_interval", with = "humantime_serde_compat")]
     pub default_interval: Duration,
+    /// Follow each feed's publishing pace between `min_interval` and
+    /// `max_interval` (false: `default_interval` for every feed).
+    #[serde(default = "default_true")]
+    pub adaptive: bool,
+    /// Shortest interval for any feed that does not set its own bounds.
+    #[serde(default = "default_min_interval", with = "humantime_serde_compat")]
+    pub min_interval: Duration,
+    /// Longest interval: a feed is polled at least this often, whatever its
+    /// pace, `<ttl>` or `Cache-Control` say.
+    #[serde(default = "default_max_interval", with = "humantime_serde_compat")]
+    pub max_interval: Duration,
     /// Feeds polled at the same time.
     #[serde(default = "default_poll_concurrency")]
     pub concurrency: usize,
@@ -238,6 +250,20 @@ pub struct FeedConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub interval: Option<Duration>,
+    /// Bounds of this feed's interval; both default to `interval` when that
+    /// is set (a fixed interval), else to `poll.min_interval`/`max_interval`.
+    #[serde(
+        default,
+        with = "humantime_serde_compat::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub min_interval: Option<Duration>,
+    #[serde(
+        default,
+        with = "humantime_serde_compat::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_interval: Option<Duration>,
     /// Overrides `broker.routing_key` for this feed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routing_key: Option<String>,
@@ -301,6 +327,12 @@ fn default_user_agent() -> String {
 }
 fn default_feed_interval() -> Duration {
     Duration::from_secs(300)
+}
+fn default_min_interval() -> Duration {
+    Duration::from_secs(120)
+}
+fn default_max_interval() -> Duration {
+    Duration::from_secs(6 * 3600)
 }
 fn default_poll_concurrency() -> usize {
     16
@@ -456,6 +488,18 @@ impl Config {
                 "must be positive",
             ));
         }
+        if self.poll.min_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "poll.min_interval",
+                "must be positive",
+            ));
+        }
+        if self.poll.min_interval > self.poll.max_interval {
+            return Err(ConfigError::invalid(
+                "poll.max_interval",
+                "must not be shorter than poll.min_interval",
+            ));
+        }
         if self.pipeline.story_concurrency == 0 {
             return Err(ConfigError::invalid(
                 "pipeline.story_concurrency",
@@ -499,10 +543,26 @@ impl Config {
                     "scheme must be http or https",
                 ));
             }
-            if feed.interval.is_some_and(|d| d.is_zero()) {
+            for (key, value) in [
+                ("interval", feed.interval),
+                ("min_interval", feed.min_interval),
+                ("max_interval", feed.max_interval),
+            ] {
+                if value.is_some_and(|d| d.is_zero()) {
+                    return Err(ConfigError::invalid(
+                        format!("feeds[{i}].{key}"),
+                        "must be positive",
+                    ));
+                }
+            }
+            let policy = crate::schedule::IntervalPolicy::for_feed(self, feed);
+            if policy.min > policy.max {
                 return Err(ConfigError::invalid(
-                    format!("feeds[{i}].interval"),
-                    "must be positive",
+                    format!("feeds[{i}].max_interval"),
+                    format!(
+                        "{:?} is shorter than the feed's min_interval {:?}",
+                        policy.max, policy.min
+                    ),
                 ));
             }
         }
@@ -585,10 +645,6 @@ impl Config {
 
     pub fn feed(&self, feed_id: &str) -> Option<&FeedConfig> {
         self.feeds.iter().find(|f| f.id == feed_id)
-    }
-
-    pub fn feed_interval(&self, feed: &FeedConfig) -> Duration {
-        feed.interval.unwrap_or(self.poll.default_interval)
     }
 
     pub fn fetch_full_text(&self, feed: &FeedConfig) -> bool {
@@ -705,6 +761,8 @@ interval = "5m"
             id,
             url: "https://example.org/feed.xml".into(),
             interval: None,
+            min_interval: None,
+            max_interval: None,
             routing_key: None,
             fetch_full_text: None,
         };
@@ -719,11 +777,25 @@ interval = "5m"
             id: "bad".into(),
             url: "ftp://example.org/".into(),
             interval: None,
+            min_interval: None,
+            max_interval: None,
             routing_key: None,
             fetch_full_text: None,
         };
         assert!(Config::append_feeds(&path, &[bad]).is_err());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+
+    #[test]
+    fn interval_bounds_are_checked() {
+        let text = format!("{MINIMAL}min_interval = \"10m\"\n");
+        assert_eq!(key_of(&text), "feeds[0].max_interval");
+        let text = format!("{MINIMAL}min_interval = \"1m\"\nmax_interval = \"1h\"\n");
+        assert!(Config::from_toml(&text, None).is_ok());
+        let text = format!("{MINIMAL}\n[poll]\nmin_interval = \"7h\"\n");
+        assert_eq!(key_of(&text), "poll.max_interval");
+        let text = format!("{MINIMAL}max_interval = \"0s\"\n");
+        assert_eq!(key_of(&text), "feeds[0].max_interval");
     }
 
     #[test]

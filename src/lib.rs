@@ -3,7 +3,8 @@
 //! Stages, one module each: [`config`] → [`fetch`] → [`feed`] (parsing) →
 //! [`dedup`] (story identity) and [`store`] (state) → [`extract`] (full
 //! text) → [`message`] (the v1 article message) → [`publish`] (RabbitMQ with
-//! confirms), wired together by [`pipeline`]; [`replay`] re-publishes the
+//! confirms), wired together by [`pipeline`], which polls each feed when
+//! [`schedule`] says; [`replay`] re-publishes the
 //! archive and [`backfill`] ingests history; [`shutdown`] handles signals
 //! and [`ops`] serves metrics and health.
 
@@ -18,5 +19,6 @@ pub mod ops;
 pub mod pipeline;
 pub mod publish;
 pub mod replay;
+pub mod schedule;
 pub mod shutdown;
 pub mod store;

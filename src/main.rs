@@ -628,6 +628,8 @@ fn import_opml(path: &std::path::Path, config: &Config, file: &std::path::Path) 
             id,
             url: sub.xml_url,
             interval: None,
+            min_interval: None,
+            max_interval: None,
             routing_key: None,
             fetch_full_text: None,
         });
@@ -649,6 +651,7 @@ fn import_opml(path: &std::path::Path, config: &Config, file: &std::path::Path) 
 async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
     use feedwire::dedup::StoryIdentity;
     use feedwire::fetch::{FeedResponse, Validators};
+    use feedwire::schedule::{self, IntervalPolicy, Pace};
     use feedwire::store::Store;
     use url::Url;
     let config = config_path
@@ -662,9 +665,10 @@ async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
         .map(|p| SqliteStore::open(p))
         .transpose()
         .context("cannot open the store")?;
-    let (body, content_type, base, http) = if std::path::Path::new(target).exists() {
+    let (body, content_type, base, http, http_fresh_for) = if std::path::Path::new(target).exists()
+    {
         let body = std::fs::read(target).with_context(|| format!("reading {target}"))?;
-        (body, None, None, serde_json::Value::Null)
+        (body, None, None, serde_json::Value::Null, None)
     } else {
         let url = url::Url::parse(target).context("not a file and not a URL")?;
         let fetch_config = config.as_ref().map(|c| c.fetch.clone()).unwrap_or_default();
@@ -687,9 +691,17 @@ async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
                     "last_modified": validators.last_modified,
                     "cache_control": freshness.cache_control,
                     "expires": freshness.expires,
+                    "date": freshness.date,
+                    "fresh_for_seconds": freshness.fresh_for().map(|d| d.as_secs()),
                     "conditional_get": validators.etag.is_some() || validators.last_modified.is_some(),
                 });
-                (body, content_type, Some(final_url), http)
+                (
+                    body,
+                    content_type,
+                    Some(final_url),
+                    http,
+                    freshness.fresh_for(),
+                )
             }
             FeedResponse::NotModified { .. } => {
                 anyhow::bail!("unexpected 304 to an unconditional GET")
@@ -716,16 +728,28 @@ async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
         });
         writeln!(out, "{line}")?;
     }
-    let interval = config
+    // The same plan the worker makes after this poll (without its jitter).
+    let poll = config.as_ref().map(|c| c.poll.clone()).unwrap_or_default();
+    let feed = config
         .as_ref()
-        .map(|c| {
-            c.feeds
-                .iter()
-                .find(|f| f.url == target)
-                .map_or(c.poll.default_interval, |f| c.feed_interval(f))
-        })
-        .unwrap_or(std::time::Duration::from_secs(300));
-    let next_poll = chrono::Utc::now() + chrono::Duration::from_std(interval).unwrap_or_default();
+        .and_then(|c| c.feeds.iter().find(|f| f.url == target));
+    let policy = IntervalPolicy::new(&poll, feed);
+    let now = chrono::Utc::now().timestamp_millis();
+    let pace = Pace::of_dates(
+        parsed
+            .items
+            .iter()
+            .filter_map(|i| i.published.or(i.updated)),
+        now,
+    );
+    let ttl = parsed
+        .ttl_minutes
+        .map(|m| std::time::Duration::from_secs(u64::from(m) * 60));
+    let floor = schedule::publisher_floor(ttl, http_fresh_for);
+    let interval = policy.interval(&pace, floor, now);
+    let next_poll = schedule::not_skipped(now + interval.as_millis() as i64, parsed.skip);
+    let next_poll = chrono::DateTime::from_timestamp_millis(next_poll).unwrap_or_default();
+    let bits = |mask: u32, n: u32| (0..n).filter(|b| mask & (1 << b) != 0).collect::<Vec<_>>();
     let summary = serde_json::json!({
         "feed": {
             "format": parsed.format,
@@ -733,9 +757,13 @@ async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
             "language": parsed.language,
             "items": parsed.items.len(),
             "ttl_minutes": parsed.ttl_minutes,
+            "skip_hours": bits(parsed.skip.hours, 24),
+            "skip_days_from_monday": bits(u32::from(parsed.skip.days), 7),
+            "median_item_gap_seconds": pace.median_gap_ms.map(|ms| ms / 1000),
             "links": parsed.links,
         },
         "http": http,
+        "interval_seconds": interval.as_secs(),
         "next_poll": next_poll.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     });
     writeln!(out, "{summary}")?;

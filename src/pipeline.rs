@@ -31,6 +31,7 @@ use crate::message::{
 };
 use crate::ops::{KindLabels, Metrics, OutcomeLabels};
 use crate::publish::{PublishError, Sink};
+use crate::schedule::{self, IntervalPolicy, Pace, failure_backoff};
 use crate::store::{
     self, DiscoveredItem, FeedState, SharedStore, StoreHandle, StoryTask, StoryWork,
 };
@@ -597,7 +598,8 @@ impl Pipeline {
         };
         let now = Utc::now().timestamp_millis();
         state.last_polled_ms = Some(now);
-        let interval = self.config.feed_interval(feed);
+        let policy = IntervalPolicy::for_feed(&self.config, feed);
+        let interval = policy.base(&state.pace, now);
         let url = match Url::parse(state.moved_url.as_deref().unwrap_or(&feed.url)) {
             Ok(url) => url,
             Err(_) => return (Vec::new(), now + interval.as_millis() as i64),
@@ -606,13 +608,15 @@ impl Pipeline {
         let result = self.fetcher.fetch_feed(&url, &validators).await;
         let mut tasks = Vec::new();
         let mut label = "ok";
+        let mut http_fresh_for = None;
         let outcome: Result<(), PollFailure> = match result {
             Ok(FeedResponse::NotModified {
                 validators,
                 moved_to,
-                ..
+                freshness,
             }) => {
                 label = "not_modified";
+                http_fresh_for = freshness.fresh_for();
                 self.note_move(feed, &mut state, moved_to);
                 state.etag = validators.etag;
                 state.last_modified = validators.last_modified;
@@ -625,8 +629,9 @@ impl Pipeline {
                 validators,
                 final_url,
                 moved_to,
-                ..
+                freshness,
             }) => {
+                http_fresh_for = freshness.fresh_for();
                 self.note_move(feed, &mut state, moved_to);
                 let parsed = self
                     .on_cpu(move || {
@@ -637,6 +642,15 @@ impl Pipeline {
                     Ok(Ok(parsed)) => match self.record(&feed.id, &parsed.items).await {
                         Ok(new) => {
                             tasks = new;
+                            state.pace = Pace::of_dates(
+                                parsed
+                                    .items
+                                    .iter()
+                                    .filter_map(|i| i.published.or(i.updated)),
+                                now,
+                            );
+                            state.ttl_ms = parsed.ttl_minutes.map(|m| i64::from(m) * 60_000);
+                            state.skip = parsed.skip;
                             state.title = parsed.title.clone();
                             self.feed_titles
                                 .lock()
@@ -667,7 +681,12 @@ impl Pipeline {
             Ok(()) => {
                 state.consecutive_failures = 0;
                 state.last_error = None;
-                state.next_due_ms = now + jittered(interval).as_millis() as i64;
+                let ttl = state
+                    .ttl_ms
+                    .map(|ms| Duration::from_millis(ms.max(0) as u64));
+                let floor = schedule::publisher_floor(ttl, http_fresh_for);
+                let interval = policy.interval(&state.pace, floor, now);
+                state.next_due_ms = schedule::next_due(now, interval, state.skip);
             }
             Err(PollFailure {
                 kind,
@@ -944,20 +963,6 @@ fn story_url(
         .unwrap_or_default()
 }
 
-/// The interval with about ±10% jitter, so feeds do not poll in lockstep.
-fn jittered(interval: Duration) -> Duration {
-    let factor = 0.9 + fastrand::f64() * 0.2;
-    interval.mul_f64(factor)
-}
-
-/// Exponential backoff for a failing feed: interval × 2^(failures-1), capped,
-/// with jitter. The feed is never given up: it recovers on its own.
-fn failure_backoff(interval: Duration, failures: u32, cap: Duration) -> Duration {
-    let exp = 2u32.saturating_pow(failures.saturating_sub(1).min(20));
-    let base = interval.min(Duration::from_secs(60)).saturating_mul(exp);
-    jittered(base.min(cap))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1030,14 +1035,5 @@ mod tests {
         assert_eq!(m.revision, 3);
         assert_eq!(m.event, ArticleEvent::Updated);
         assert_eq!(m.extraction.status, ExtractionStatus::Skipped);
-    }
-
-    #[test]
-    fn backoff_grows_to_the_cap() {
-        let interval = Duration::from_secs(300);
-        let cap = Duration::from_secs(3600);
-        assert!(failure_backoff(interval, 1, cap) <= Duration::from_secs(66));
-        assert!(failure_backoff(interval, 3, cap) >= Duration::from_secs(216));
-        assert!(failure_backoff(interval, 30, cap) <= cap.mul_f64(1.1));
     }
 }

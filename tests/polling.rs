@@ -270,3 +270,149 @@ async fn a_server_that_trickles_bytes_is_cut_off_by_the_timeout() {
     );
     setup.capture.delete().await;
 }
+
+/// A feed of `items` stories dated `gap` apart, the newest `age` ago, with
+/// extra channel elements (`<ttl>`, `<skipHours>`, ...).
+fn dated_feed(
+    server: &TestServer,
+    name: &str,
+    channel: &str,
+    dates: &[chrono::DateTime<chrono::Utc>],
+) -> String {
+    let items: String = dates
+        .iter()
+        .enumerate()
+        .map(|(i, date)| {
+            format!(
+                "<item><title>{name} {i}</title><link>{}</link><pubDate>{}</pubDate></item>",
+                server.url(&format!("/{name}/{i}")),
+                date.to_rfc2822()
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>{name}</title>{channel}{items}</channel></rss>"
+    )
+}
+
+/// Minutes from the poll to the next one the worker planned.
+fn planned_minutes(state: &feedwire::store::FeedState) -> f64 {
+    (state.next_due_ms - state.last_polled_ms.unwrap()) as f64 / 60_000.0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_poll_follows_pace_hints_bounds_and_skip_hours() {
+    use chrono::{Duration, Timelike, Utc};
+    let server = TestServer::start().await;
+    let now = Utc::now();
+    let undated = |name: &str| dated_feed(&server, name, "", &[]);
+    // Stories every 20 minutes, the newest a minute old: polled every 10.
+    let paced: Vec<_> = (0..6)
+        .map(|i| now - Duration::minutes(1 + 20 * i))
+        .collect();
+    server.route(
+        "/paced.xml",
+        Route::ok(RSS, dated_feed(&server, "paced", "", &paced)),
+    );
+    server.route(
+        "/ttl.xml",
+        Route::ok(RSS, dated_feed(&server, "ttl", "<ttl>45</ttl>", &[])),
+    );
+    let mut cached = Route::ok(RSS, undated("cached"));
+    cached
+        .headers
+        .push(("Cache-Control".into(), "public, max-age=1800".into()));
+    server.route("/cached.xml", cached);
+    let mut expires = Route::ok(RSS, undated("expires"));
+    let in_two_hours = (now + Duration::hours(2)).format("%a, %d %b %Y %H:%M:%S GMT");
+    expires
+        .headers
+        .push(("Expires".into(), in_two_hours.to_string()));
+    server.route("/expires.xml", expires);
+    server.route(
+        "/pinned.xml",
+        Route::ok(RSS, dated_feed(&server, "pinned", "<ttl>45</ttl>", &[])),
+    );
+    // Skip this hour and the next three (GMT).
+    let skip_hours: String = (0..4)
+        .map(|h| format!("<hour>{}</hour>", (now.hour() + h) % 24))
+        .collect();
+    let skipping = dated_feed(
+        &server,
+        "skip",
+        &format!("<skipHours>{skip_hours}</skipHours>"),
+        &[],
+    );
+    server.route("/skip.xml", Route::ok(RSS, skipping));
+    let feeds: String = ["paced", "ttl", "cached", "expires", "skip"]
+        .iter()
+        .map(|id| {
+            format!(
+                "[[feeds]]\nid = \"{id}\"\nurl = \"{}\"\n",
+                server.url(&format!("/{id}.xml"))
+            )
+        })
+        .chain([format!(
+            "[[feeds]]\nid = \"pinned\"\nurl = \"{}\"\ninterval = \"1m\"\n",
+            server.url("/pinned.xml")
+        )])
+        .collect();
+    let setup =
+        Setup::with_feeds_toml("schedule", &feeds, "[pipeline]\nfetch_full_text = false\n").await;
+    setup.run_once().await;
+
+    let within = |id: &str, minutes: f64| {
+        let planned = planned_minutes(&setup.feed_state(id));
+        assert!(
+            (minutes * 0.89..=minutes * 1.11).contains(&planned),
+            "{id}: next poll in {planned:.2} min, expected {minutes} ±10%"
+        );
+    };
+    within("paced", 10.0);
+    within("ttl", 45.0);
+    within("cached", 30.0);
+    within("expires", 120.0);
+    within("pinned", 1.0);
+    let skip = setup.feed_state("skip");
+    let after_skip = (now + Duration::hours(4))
+        .with_minute(0)
+        .and_then(|t| t.with_second(0))
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap();
+    assert_eq!(
+        skip.next_due_ms,
+        after_skip.timestamp_millis(),
+        "the poll moves to the end of the skipped hours"
+    );
+    setup.capture.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_feed_backs_off_then_recovers_on_its_own() {
+    let server = TestServer::start().await;
+    server.route("/feed.xml", Route::status(500));
+    server.route("/s/1", Route::ok("text/html", page()));
+    let setup = Setup::new("backoff", &[("flaky", server.url("/feed.xml"))], "").await;
+    let mut waits = Vec::new();
+    for failures in 1..=3 {
+        setup.run_once().await;
+        let state = setup.feed_state("flaky");
+        assert_eq!(state.consecutive_failures, failures);
+        waits.push(planned_minutes(&state));
+    }
+    // A 1-minute feed waits about 1, 2, then 4 minutes (±10% jitter).
+    for (wait, expected) in waits.iter().zip([1.0, 2.0, 4.0]) {
+        assert!(
+            (expected * 0.89..=expected * 1.11).contains(wait),
+            "waits {waits:?}"
+        );
+    }
+    server.route("/feed.xml", Route::ok(RSS, one_item_feed(&server, "/s/1")));
+    setup.run_once().await;
+    let state = setup.feed_state("flaky");
+    assert_eq!(state.consecutive_failures, 0);
+    assert_eq!(state.last_error, None);
+    assert!((0.89..=1.11).contains(&planned_minutes(&state)));
+    assert_eq!(setup.capture.drain().await.len(), 1);
+    setup.capture.delete().await;
+}

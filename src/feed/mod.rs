@@ -65,6 +65,10 @@ pub fn parse_feed(
             _ => FeedFormat::Rss2,
         },
     };
+    let skip = match prepared.kind {
+        DocKind::Xml => prepare::scan_skip_schedule(&prepared.text),
+        DocKind::Json => Default::default(),
+    };
     let extras = match prepared.kind {
         DocKind::Json => Extras::from_json(&prepared.text),
         DocKind::Xml => Extras {
@@ -77,7 +81,10 @@ pub fn parse_feed(
     } else {
         Extras::default()
     };
-    Ok(map_feed(feed, format, feed_url, &extras))
+    Ok(ParsedFeed {
+        skip,
+        ..map_feed(feed, format, feed_url, &extras)
+    })
 }
 
 enum Failure {
@@ -114,6 +121,7 @@ fn empty_feed(format: FeedFormat) -> ParsedFeed {
         title: None,
         language: None,
         ttl_minutes: None,
+        skip: Default::default(),
         links: Vec::new(),
         items: Vec::new(),
     }
@@ -406,6 +414,7 @@ fn map_feed(feed: Feed, format: FeedFormat, feed_url: Option<&Url>, extras: &Ext
         title,
         language,
         ttl_minutes: feed.ttl,
+        skip: Default::default(),
         links,
         items,
     }

@@ -19,6 +19,8 @@ pub struct ParsedFeed {
     pub language: Option<String>,
     /// RSS `<ttl>`.
     pub ttl_minutes: Option<u32>,
+    /// RSS `<skipHours>` / `<skipDays>`.
+    pub skip: crate::schedule::SkipSchedule,
     /// Feed-level links other than the site's: `(rel, absolute href)`, for
     /// RFC 5005 paging and archives (`next`, `prev-archive`, `self`, ...).
     pub links: Vec<(String, String)>,

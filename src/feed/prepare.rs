@@ -2,6 +2,7 @@
 //! transcoding to UTF-8, removal of junk before the XML declaration, fixing
 //! the RSS `version` attribute, HTML detection and repair of truncated XML.
 
+use crate::schedule::SkipSchedule;
 use encoding_rs::{Encoding, UTF_8};
 
 /// What kind of document the body looks like.
@@ -665,6 +666,48 @@ pub fn relax_content_type(s: &str, mime: &str) -> Option<String> {
         out = out.replace(&needle, relaxed);
     }
     (out != s).then_some(out)
+}
+
+/// RSS `<skipHours>` and `<skipDays>` (feed-rs does not read them).
+pub fn scan_skip_schedule(s: &str) -> SkipSchedule {
+    let mut skip = SkipSchedule::default();
+    for hour in element_texts(block(s, "skipHours"), "hour") {
+        // Some feeds write 24 for midnight.
+        if let Ok(hour @ 0..=24) = hour.trim().parse::<u32>() {
+            skip.hours |= 1 << (hour % 24);
+        }
+    }
+    for day in element_texts(block(s, "skipDays"), "day") {
+        if let Ok(day) = day.trim().parse::<chrono::Weekday>() {
+            skip.days |= 1 << day.num_days_from_monday();
+        }
+    }
+    skip
+}
+
+/// The text between `<name>` and `</name>` (first occurrence), or "".
+fn block<'a>(s: &'a str, name: &str) -> &'a str {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    s.find(&open)
+        .map(|start| &s[start + open.len()..])
+        .and_then(|rest| rest.find(&close).map(|end| &rest[..end]))
+        .unwrap_or("")
+}
+
+/// The texts of every `<name>...</name>` in `s`.
+fn element_texts<'a>(s: &'a str, name: &str) -> Vec<&'a str> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find(&open) {
+        rest = &rest[start + open.len()..];
+        let Some(end) = rest.find(&close) else { break };
+        out.push(&rest[..end]);
+        rest = &rest[end + close.len()..];
+    }
+    out
 }
 
 /// Per item/entry (in document order), the URL of its first `media:thumbnail`,

@@ -39,6 +39,19 @@ const BBC: &str = r#"<?xml version="1.0" encoding="UTF-8"?><rss xmlns:dc="http:/
 </rss>"#;
 
 #[test]
+fn skip_hours_and_days() {
+    let rss = BBC.replace(
+        "<ttl>15</ttl>",
+        "<ttl>15</ttl><skipHours><hour>0</hour><hour> 7 </hour><hour>24</hour><hour>25</hour></skipHours>\
+         <skipDays><day>Saturday</day><day>sunday</day><day>Caturday</day></skipDays>",
+    );
+    let f = parse(rss.as_bytes());
+    assert_eq!(f.skip.hours, (1 << 0) | (1 << 7));
+    assert_eq!(f.skip.days, (1 << 5) | (1 << 6));
+    assert_eq!(parse(BBC.as_bytes()).skip, Default::default());
+}
+
+#[test]
 fn bbc_rss() {
     let f = parse(BBC.as_bytes());
     assert_eq!(f.format, FeedFormat::Rss2);

@@ -106,6 +106,41 @@ pub struct Validators {
 pub struct Freshness {
     pub cache_control: Option<String>,
     pub expires: Option<String>,
+    /// The server's `Date`, against which `Expires` is read (clocks differ).
+    pub date: Option<String>,
+}
+
+impl Freshness {
+    /// How long the response stays fresh: `max-age` when given (it beats
+    /// `Expires`, as in HTTP caching), else `Expires` − `Date`. `no-store`
+    /// and `no-cache` ask for no wait.
+    pub fn fresh_for(&self) -> Option<Duration> {
+        if let Some(cache_control) = &self.cache_control {
+            let mut max_age = None;
+            for directive in cache_control.split(',') {
+                let directive = directive.trim().to_ascii_lowercase();
+                if directive == "no-store" || directive == "no-cache" {
+                    return None;
+                }
+                if let Some(seconds) = directive.strip_prefix("max-age=") {
+                    max_age = seconds.trim_matches('"').parse::<u64>().ok();
+                }
+            }
+            if let Some(seconds) = max_age {
+                return (seconds > 0).then(|| Duration::from_secs(seconds));
+            }
+        }
+        let expires = chrono::DateTime::parse_from_rfc2822(self.expires.as_deref()?.trim()).ok()?;
+        let date = self
+            .date
+            .as_deref()
+            .and_then(|d| chrono::DateTime::parse_from_rfc2822(d.trim()).ok())
+            .map_or_else(chrono::Utc::now, |d| d.with_timezone(&chrono::Utc));
+        (expires.with_timezone(&chrono::Utc) - date)
+            .to_std()
+            .ok()
+            .filter(|d| !d.is_zero())
+    }
 }
 
 #[derive(Debug)]
@@ -261,6 +296,7 @@ impl Fetcher {
         let freshness = Freshness {
             cache_control: header_text(response.headers(), reqwest::header::CACHE_CONTROL),
             expires: header_text(response.headers(), reqwest::header::EXPIRES),
+            date: header_text(response.headers(), reqwest::header::DATE),
         };
         if response.status() == StatusCode::NOT_MODIFIED {
             return Ok(FeedResponse::NotModified {
@@ -419,6 +455,40 @@ async fn read_capped(mut response: reqwest::Response, limit: u64) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn freshness_lifetime() {
+        let fresh = |cache_control: Option<&str>, expires: Option<&str>, date: Option<&str>| {
+            Freshness {
+                cache_control: cache_control.map(str::to_string),
+                expires: expires.map(str::to_string),
+                date: date.map(str::to_string),
+            }
+            .fresh_for()
+        };
+        let date = Some("Sat, 28 Nov 2026 10:00:00 GMT");
+        let in_an_hour = Some("Sat, 28 Nov 2026 11:00:00 GMT");
+        assert_eq!(
+            fresh(Some("public, max-age=900"), None, None),
+            Some(Duration::from_secs(900))
+        );
+        assert_eq!(
+            fresh(Some("max-age=60"), in_an_hour, date),
+            Some(Duration::from_secs(60)),
+            "max-age beats Expires"
+        );
+        assert_eq!(
+            fresh(None, in_an_hour, date),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(fresh(Some("max-age=0"), None, None), None);
+        assert_eq!(fresh(Some("no-cache, max-age=600"), None, None), None);
+        assert_eq!(fresh(None, Some("0"), date), None);
+        assert_eq!(
+            fresh(None, Some("Sat, 28 Nov 2026 09:00:00 GMT"), date),
+            None
+        );
+    }
 
     #[test]
     fn retry_after_forms() {

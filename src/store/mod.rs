@@ -8,6 +8,7 @@
 
 mod sqlite;
 
+use crate::schedule::{Pace, SkipSchedule};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,12 @@ pub struct FeedState {
     pub last_error: Option<String>,
     /// Where the feed moved permanently (301/308); polled there from then on.
     pub moved_url: Option<String>,
+    /// The publishing pace seen in the last parsed body (a 304 has none).
+    pub pace: Pace,
+    /// RSS `<ttl>` of the last parsed body, ms.
+    pub ttl_ms: Option<i64>,
+    /// RSS `skipHours`/`skipDays` of the last parsed body.
+    pub skip: SkipSchedule,
 }
 
 /// One item of a polled feed, with its identity worked out.

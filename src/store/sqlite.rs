@@ -16,11 +16,23 @@ use super::{
 };
 use crate::dedup::StoryIdentity;
 use crate::message::{Envelope, message_id};
+use crate::schedule::{Pace, SkipSchedule};
 
 /// 1: feeds, stories, keys, sightings. 2: the archive of published
 /// messages and replay positions (added by `CREATE TABLE IF NOT EXISTS`).
 /// 3: `feeds.moved_url`, where a feed moved permanently (added by ALTER).
-const SCHEMA_VERSION: i64 = 3;
+/// 4: the feed's pace, `<ttl>` and skip schedule, for the scheduler (ALTER).
+const SCHEMA_VERSION: i64 = 4;
+
+/// Columns added to `feeds` after version 1, with the version that added them.
+const ADDED_FEED_COLUMNS: &[(i64, &str)] = &[
+    (3, "moved_url TEXT"),
+    (4, "pace_gap_ms INTEGER"),
+    (4, "newest_item_ms INTEGER"),
+    (4, "ttl_ms INTEGER"),
+    (4, "skip_hours INTEGER NOT NULL DEFAULT 0"),
+    (4, "skip_days INTEGER NOT NULL DEFAULT 0"),
+];
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS feeds (
@@ -34,7 +46,12 @@ CREATE TABLE IF NOT EXISTS feeds (
     last_polled_ms INTEGER,
     last_status TEXT,
     last_error TEXT,
-    moved_url TEXT
+    moved_url TEXT,
+    pace_gap_ms INTEGER,
+    newest_item_ms INTEGER,
+    ttl_ms INTEGER,
+    skip_hours INTEGER NOT NULL DEFAULT 0,
+    skip_days INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS stories (
     id TEXT PRIMARY KEY,
@@ -157,9 +174,13 @@ impl SqliteStore {
                 ),
             });
         }
-        if has_tables && version < 3 {
-            conn.execute_batch("ALTER TABLE feeds ADD COLUMN moved_url TEXT")
-                .map_err(corrupt)?;
+        if has_tables {
+            for (added_in, column) in ADDED_FEED_COLUMNS {
+                if version < *added_in {
+                    conn.execute_batch(&format!("ALTER TABLE feeds ADD COLUMN {column}"))
+                        .map_err(corrupt)?;
+                }
+            }
         }
         conn.execute_batch(SCHEMA).map_err(corrupt)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -201,7 +222,7 @@ fn record_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoryRecord> {
     })
 }
 
-const FEED_COLUMNS: &str = "id, url, title, etag, last_modified, next_due_ms, consecutive_failures, last_polled_ms, last_status, last_error, moved_url";
+const FEED_COLUMNS: &str = "id, url, title, etag, last_modified, next_due_ms, consecutive_failures, last_polled_ms, last_status, last_error, moved_url, pace_gap_ms, newest_item_ms, ttl_ms, skip_hours, skip_days";
 
 fn feed_state_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
     Ok(FeedState {
@@ -216,6 +237,15 @@ fn feed_state_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<FeedState> {
         last_status: r.get(8)?,
         last_error: r.get(9)?,
         moved_url: r.get(10)?,
+        pace: Pace {
+            median_gap_ms: r.get(11)?,
+            newest_item_ms: r.get(12)?,
+        },
+        ttl_ms: r.get(13)?,
+        skip: SkipSchedule {
+            hours: r.get(14)?,
+            days: r.get(15)?,
+        },
     })
 }
 
@@ -256,14 +286,18 @@ impl Store for SqliteStore {
     fn save_feed_state(&self, s: &FeedState) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT INTO feeds (id, url, title, etag, last_modified, next_due_ms,
-                                consecutive_failures, last_polled_ms, last_status, last_error, moved_url)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                                consecutive_failures, last_polled_ms, last_status, last_error, moved_url,
+                                pace_gap_ms, newest_item_ms, ttl_ms, skip_hours, skip_days)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
              ON CONFLICT (id) DO UPDATE SET url = excluded.url, title = excluded.title,
                 etag = excluded.etag, last_modified = excluded.last_modified,
                 next_due_ms = excluded.next_due_ms,
                 consecutive_failures = excluded.consecutive_failures,
                 last_polled_ms = excluded.last_polled_ms, last_status = excluded.last_status,
-                last_error = excluded.last_error, moved_url = excluded.moved_url",
+                last_error = excluded.last_error, moved_url = excluded.moved_url,
+                pace_gap_ms = excluded.pace_gap_ms, newest_item_ms = excluded.newest_item_ms,
+                ttl_ms = excluded.ttl_ms, skip_hours = excluded.skip_hours,
+                skip_days = excluded.skip_days",
             params![
                 s.feed_id,
                 s.url,
@@ -275,7 +309,12 @@ impl Store for SqliteStore {
                 s.last_polled_ms,
                 s.last_status,
                 s.last_error,
-                s.moved_url
+                s.moved_url,
+                s.pace.median_gap_ms,
+                s.pace.newest_item_ms,
+                s.ttl_ms,
+                s.skip.hours,
+                s.skip.days
             ],
         )?;
         Ok(())
@@ -774,13 +813,27 @@ mod tests {
         store
             .save_feed_state(&FeedState {
                 moved_url: Some("https://y.example/feed".into()),
+                pace: Pace {
+                    median_gap_ms: Some(600_000),
+                    newest_item_ms: Some(1_780_000_000_000),
+                },
+                ttl_ms: Some(900_000),
+                skip: SkipSchedule {
+                    hours: 1 << 23,
+                    days: 1 << 6,
+                },
                 ..state
             })
             .unwrap();
+        let upgraded = store.feed_state("f").unwrap().unwrap();
         assert_eq!(
-            store.feed_state("f").unwrap().unwrap().moved_url.as_deref(),
+            upgraded.moved_url.as_deref(),
             Some("https://y.example/feed")
         );
+        assert_eq!(upgraded.pace.median_gap_ms, Some(600_000));
+        assert_eq!(upgraded.ttl_ms, Some(900_000));
+        assert_eq!(upgraded.skip.hours, 1 << 23);
+        assert_eq!(upgraded.skip.days, 1 << 6);
     }
 
     #[test]

@@ -491,14 +491,29 @@ pub struct Setup {
 
 impl Setup {
     pub async fn new(name: &str, feeds: &[(&str, String)], extra: &str) -> Setup {
+        Setup::with_feeds_toml(name, &feeds_toml(feeds), extra).await
+    }
+
+    /// A setup whose `[[feeds]]` tables are written out by the test.
+    pub async fn with_feeds_toml(name: &str, feeds: &str, extra: &str) -> Setup {
         let capture = Capture::new(name).await;
         let dir = tempfile::tempdir().unwrap();
-        let config = write_config(dir.path(), &capture.exchange, feeds, extra);
+        let config = write_config_toml(dir.path(), &capture.exchange, feeds, extra);
         Setup {
             capture,
             dir,
             config,
         }
+    }
+
+    /// What the store remembers of one feed (the worker must have exited).
+    pub fn feed_state(&self, feed_id: &str) -> feedwire::store::FeedState {
+        use feedwire::store::Store;
+        feedwire::store::SqliteStore::open(&self.dir.path().join("state.db"))
+            .unwrap()
+            .feed_state(feed_id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no state for feed {feed_id}"))
     }
 
     /// `feedwire run --once` on this config; it must succeed.
@@ -509,8 +524,22 @@ impl Setup {
     }
 }
 
+/// `[[feeds]]` tables polled every minute.
+fn feeds_toml(feeds: &[(&str, String)]) -> String {
+    feeds
+        .iter()
+        .map(|(id, url)| {
+            format!("\n[[feeds]]\nid = \"{id}\"\nurl = \"{url}\"\ninterval = \"1m\"\n")
+        })
+        .collect()
+}
+
 /// Writes a config for the test farm into `dir` and returns its path.
 pub fn write_config(dir: &Path, exchange: &str, feeds: &[(&str, String)], extra: &str) -> PathBuf {
+    write_config_toml(dir, exchange, &feeds_toml(feeds), extra)
+}
+
+fn write_config_toml(dir: &Path, exchange: &str, feeds: &str, extra: &str) -> PathBuf {
     let mut text = format!(
         r#"
 [broker]
@@ -531,11 +560,7 @@ timeout = "10s"
 "#,
         store = dir.join("state.db").display()
     );
-    for (id, url) in feeds {
-        text.push_str(&format!(
-            "\n[[feeds]]\nid = \"{id}\"\nurl = \"{url}\"\ninterval = \"1m\"\n"
-        ));
-    }
+    text.push_str(feeds);
     let path = dir.join("feedwire.toml");
     std::fs::write(&path, text).unwrap();
     path

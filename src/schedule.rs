@@ -1,0 +1,386 @@
+//! When a feed is polled next: the policy, apart from the I/O that feeds it.
+//!
+//! The interval starts from the feed's own pace (the median gap between its
+//! recent items, stretched when it has gone quiet), or from an explicit
+//! per-feed `interval`, or from `poll.default_interval` when neither is
+//! known. What the publisher asks for — RSS `<ttl>`, `Cache-Control:
+//! max-age`, `Expires` — is a floor. The result is clamped to the feed's
+//! `min_interval`/`max_interval`: the operator's bounds win over the
+//! publisher's hints, so `max_interval` is a promise that a feed is never
+//! polled less often. An explicit `interval` pins both bounds unless they are
+//! set too. Then about ±10% jitter, and `skipHours`/`skipDays` move the time
+//! past the hours the publisher asked to be left alone.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+use crate::config::{Config, FeedConfig, PollConfig};
+
+/// Items looked at for the feed's pace: enough for a stable median, few
+/// enough that an old archive at the end of a feed does not count.
+const PACE_ITEMS: usize = 10;
+/// Item dates this far in the future are clock or time-zone errors.
+const FUTURE_SLACK_MS: i64 = 3_600_000;
+
+/// The bounds and base interval of one feed, resolved from the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntervalPolicy {
+    /// The per-feed `interval`, which replaces the observed pace.
+    pub fixed: Option<Duration>,
+    /// Used until the feed's pace is known (no dated items yet).
+    pub default: Duration,
+    pub min: Duration,
+    pub max: Duration,
+    /// Follow the feed's publishing pace (`poll.adaptive`).
+    pub adaptive: bool,
+}
+
+impl IntervalPolicy {
+    pub fn for_feed(config: &Config, feed: &FeedConfig) -> IntervalPolicy {
+        IntervalPolicy::new(&config.poll, Some(feed))
+    }
+
+    /// The policy of a feed, or of a feed with no settings of its own.
+    pub fn new(poll: &PollConfig, feed: Option<&FeedConfig>) -> IntervalPolicy {
+        let fixed = feed.and_then(|f| f.interval);
+        IntervalPolicy {
+            fixed,
+            default: poll.default_interval,
+            min: feed
+                .and_then(|f| f.min_interval)
+                .or(fixed)
+                .unwrap_or(poll.min_interval),
+            max: feed
+                .and_then(|f| f.max_interval)
+                .or(fixed)
+                .unwrap_or(poll.max_interval),
+            adaptive: poll.adaptive,
+        }
+    }
+
+    /// The interval before hints and jitter: fixed, else the feed's pace,
+    /// else the default; clamped to the bounds.
+    pub fn base(&self, pace: &Pace, now_ms: i64) -> Duration {
+        let base = self
+            .fixed
+            .or_else(|| self.adaptive.then(|| pace.interval(now_ms)).flatten())
+            .unwrap_or(self.default);
+        self.clamp(base)
+    }
+
+    /// The interval after a successful poll: the base, raised to the
+    /// publisher's floor, within the bounds.
+    pub fn interval(&self, pace: &Pace, floor: Option<Duration>, now_ms: i64) -> Duration {
+        let base = self.base(pace, now_ms);
+        self.clamp(floor.map_or(base, |floor| base.max(floor)))
+    }
+
+    fn clamp(&self, interval: Duration) -> Duration {
+        // `min > max` is refused by config validation; `max` wins if it slips.
+        interval.max(self.min).min(self.max)
+    }
+}
+
+/// What the scheduler keeps of a feed's publishing pace between polls (a
+/// 304 carries no items, so the last body's figures are reused).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pace {
+    /// Median gap between the most recent dated items, ms.
+    pub median_gap_ms: Option<i64>,
+    /// Date of the newest item, Unix ms.
+    pub newest_item_ms: Option<i64>,
+}
+
+impl Pace {
+    /// The pace of a feed from its items' dates (published, else updated).
+    pub fn of_dates(dates: impl IntoIterator<Item = DateTime<Utc>>, now_ms: i64) -> Pace {
+        let mut dates: Vec<i64> = dates
+            .into_iter()
+            .map(|d| d.timestamp_millis())
+            .filter(|&ms| ms <= now_ms + FUTURE_SLACK_MS)
+            .collect();
+        dates.sort_unstable_by(|a, b| b.cmp(a));
+        dates.dedup();
+        dates.truncate(PACE_ITEMS);
+        let mut gaps: Vec<i64> = dates.windows(2).map(|w| w[0] - w[1]).collect();
+        gaps.sort_unstable();
+        Pace {
+            median_gap_ms: (!gaps.is_empty()).then(|| gaps[gaps.len() / 2]),
+            newest_item_ms: dates.first().copied(),
+        }
+    }
+
+    /// Poll about twice per expected gap between items. A feed silent for
+    /// longer than its usual gap is taken to have slowed down: half the
+    /// silence counts as the gap then.
+    pub fn interval(&self, now_ms: i64) -> Option<Duration> {
+        let gap = self.median_gap_ms?;
+        let silence = self
+            .newest_item_ms
+            .map_or(0, |newest| (now_ms - newest).max(0));
+        let expected = gap.max(silence / 2);
+        Some(Duration::from_millis((expected / 2).max(0) as u64))
+    }
+}
+
+/// The publisher's "not before": the largest of RSS `<ttl>` and the HTTP
+/// freshness lifetime of the response.
+pub fn publisher_floor(
+    ttl: Option<Duration>,
+    http_fresh_for: Option<Duration>,
+) -> Option<Duration> {
+    match (ttl, http_fresh_for) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// RSS `skipHours` and `skipDays`: when the publisher asks not to be polled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SkipSchedule {
+    /// Bit `h` set: skip the hour `h` (0–23, GMT).
+    pub hours: u32,
+    /// Bit `d` set: skip the day `d` (0 = Monday, GMT).
+    pub days: u8,
+}
+
+impl SkipSchedule {
+    const ALL_HOURS: u32 = (1 << 24) - 1;
+    const ALL_DAYS: u8 = (1 << 7) - 1;
+
+    fn skips(&self, at: DateTime<Utc>) -> bool {
+        self.hours & (1 << at.hour()) != 0
+            || self.days & (1 << at.weekday().num_days_from_monday()) != 0
+    }
+
+    /// The first time at or after `at` that is not skipped. A schedule that
+    /// skips every hour or every day is ignored: the feed must still be polled.
+    pub fn next_allowed(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        if self.hours & Self::ALL_HOURS == Self::ALL_HOURS
+            || self.days & Self::ALL_DAYS == Self::ALL_DAYS
+        {
+            return at;
+        }
+        let mut t = at;
+        // At most a week of hours to step over.
+        for _ in 0..(24 * 7) {
+            if !self.skips(t) {
+                return t;
+            }
+            let into_hour = Duration::from_secs(u64::from(t.minute() * 60 + t.second()))
+                + Duration::from_nanos(u64::from(t.nanosecond()));
+            t = t + chrono::Duration::hours(1)
+                - chrono::Duration::from_std(into_hour).unwrap_or_default();
+        }
+        at
+    }
+}
+
+/// The interval with about ±10% jitter, so feeds do not poll in lockstep.
+pub fn jittered(interval: Duration) -> Duration {
+    let factor = 0.9 + fastrand::f64() * 0.2;
+    interval.mul_f64(factor)
+}
+
+/// When to poll after a success: `now` + the jittered interval, moved past
+/// skipped hours and days.
+pub fn next_due(now_ms: i64, interval: Duration, skip: SkipSchedule) -> i64 {
+    not_skipped(
+        now_ms.saturating_add(jittered(interval).as_millis() as i64),
+        skip,
+    )
+}
+
+/// `at_ms`, or the end of the skipped hours and days it falls in.
+pub fn not_skipped(at_ms: i64, skip: SkipSchedule) -> i64 {
+    match DateTime::from_timestamp_millis(at_ms) {
+        Some(at) => skip.next_allowed(at).timestamp_millis(),
+        None => at_ms,
+    }
+}
+
+/// Exponential backoff for a failing feed: interval × 2^(failures-1), capped,
+/// with jitter. The feed is never given up: it recovers on its own.
+pub fn failure_backoff(interval: Duration, failures: u32, cap: Duration) -> Duration {
+    let exp = 2u32.saturating_pow(failures.saturating_sub(1).min(20));
+    let base = interval.min(Duration::from_secs(60)).saturating_mul(exp);
+    jittered(base.min(cap))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+    const HOUR: i64 = 60 * MIN;
+
+    fn policy() -> IntervalPolicy {
+        IntervalPolicy {
+            fixed: None,
+            default: Duration::from_secs(300),
+            min: Duration::from_secs(120),
+            max: Duration::from_secs(6 * 3600),
+            adaptive: true,
+        }
+    }
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ms).unwrap()
+    }
+
+    const NOW: i64 = 1_780_000_000_000;
+
+    #[test]
+    fn pace_is_the_median_gap_of_recent_items() {
+        // Items every 20 minutes, one burst pair 1 minute apart, one in the
+        // far future (a time-zone error) which is ignored.
+        let dates = [0, 20, 40, 41, 60, 80, 100]
+            .map(|m| at(NOW - 100 * MIN + m * MIN))
+            .into_iter()
+            .chain([at(NOW + 10 * HOUR)]);
+        let pace = Pace::of_dates(dates, NOW);
+        assert_eq!(pace.median_gap_ms, Some(20 * MIN));
+        assert_eq!(pace.newest_item_ms, Some(NOW));
+        assert_eq!(pace.interval(NOW), Some(Duration::from_secs(600)));
+    }
+
+    #[test]
+    fn a_quiet_feed_is_polled_less_often() {
+        let pace = Pace {
+            median_gap_ms: Some(20 * MIN),
+            newest_item_ms: Some(NOW - 8 * HOUR),
+        };
+        // Silent for 8 h: expected gap 4 h, polled every 2 h.
+        assert_eq!(pace.interval(NOW), Some(Duration::from_secs(2 * 3600)));
+        // And never beyond max_interval.
+        let pace = Pace {
+            newest_item_ms: Some(NOW - 30 * 24 * HOUR),
+            ..pace
+        };
+        assert_eq!(policy().base(&pace, NOW), Duration::from_secs(6 * 3600));
+    }
+
+    #[test]
+    fn unknown_pace_uses_the_default_and_fast_feeds_the_minimum() {
+        assert_eq!(
+            policy().base(&Pace::default(), NOW),
+            Duration::from_secs(300)
+        );
+        let one_date = Pace::of_dates([at(NOW)], NOW);
+        assert_eq!(one_date.interval(NOW), None);
+        let busy = Pace {
+            median_gap_ms: Some(MIN),
+            newest_item_ms: Some(NOW),
+        };
+        assert_eq!(policy().base(&busy, NOW), Duration::from_secs(120));
+        let fixed_pace = IntervalPolicy {
+            adaptive: false,
+            ..policy()
+        };
+        assert_eq!(fixed_pace.base(&busy, NOW), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn publisher_hints_are_floors_within_the_bounds() {
+        let pace = Pace::default();
+        let ttl = Some(Duration::from_secs(15 * 60));
+        assert_eq!(
+            policy().interval(&pace, ttl, NOW),
+            Duration::from_secs(15 * 60)
+        );
+        // A floor below the base changes nothing.
+        assert_eq!(
+            policy().interval(&pace, Some(Duration::from_secs(10)), NOW),
+            Duration::from_secs(300)
+        );
+        // max_interval is the operator's promise, above any hint.
+        let day = Some(Duration::from_secs(86_400));
+        assert_eq!(
+            policy().interval(&pace, day, NOW),
+            Duration::from_secs(6 * 3600)
+        );
+        assert_eq!(
+            publisher_floor(ttl, Some(Duration::from_secs(1800))),
+            Some(Duration::from_secs(1800))
+        );
+        assert_eq!(publisher_floor(None, None), None);
+    }
+
+    #[test]
+    fn an_explicit_interval_pins_the_bounds() {
+        let text = "[broker]\nurl = \"amqp://127.0.0.1\"\n[[feeds]]\nid = \"a\"\nurl = \"https://a.example/\"\ninterval = \"1s\"\n";
+        let mut config = Config::from_toml(text, None).unwrap();
+        let pinned = IntervalPolicy::for_feed(&config, &config.feeds[0]);
+        let ttl = Some(Duration::from_secs(15 * 60));
+        assert_eq!(
+            pinned.interval(&Pace::default(), ttl, NOW),
+            Duration::from_secs(1)
+        );
+        // With its own max, the hint may stretch it up to that max.
+        config.feeds[0].max_interval = Some(Duration::from_secs(600));
+        let stretchy = IntervalPolicy::for_feed(&config, &config.feeds[0]);
+        assert_eq!(
+            stretchy.interval(&Pace::default(), ttl, NOW),
+            Duration::from_secs(600)
+        );
+    }
+
+    #[test]
+    fn skipped_hours_and_days_move_the_poll() {
+        // 2026-11-28 is a Saturday.
+        let saturday_0130 = DateTime::parse_from_rfc3339("2026-11-28T01:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let night = SkipSchedule {
+            hours: 0b1111 << 1, // 01:00-04:59
+            days: 0,
+        };
+        assert_eq!(
+            night.next_allowed(saturday_0130).to_rfc3339(),
+            "2026-11-28T05:00:00+00:00"
+        );
+        let weekend = SkipSchedule {
+            hours: 0,
+            days: 0b110_0000, // Saturday, Sunday
+        };
+        assert_eq!(
+            weekend.next_allowed(saturday_0130).to_rfc3339(),
+            "2026-11-30T00:00:00+00:00"
+        );
+        let allowed = SkipSchedule::default();
+        assert_eq!(allowed.next_allowed(saturday_0130), saturday_0130);
+        let never = SkipSchedule {
+            hours: SkipSchedule::ALL_HOURS,
+            days: 0,
+        };
+        assert_eq!(never.next_allowed(saturday_0130), saturday_0130);
+        let due = next_due(
+            saturday_0130.timestamp_millis(),
+            Duration::from_secs(60),
+            night,
+        );
+        assert_eq!(
+            at(due).to_rfc3339(),
+            "2026-11-28T05:00:00+00:00",
+            "a due time inside a skipped hour moves to its end"
+        );
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..1000 {
+            let j = jittered(Duration::from_secs(100));
+            assert!(j >= Duration::from_secs(90) && j <= Duration::from_secs(110));
+        }
+    }
+
+    #[test]
+    fn backoff_grows_to_the_cap() {
+        let interval = Duration::from_secs(300);
+        let cap = Duration::from_secs(3600);
+        assert!(failure_backoff(interval, 1, cap) <= Duration::from_secs(66));
+        assert!(failure_backoff(interval, 3, cap) >= Duration::from_secs(216));
+        assert!(failure_backoff(interval, 30, cap) <= cap.mul_f64(1.1));
+    }
+}
