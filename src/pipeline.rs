@@ -143,6 +143,9 @@ impl Pipeline {
                 let _slot = slot;
                 pipeline.poll_and_enqueue(index, &tx).await;
             });
+            // Finished polls are reaped as we go, so 100,000 feeds do not
+            // leave 100,000 finished tasks waiting.
+            while polls.try_join_next().is_some() {}
         }
         // Polls in flight may wait on slow servers: the grace period bounds them.
         loop {
@@ -165,20 +168,34 @@ impl Pipeline {
         let workers = tokio::spawn(Arc::clone(self).work(rx));
         self.resume(&tx, i64::MAX).await;
 
+        // One read of every feed's state: per-feed reads would take seconds
+        // at 100,000 feeds.
+        let mut next_due: HashMap<String, (String, i64)> = self
+            .store
+            .call(|s| s.feed_states())
+            .await
+            .unwrap_or_else(|error| {
+                warn!(%error, "cannot read the feeds' schedule; polling every feed now");
+                Vec::new()
+            })
+            .into_iter()
+            .map(|state| (state.feed_id, (state.url, state.next_due_ms)))
+            .collect();
         let now = Utc::now().timestamp_millis();
-        let mut due: BinaryHeap<Reverse<(i64, usize)>> = BinaryHeap::new();
-        for (index, feed) in self.config.feeds.iter().enumerate() {
-            let id = feed.id.clone();
-            let next = self
-                .store
-                .call(move |s| s.feed_state(&id))
-                .await
-                .ok()
-                .flatten()
-                .filter(|state| state.url == feed.url)
-                .map_or(now, |state| state.next_due_ms);
-            due.push(Reverse((next, index)));
-        }
+        let mut due: BinaryHeap<Reverse<(i64, usize)>> = self
+            .config
+            .feeds
+            .iter()
+            .enumerate()
+            .map(|(index, feed)| {
+                let next = next_due
+                    .remove(&feed.id)
+                    .filter(|(url, _)| *url == feed.url)
+                    .map_or(now, |(_, at)| at);
+                Reverse((next, index))
+            })
+            .collect();
+        drop(next_due);
         let (done_tx, mut done_rx) = mpsc::channel::<(usize, i64)>(self.config.feeds.len().max(1));
         let slots = Arc::new(Semaphore::new(self.config.poll.concurrency));
         let mut sweep = tokio::time::interval(RESWEEP_EVERY);
@@ -189,11 +206,11 @@ impl Pipeline {
                 if at > now {
                     break;
                 }
-                due.pop();
+                // All slots busy: a finishing poll wakes the loop below.
                 let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                    due.push(Reverse((now + 200, index)));
                     break;
                 };
+                due.pop();
                 let pipeline = Arc::clone(self);
                 let tx = tx.clone();
                 let done_tx = done_tx.clone();

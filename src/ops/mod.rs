@@ -6,5 +6,5 @@ mod process;
 mod server;
 
 pub use metrics::{KindLabels, Metrics, OutcomeLabels, PER_FEED_LIMIT, StateLabels};
-pub use process::{LatencyHistogram, cpu_time, peak_rss_bytes};
+pub use process::{LatencyHistogram, cpu_time, peak_rss_bytes, rss_bytes};
 pub use server::{OpsServer, ReadinessProbe, Refresh};
