@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use crate::config::{Config, FeedConfig, PollConfig};
@@ -200,12 +201,22 @@ pub fn not_skipped(at_ms: i64, skip: SkipSchedule) -> i64 {
     }
 }
 
-/// Exponential backoff for a failing feed: interval × 2^(failures-1), capped,
-/// with jitter. The feed is never given up: it recovers on its own.
+/// Exponential backoff for a failing feed: interval (at most a minute) ×
+/// 2^(failures-1), capped, with ±10% jitter. The feed is never given up: it
+/// recovers on its own. The failure count is persisted, so the delay is the
+/// n-th step of backon's exponential sequence rather than a retry loop.
 pub fn failure_backoff(interval: Duration, failures: u32, cap: Duration) -> Duration {
-    let exp = 2u32.saturating_pow(failures.saturating_sub(1).min(20));
-    let base = interval.min(Duration::from_secs(60)).saturating_mul(exp);
-    jittered(base.min(cap))
+    let first = interval.min(Duration::from_secs(60)).min(cap);
+    let step = failures.saturating_sub(1).min(64) as usize;
+    let delay = ExponentialBuilder::new()
+        .with_min_delay(first)
+        .with_max_delay(cap)
+        .with_factor(2.0)
+        .without_max_times()
+        .build()
+        .nth(step)
+        .unwrap_or(cap);
+    jittered(delay)
 }
 
 #[cfg(test)]
@@ -379,8 +390,17 @@ mod tests {
     fn backoff_grows_to_the_cap() {
         let interval = Duration::from_secs(300);
         let cap = Duration::from_secs(3600);
-        assert!(failure_backoff(interval, 1, cap) <= Duration::from_secs(66));
-        assert!(failure_backoff(interval, 3, cap) >= Duration::from_secs(216));
-        assert!(failure_backoff(interval, 30, cap) <= cap.mul_f64(1.1));
+        let within = |d: Duration, expected: u64| {
+            let expected = Duration::from_secs(expected);
+            assert!(
+                d >= expected.mul_f64(0.9) && d <= expected.mul_f64(1.1),
+                "{d:?}"
+            );
+        };
+        within(failure_backoff(interval, 1, cap), 60);
+        within(failure_backoff(interval, 2, cap), 120);
+        within(failure_backoff(interval, 3, cap), 240);
+        within(failure_backoff(interval, 30, cap), 3600);
+        within(failure_backoff(Duration::from_secs(5), 4, cap), 40);
     }
 }
