@@ -10,11 +10,14 @@
 //! story latency percentiles (queued → confirmed, dequeued → confirmed), CPU
 //! seconds and peak RSS of this process (the worker runs in it).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{config_head, delete_topology};
 use feedwire::config::Config;
 use feedwire::fetch::Fetcher;
 use feedwire::ops::{LatencyHistogram, Metrics, cpu_time, peak_rss_bytes};
@@ -22,8 +25,6 @@ use feedwire::pipeline::Pipeline;
 use feedwire::publish::{AmqpSink, Sink};
 use feedwire::shutdown::Shutdown;
 use feedwire::store::{SharedStore, SqliteStore};
-
-const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 struct Args {
     feeds: usize,
@@ -184,28 +185,10 @@ fn config_for(
         .next()
         .unwrap_or("127.0.0.1")
         .to_string();
-    let mut text = format!(
-        r#"
-[broker]
-url = "{BROKER}"
-exchange = "{tag}"
-[[broker.queues]]
-name = "{tag}"
-binding = "article.#"
-[store]
-path = "{store}"
-[fetch]
-allow_private_networks = true
-[fetch.hosts."{host}"]
-concurrency = 32
-interval = "0ms"
-[poll]
-concurrency = 32
-[pipeline]
-story_concurrency = {story_concurrency}
-"#,
-        store = store.display()
-    );
+    let mut text = config_head(tag, store, &host, 32);
+    text.push_str(&format!(
+        "[fetch]\nallow_private_networks = true\n[pipeline]\nstory_concurrency = {story_concurrency}\n"
+    ));
     for id in feed_ids {
         text.push_str(&format!(
             "\n[[feeds]]\nid = \"{id}\"\nurl = \"{}/feeds/{id}.xml\"\n",
@@ -218,22 +201,6 @@ story_concurrency = {story_concurrency}
 fn ms(h: &LatencyHistogram, q: f64) -> String {
     h.quantile(q)
         .map_or("-".into(), |d| format!("{:.1}", d.as_secs_f64() * 1000.0))
-}
-
-async fn delete_topology(tag: &str) {
-    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-    let Ok(conn) = lapin::Connection::connect(BROKER, Default::default()).await else {
-        return;
-    };
-    if let Ok(channel) = conn.create_channel().await {
-        let _ = channel
-            .queue_delete(tag.into(), QueueDeleteOptions::default())
-            .await;
-        let _ = channel
-            .exchange_delete(tag.into(), ExchangeDeleteOptions::default())
-            .await;
-    }
-    let _ = conn.close(200, "bench done".into()).await;
 }
 
 fn main() {

@@ -13,11 +13,14 @@
 //! than the worker can do, so it runs flat out and the rate is its capacity. Prints conditional polls/s, CPU seconds per 1,000 polls
 //! and peak RSS of this process (the worker runs in it).
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{config_head, delete_topology};
 use feedwire::config::Config;
 use feedwire::fetch::Fetcher;
 use feedwire::ops::{Metrics, cpu_time, peak_rss_bytes, rss_bytes};
@@ -137,52 +140,13 @@ fn write_feeds(www: &Path, files: usize) {
     }
 }
 
-const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-
-async fn delete_topology(tag: &str) {
-    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-    let Ok(conn) = lapin::Connection::connect(BROKER, Default::default()).await else {
-        return;
-    };
-    if let Ok(channel) = conn.create_channel().await {
-        let _ = channel
-            .queue_delete(tag.into(), QueueDeleteOptions::default())
-            .await;
-        let _ = channel
-            .exchange_delete(tag.into(), ExchangeDeleteOptions::default())
-            .await;
-    }
-    let _ = conn.close(200, "bench done".into()).await;
-}
-
 fn config(args: &Args, store: &Path) -> String {
     use std::fmt::Write;
     let tag = format!("feedwire.bench.polling.{}", std::process::id());
-    let mut text = format!(
-        r#"
-[broker]
-url = "{BROKER}"
-exchange = "{tag}"
-[[broker.queues]]
-name = "{tag}"
-binding = "article.#"
-[store]
-path = "{store}"
-[fetch]
-allow_private_networks = true
-respect_robots_txt = false
-[fetch.hosts."127.0.0.1"]
-concurrency = {concurrency}
-interval = "0ms"
-[poll]
-concurrency = {concurrency}
-[pipeline]
-fetch_full_text = false
-[ops]
-per_feed_metrics = false
-"#,
-        store = store.display(),
-        concurrency = args.concurrency,
+    let mut text = config_head(&tag, store, "127.0.0.1", args.concurrency);
+    text.push_str(
+        "[fetch]\nallow_private_networks = true\nrespect_robots_txt = false\n\
+         [pipeline]\nfetch_full_text = false\n[ops]\nper_feed_metrics = false\n",
     );
     for i in 0..args.feeds {
         let _ = write!(
