@@ -2,11 +2,13 @@
 //! with confirms, against a local farm of real pages and the local RabbitMQ.
 //!
 //!     cargo bench --bench pipeline -- [--feeds 200] [--items 25] [--farm-url URL]
-//!                                     [--story-concurrency 16]
+//!                                     [--story-concurrency 16] [--dynamic-gzip]
 //!
 //! Without `--farm-url` it builds a farm from `../shared/data/extraction`
 //! with `../shared/tools/feedfarm.py` and serves it with nginx when nginx is
-//! installed (the Python server otherwise). Prints stories/s end to end,
+//! installed (the Python server otherwise). nginx sends the pages gzipped
+//! once beforehand, as a CDN does; `--dynamic-gzip` has it compress every
+//! response instead. Prints stories/s end to end,
 //! story latency percentiles (queued → confirmed, dequeued → confirmed), CPU
 //! seconds and peak RSS of this process (the worker runs in it).
 
@@ -31,6 +33,9 @@ struct Args {
     items: usize,
     farm_url: Option<String>,
     story_concurrency: usize,
+    /// nginx compresses every page on every request (`gzip on`) instead of
+    /// sending pages compressed once beforehand (`gzip_static`).
+    dynamic_gzip: bool,
 }
 
 fn parse_args() -> Args {
@@ -39,6 +44,7 @@ fn parse_args() -> Args {
         items: 25,
         farm_url: None,
         story_concurrency: 16,
+        dynamic_gzip: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -52,6 +58,7 @@ fn parse_args() -> Args {
                     .and_then(|v| v.parse().ok())
                     .expect("--story-concurrency N")
             }
+            "--dynamic-gzip" => args.dynamic_gzip = true,
             _ => {} // cargo bench passes --bench
         }
     }
@@ -83,7 +90,38 @@ fn shared_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
 }
 
-fn build_farm(feeds: usize, items: usize) -> Farm {
+/// Writes `page.gz` beside every page and has nginx send those as they are:
+/// a news site's CDN caches compressed pages, it does not gzip each request,
+/// and on a 2-core box a per-request gzip takes CPU from the worker.
+fn precompress_pages(news: &Path, conf: &Path) {
+    use std::io::Write;
+    for entry in std::fs::read_dir(news).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "gz") {
+            continue;
+        }
+        let gz = path.with_extension("gz");
+        if gz.exists() {
+            continue;
+        }
+        let mut encoder = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz).unwrap(),
+            flate2::Compression::new(6),
+        );
+        encoder.write_all(&std::fs::read(&path).unwrap()).unwrap();
+        encoder.finish().unwrap();
+    }
+    let text = std::fs::read_to_string(conf).unwrap();
+    if !text.contains("gzip_static on;") {
+        std::fs::write(
+            conf,
+            text.replace("gzip on;", "gzip on;\n    gzip_static on;"),
+        )
+        .unwrap();
+    }
+}
+
+fn build_farm(feeds: usize, items: usize, dynamic_gzip: bool) -> Farm {
     let shared = shared_dir();
     let tool = shared.join("tools/feedfarm.py");
     assert!(
@@ -138,6 +176,9 @@ fn build_farm(feeds: usize, items: usize) -> Farm {
             .expect("python3 runs");
         assert!(status.success(), "feedfarm static failed");
         let conf = out.join("nginx.conf");
+        if !dynamic_gzip {
+            precompress_pages(&out.join("news"), &conf);
+        }
         let _ = Command::new("nginx")
             .args(["-c", &conf.to_string_lossy(), "-s", "stop"])
             .stderr(Stdio::null())
@@ -212,7 +253,7 @@ fn main() {
             server: None,
             nginx_conf: None,
         },
-        None => build_farm(args.feeds, args.items),
+        None => build_farm(args.feeds, args.items, args.dynamic_gzip),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
