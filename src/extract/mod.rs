@@ -109,19 +109,25 @@ fn jsonld_body(objs: &[serde_json::Value]) -> Option<String> {
     Some(text)
 }
 
-fn readability_text(doc: Document, url: Option<&url::Url>) -> Option<String> {
+fn readability_text(doc: Document) -> Option<String> {
     let cfg = Config {
         text_mode: TextMode::Formatted,
         ..Default::default()
     };
-    let url_s = url.map(url::Url::as_str);
-    let mut r = Readability::with_document(doc, url_s, Some(cfg.clone()))
-        .or_else(|_| Readability::with_document(Document::from(""), None, Some(cfg)))
-        .ok()?;
+    // No document URL: it only serves to make the article's links absolute,
+    // and links are not part of the text.
+    let mut r = Readability::with_document(doc, None, Some(cfg)).ok()?;
     let article = r.parse().ok()?;
-    let frag = Document::fragment(article.content.to_string());
-    prune::prune_dom(&frag);
-    let t = text::render(&frag.root());
+    // Render the article straight from Readability's tree rather than
+    // serializing it to HTML and parsing that again.
+    let root = r.doc.select_single("#readability-page-1");
+    let t = match root.nodes().first() {
+        Some(node) => {
+            prune::prune_subtree(node);
+            text::render(node)
+        }
+        None => String::new(),
+    };
     if t.is_empty() {
         let t = article.text_content.to_string();
         return (!t.trim().is_empty()).then(|| t.trim().to_string());
@@ -190,7 +196,7 @@ pub fn extract(html: &str, url: Option<&url::Url>) -> Extracted {
         // Readability drops class and data-* attributes from its output, so
         // boilerplate known by those attributes goes before it runs.
         prune::prune_dom(&doc);
-        readability_text(doc, url)
+        readability_text(doc)
     };
     if let Some(t) = t.map(finish).filter(|t| !t.is_empty()) {
         out.text = t;

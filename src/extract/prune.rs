@@ -1,7 +1,7 @@
 //! Pruning passes: boilerplate elements removed from the DOM before
 //! extraction, and boilerplate paragraphs removed from the text after.
 
-use dom_query::{Document, TreeNode};
+use dom_query::{Document, NodeRef, TreeNode};
 
 /// Elements that are never main text.
 const JUNK_TAGS: &[&str] = &[
@@ -68,8 +68,13 @@ fn is_junk(node: &TreeNode) -> bool {
 /// Remove obvious boilerplate elements from the document (in place), in one
 /// walk of the tree that does not descend into removed subtrees.
 pub fn prune_dom(doc: &Document) {
+    prune_subtree(&doc.root());
+}
+
+/// [`prune_dom`] for the subtree under `root` (the root itself is kept).
+pub fn prune_subtree(root: &NodeRef) {
     let mut junk = Vec::new();
-    let mut stack = vec![doc.root()];
+    let mut stack = vec![*root];
     while let Some(node) = stack.pop() {
         for c in node.children_it(false) {
             match c.query_or(None, |n| n.as_element().map(|_| is_junk(n))) {

@@ -67,6 +67,42 @@ pub fn rules() -> &'static [SiteRule] {
     })
 }
 
+/// Names (lower case) of the attributes that the rules' selectors test,
+/// e.g. `data-component` for `[data-component="text-block"]`. The pre-pass
+/// that strips unused attributes keeps these.
+pub fn attribute_names() -> &'static [String] {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let Ok(file) = serde_json::from_str::<RuleFile>(RULES_JSON) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = file
+            .rules
+            .iter()
+            .flat_map(|r| r.body.iter().chain(&r.remove))
+            .flat_map(|sel| selector_attributes(sel))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    })
+}
+
+/// Attribute names in a CSS selector (`[name]`, `[name=…]`, `[name*=…]`…).
+fn selector_attributes(sel: &str) -> Vec<String> {
+    sel.split('[')
+        .skip(1)
+        .filter_map(|rest| {
+            let name: String = rest
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'))
+                .collect();
+            (!name.is_empty()).then(|| name.to_ascii_lowercase())
+        })
+        .collect()
+}
+
 /// The rule whose host suffix matches `host`.
 pub fn rule_for_host(host: &str) -> Option<&'static SiteRule> {
     let host = host.to_ascii_lowercase();
@@ -126,6 +162,19 @@ mod tests {
             }
         }
         assert_eq!(rules().len(), raw.rules.len());
+    }
+
+    #[test]
+    fn attribute_names_from_selectors() {
+        assert_eq!(
+            selector_attributes(
+                r#"main [data-component="text-block"], [ itemprop*=x] p, [hidden]"#
+            ),
+            vec!["data-component", "itemprop", "hidden"]
+        );
+        let names = attribute_names();
+        assert!(names.iter().any(|n| n == "data-component"));
+        assert!(names.iter().any(|n| n == "data-testid"));
     }
 
     #[test]
