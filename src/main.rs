@@ -857,6 +857,9 @@ struct ExtractRequest {
 #[derive(Serialize)]
 struct ExtractResponse<'a> {
     id: &'a serde_json::Value,
+    /// Time spent in `extract::extract` alone (no JSON in or out), so that
+    /// per-page speed can be compared with another extractor's.
+    extract_ms: f64,
     #[serde(flatten)]
     extracted: &'a extract::Extracted,
 }
@@ -887,11 +890,14 @@ fn extract_command(url: Option<String>, jsonl: bool, file: Option<PathBuf>) -> R
                 .as_deref()
                 .and_then(|u| url::Url::parse(u).ok())
                 .or_else(|| base.clone());
+            let started = std::time::Instant::now();
             let extracted = extract::extract(&request.html, page_url.as_ref());
+            let extract_ms = started.elapsed().as_secs_f64() * 1000.0;
             serde_json::to_writer(
                 &mut out,
                 &ExtractResponse {
                     id: &request.id,
+                    extract_ms,
                     extracted: &extracted,
                 },
             )?;
