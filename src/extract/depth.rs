@@ -331,17 +331,32 @@ fn strip_attributes(b: &[u8], tag: &Tag, on_drop: &mut impl FnMut(usize, usize))
 }
 
 /// End (index past the end tag) of the subtree whose start tag is `open`,
-/// or `None` when it is not to be dropped: it has no matching end tag, or it
-/// holds something the metadata pass reads or a JSON-LD script.
-fn subtree_end(b: &[u8], open: &Tag) -> Option<usize> {
-    if feeds_metadata(b, open) {
+/// or `None` when it is not to be dropped: it has no matching end tag, it
+/// holds something the metadata pass reads or a JSON-LD script, or the
+/// page's scanning `budget` is spent. Each call scans ahead from `open`, so
+/// thousands of unclosed `<aside>`s would make the pass quadratic; the budget
+/// (bytes, shared by the whole page) keeps it linear, and once it is spent
+/// subtrees are simply kept, as they were before this pass cut any.
+fn subtree_end(b: &[u8], open: &Tag, budget: &mut usize) -> Option<usize> {
+    if *budget == 0 || feeds_metadata(b, open) {
         return None;
     }
+    let limit = open.end.saturating_add(*budget).min(b.len());
+    let (end, scanned_to) = match_subtree(b, open, limit);
+    *budget = budget.saturating_sub(scanned_to.saturating_sub(open.end));
+    end
+}
+
+/// [`subtree_end`]'s scan, stopping at `limit`; also returns how far it read.
+fn match_subtree(b: &[u8], open: &Tag, limit: usize) -> (Option<usize>, usize) {
     let name = open.name();
     let mut level = 1usize;
     let mut i = open.end;
     loop {
-        i = next_lt(b, i)?;
+        let Some(lt) = next_lt(b, i).filter(|&lt| lt < limit) else {
+            return (None, limit.max(i));
+        };
+        i = lt;
         let tag = match parse_tag(b, i) {
             None => {
                 i += 1;
@@ -358,19 +373,19 @@ fn subtree_end(b: &[u8], open: &Tag) -> Option<usize> {
             if tag.name() == name {
                 level -= 1;
                 if level == 0 {
-                    return Some(tag.end);
+                    return (Some(tag.end), tag.end);
                 }
             }
             continue;
         }
         if feeds_metadata(b, &tag) {
-            return None;
+            return (None, i);
         }
         if tag.name() == name && !tag.self_closing {
             level += 1;
         }
         match classify(tag.name(), &b[tag.start..tag.end]) {
-            Class::RawKeep if tag.name() == b"script" => return None,
+            Class::RawKeep if tag.name() == b"script" => return (None, i),
             Class::RawKeep | Class::RawDrop | Class::ForeignDrop => {
                 i = end_tag(b, tag.end, tag.name()).max(tag.end);
             }
@@ -386,6 +401,7 @@ fn walk(b: &[u8], limit: usize, mut on_drop: impl FnMut(usize, usize)) -> usize 
     let mut depth = 0usize;
     let mut max_depth = 0usize;
     let mut skipped = 0usize;
+    let mut scan_budget = b.len().saturating_mul(2).saturating_add(64 * 1024);
     let mut i = 0;
     while let Some(lt) = next_lt(b, i) {
         i = lt;
@@ -429,7 +445,7 @@ fn walk(b: &[u8], limit: usize, mut on_drop: impl FnMut(usize, usize)) -> usize 
                 on_drop(tag.start, i);
                 continue;
             }
-            Class::SubtreeDrop => match subtree_end(b, &tag) {
+            Class::SubtreeDrop => match subtree_end(b, &tag, &mut scan_budget) {
                 Some(after) => {
                     on_drop(tag.start, after);
                     i = after;
@@ -565,6 +581,39 @@ mod tests {
                 r#"<img src="a.jpg" data-src="b.jpg" alt="pic"><br></div>"#
             )
         );
+    }
+
+    #[test]
+    fn the_subtree_scan_budget_is_shared_by_the_page() {
+        // Nested unclosed asides: every scan fails; the budget runs out
+        // after about twice the page instead of once per aside.
+        let page = format!("<body>{}<p>text</p>", "<aside>".repeat(10_000));
+        let b = page.as_bytes();
+        let mut budget = b.len() * 2;
+        let mut scans = 0;
+        let mut i = 0;
+        while let Some(lt) = next_lt(b, i) {
+            if let Some(Markup::Tag(tag)) = parse_tag(b, lt) {
+                if tag.name() == b"aside" && budget > 0 {
+                    scans += 1;
+                    assert_eq!(subtree_end(b, &tag, &mut budget), None);
+                }
+                i = tag.end;
+            } else {
+                i = lt + 1;
+            }
+        }
+        assert_eq!(budget, 0);
+        assert!(scans < 10, "{scans} scans of the rest of the page");
+        // A closed aside costs only its own length.
+        let page = "<aside><p>related</p></aside><p>text</p>";
+        let b = page.as_bytes();
+        let Some(Markup::Tag(tag)) = parse_tag(b, 0) else {
+            panic!("a tag")
+        };
+        let mut budget = 1000;
+        assert_eq!(subtree_end(b, &tag, &mut budget), Some(29));
+        assert_eq!(budget, 1000 - (29 - tag.end));
     }
 
     #[test]

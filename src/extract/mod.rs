@@ -267,6 +267,12 @@ mod tests {
         let _ = extract(&deep, None);
         let deep_inline = format!("<p>{}x", "<span><b><i>".repeat(20_000));
         let _ = extract(&deep_inline, None);
+        // Unclosed chrome elements by the ten thousand: each would have the
+        // pre-pass scan to the end of the page for its end tag.
+        for chrome in ["<aside>", "<nav><p>x", "<footer><div>"] {
+            let page = format!("<body>{}<p>body text</p></body>", chrome.repeat(50_000));
+            let _ = extract(&page, None);
+        }
         // Random bytes, decoded then extracted.
         let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
         let bytes: Vec<u8> = (0..200_000)
@@ -281,12 +287,12 @@ mod tests {
         let _ = extract(&s, None);
         let s = String::from_utf8_lossy(&bytes).replace('\u{0}', "<");
         let _ = extract(&s, url::Url::parse("https://www.bbc.com/x").ok().as_ref());
-        // A 5 MB page.
+        // A 10 MB page.
         let big = format!(
             "<html><body><article>{}</article></body></html>",
-            "<p>Some sentence of a very long page, repeated many times over.</p>".repeat(80_000)
+            "<p>Some sentence of a very long page, repeated many times over.</p>".repeat(160_000)
         );
-        assert!(big.len() > 5_000_000);
+        assert!(big.len() > 10_000_000);
         let e = extract(&big, None);
         assert!(!e.text.is_empty());
     }
