@@ -682,6 +682,7 @@ async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
                 final_url,
                 moved_to,
             } => {
+                let fresh_for = freshness.fresh_for();
                 let http = serde_json::json!({
                     "status": 200,
                     "final_url": final_url.as_str(),
@@ -692,16 +693,10 @@ async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
                     "cache_control": freshness.cache_control,
                     "expires": freshness.expires,
                     "date": freshness.date,
-                    "fresh_for_seconds": freshness.fresh_for().map(|d| d.as_secs()),
+                    "fresh_for_seconds": fresh_for.map(|d| d.as_secs()),
                     "conditional_get": validators.etag.is_some() || validators.last_modified.is_some(),
                 });
-                (
-                    body,
-                    content_type,
-                    Some(final_url),
-                    http,
-                    freshness.fresh_for(),
-                )
+                (body, content_type, Some(final_url), http, fresh_for)
             }
             FeedResponse::NotModified { .. } => {
                 anyhow::bail!("unexpected 304 to an unconditional GET")
@@ -735,18 +730,11 @@ async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
         .and_then(|c| c.feeds.iter().find(|f| f.url == target));
     let policy = IntervalPolicy::new(&poll, feed);
     let now = chrono::Utc::now().timestamp_millis();
-    let pace = Pace::of_dates(
-        parsed
-            .items
-            .iter()
-            .filter_map(|i| i.published.or(i.updated)),
-        now,
-    );
+    let pace = Pace::of_items(&parsed.items, now);
     let ttl = parsed
         .ttl_minutes
         .map(|m| std::time::Duration::from_secs(u64::from(m) * 60));
-    let floor = schedule::publisher_floor(ttl, http_fresh_for);
-    let interval = policy.interval(&pace, floor, now);
+    let interval = policy.interval(&pace, ttl, http_fresh_for, now);
     let next_poll = schedule::not_skipped(now + interval.as_millis() as i64, parsed.skip);
     let next_poll = chrono::DateTime::from_timestamp_millis(next_poll).unwrap_or_default();
     let bits = |mask: u32, n: u32| (0..n).filter(|b| mask & (1 << b) != 0).collect::<Vec<_>>();

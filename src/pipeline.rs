@@ -659,13 +659,7 @@ impl Pipeline {
                     Ok(Ok(parsed)) => match self.record(&feed.id, &parsed.items).await {
                         Ok(new) => {
                             tasks = new;
-                            state.pace = Pace::of_dates(
-                                parsed
-                                    .items
-                                    .iter()
-                                    .filter_map(|i| i.published.or(i.updated)),
-                                now,
-                            );
+                            state.pace = Pace::of_items(&parsed.items, now);
                             state.ttl_ms = parsed.ttl_minutes.map(|m| i64::from(m) * 60_000);
                             state.skip = parsed.skip;
                             state.title = parsed.title.clone();
@@ -701,8 +695,7 @@ impl Pipeline {
                 let ttl = state
                     .ttl_ms
                     .map(|ms| Duration::from_millis(ms.max(0) as u64));
-                let floor = schedule::publisher_floor(ttl, http_fresh_for);
-                let interval = policy.interval(&state.pace, floor, now);
+                let interval = policy.interval(&state.pace, ttl, http_fresh_for, now);
                 state.next_due_ms = schedule::next_due(now, interval, state.skip);
             }
             Err(PollFailure {

@@ -17,6 +17,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use crate::config::{Config, FeedConfig, PollConfig};
+use crate::feed::FeedItem;
 
 /// Items looked at for the feed's pace: enough for a stable median, few
 /// enough that an old archive at the end of a feed does not count.
@@ -71,9 +72,17 @@ impl IntervalPolicy {
     }
 
     /// The interval after a successful poll: the base, raised to the
-    /// publisher's floor, within the bounds.
-    pub fn interval(&self, pace: &Pace, floor: Option<Duration>, now_ms: i64) -> Duration {
+    /// publisher's floor (`<ttl>`, the response's freshness lifetime),
+    /// within the bounds.
+    pub fn interval(
+        &self,
+        pace: &Pace,
+        ttl: Option<Duration>,
+        http_fresh_for: Option<Duration>,
+        now_ms: i64,
+    ) -> Duration {
         let base = self.base(pace, now_ms);
+        let floor = publisher_floor(ttl, http_fresh_for);
         self.clamp(floor.map_or(base, |floor| base.max(floor)))
     }
 
@@ -94,7 +103,15 @@ pub struct Pace {
 }
 
 impl Pace {
-    /// The pace of a feed from its items' dates (published, else updated).
+    /// The pace of a feed from its items (published, else updated date).
+    pub fn of_items(items: &[FeedItem], now_ms: i64) -> Pace {
+        Pace::of_dates(
+            items.iter().filter_map(|i| i.published.or(i.updated)),
+            now_ms,
+        )
+    }
+
+    /// The pace of a feed from its items' dates.
     pub fn of_dates(dates: impl IntoIterator<Item = DateTime<Utc>>, now_ms: i64) -> Pace {
         let mut dates: Vec<i64> = dates
             .into_iter()
@@ -127,10 +144,7 @@ impl Pace {
 
 /// The publisher's "not before": the largest of RSS `<ttl>` and the HTTP
 /// freshness lifetime of the response.
-pub fn publisher_floor(
-    ttl: Option<Duration>,
-    http_fresh_for: Option<Duration>,
-) -> Option<Duration> {
+fn publisher_floor(ttl: Option<Duration>, http_fresh_for: Option<Duration>) -> Option<Duration> {
     match (ttl, http_fresh_for) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
@@ -297,18 +311,18 @@ mod tests {
         let pace = Pace::default();
         let ttl = Some(Duration::from_secs(15 * 60));
         assert_eq!(
-            policy().interval(&pace, ttl, NOW),
+            policy().interval(&pace, ttl, None, NOW),
             Duration::from_secs(15 * 60)
         );
         // A floor below the base changes nothing.
         assert_eq!(
-            policy().interval(&pace, Some(Duration::from_secs(10)), NOW),
+            policy().interval(&pace, None, Some(Duration::from_secs(10)), NOW),
             Duration::from_secs(300)
         );
         // max_interval is the operator's promise, above any hint.
         let day = Some(Duration::from_secs(86_400));
         assert_eq!(
-            policy().interval(&pace, day, NOW),
+            policy().interval(&pace, day, None, NOW),
             Duration::from_secs(6 * 3600)
         );
         assert_eq!(
@@ -325,14 +339,14 @@ mod tests {
         let pinned = IntervalPolicy::for_feed(&config, &config.feeds[0]);
         let ttl = Some(Duration::from_secs(15 * 60));
         assert_eq!(
-            pinned.interval(&Pace::default(), ttl, NOW),
+            pinned.interval(&Pace::default(), ttl, None, NOW),
             Duration::from_secs(1)
         );
         // With its own max, the hint may stretch it up to that max.
         config.feeds[0].max_interval = Some(Duration::from_secs(600));
         let stretchy = IntervalPolicy::for_feed(&config, &config.feeds[0]);
         assert_eq!(
-            stretchy.interval(&Pace::default(), ttl, NOW),
+            stretchy.interval(&Pace::default(), ttl, None, NOW),
             Duration::from_secs(600)
         );
     }
