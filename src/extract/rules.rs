@@ -42,50 +42,57 @@ fn compile(sels: &[String]) -> Vec<Matcher> {
     sels.iter().filter_map(|s| Matcher::new(s).ok()).collect()
 }
 
+/// The compiled rules and the attribute names their selectors test, from
+/// one parse of the rules file.
+struct RuleSet {
+    rules: Vec<SiteRule>,
+    attribute_names: Vec<String>,
+}
+
+fn rule_set() -> &'static RuleSet {
+    static SET: OnceLock<RuleSet> = OnceLock::new();
+    SET.get_or_init(|| {
+        let raw = serde_json::from_str::<RuleFile>(RULES_JSON)
+            .map(|f| f.rules)
+            .unwrap_or_default();
+        let mut attribute_names: Vec<String> = raw
+            .iter()
+            .flat_map(|r| r.body.iter().chain(&r.remove))
+            .flat_map(|sel| selector_attributes(sel))
+            .collect();
+        attribute_names.sort();
+        attribute_names.dedup();
+        let rules = raw
+            .into_iter()
+            .map(|r| SiteRule {
+                body: compile(&r.body),
+                remove: compile(&r.remove),
+                hosts: r
+                    .hosts
+                    .into_iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect(),
+                name: r.name,
+                title: r.title,
+            })
+            .collect();
+        RuleSet {
+            rules,
+            attribute_names,
+        }
+    })
+}
+
 /// All rules (parsed once).
 pub fn rules() -> &'static [SiteRule] {
-    static RULES: OnceLock<Vec<SiteRule>> = OnceLock::new();
-    RULES.get_or_init(|| {
-        serde_json::from_str::<RuleFile>(RULES_JSON)
-            .map(|f| {
-                f.rules
-                    .into_iter()
-                    .map(|r| SiteRule {
-                        body: compile(&r.body),
-                        remove: compile(&r.remove),
-                        hosts: r
-                            .hosts
-                            .into_iter()
-                            .map(|h| h.to_ascii_lowercase())
-                            .collect(),
-                        name: r.name,
-                        title: r.title,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    })
+    &rule_set().rules
 }
 
 /// Names (lower case) of the attributes that the rules' selectors test,
 /// e.g. `data-component` for `[data-component="text-block"]`. The pre-pass
 /// that strips unused attributes keeps these.
 pub fn attribute_names() -> &'static [String] {
-    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
-    NAMES.get_or_init(|| {
-        let Ok(file) = serde_json::from_str::<RuleFile>(RULES_JSON) else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = file
-            .rules
-            .iter()
-            .flat_map(|r| r.body.iter().chain(&r.remove))
-            .flat_map(|sel| selector_attributes(sel))
-            .collect();
-        names.sort();
-        names.dedup();
-        names
-    })
+    &rule_set().attribute_names
 }
 
 /// Attribute names in a CSS selector (`[name]`, `[name=…]`, `[name*=…]`…).
