@@ -7,6 +7,8 @@
 //! of the item's content. The story id is a hash of that key, so it is stable
 //! across feeds and restarts.
 
+use std::collections::{HashMap, HashSet};
+
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -48,10 +50,16 @@ fn is_tracking_param(name: &str) -> bool {
 /// default port, no fragment, no tracking parameters, remaining parameters
 /// sorted. Returns `None` for anything that is not an absolute http(s) URL.
 pub fn normalize_url(raw: &str) -> Option<String> {
+    normalize_with_fragment(raw).map(|(url, _)| url)
+}
+
+/// [`normalize_url`], and the fragment it dropped (non-empty), if any.
+fn normalize_with_fragment(raw: &str) -> Option<(String, Option<String>)> {
     let mut url = Url::parse(raw.trim()).ok()?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return None;
     }
+    let fragment = url.fragment().filter(|f| !f.is_empty()).map(String::from);
     url.set_fragment(None);
     // The url crate lower-cases the host and drops default ports already.
     let mut params: Vec<(String, String)> = url
@@ -68,13 +76,13 @@ pub fn normalize_url(raw: &str) -> Option<String> {
     if url.path().is_empty() {
         url.set_path("/");
     }
-    Some(url.into())
+    Some((url.into(), fragment))
 }
 
 /// The identity of a story, before it is looked up in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoryIdentity {
-    /// Primary key: `url:…`, `guid:…` or `hash:…`.
+    /// Primary key: `url:…`, `guid@<feed>:…` or `hash:…`.
     pub key: String,
     /// Further keys that name the same story (the guid when the link won,
     /// say), so a later item that has only one of them still matches.
@@ -83,36 +91,177 @@ pub struct StoryIdentity {
     pub url: Option<String>,
 }
 
-impl StoryIdentity {
-    pub fn of(item: &FeedItem) -> StoryIdentity {
-        let link_url = item.link.as_deref().and_then(normalize_url);
+/// The stories of one feed document, with the keys that cannot identify any.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DocumentIdentity {
+    /// One entry per distinct story, in document order: the index of its
+    /// first item in the document, and its identity. Later items of the
+    /// same story are left out, so one poll never records a story twice.
+    pub stories: Vec<(usize, StoryIdentity)>,
+    /// For each item of the document, its story's place in `stories`.
+    pub story_of_item: Vec<usize>,
+    /// Keys that several different items of the document share (one link
+    /// for every post of a status page, one guid for every item of a broken
+    /// feed): they name no single story, and the store stops matching on them.
+    pub ambiguous: Vec<String>,
+}
+
+/// What one item offers as identity, before the document is looked at.
+struct ItemKeys {
+    link: Option<(String, Option<String>)>,
+    guid_key: Option<String>,
+    /// What tells this item's guid apart from another's: a URL guid without
+    /// its fragment (BBC's `URL#1` and `URL#8` name one story), else the
+    /// guid as written.
+    guid_identity: Option<String>,
+}
+
+impl ItemKeys {
+    fn of(feed_id: &str, item: &FeedItem) -> ItemKeys {
         let guid = item
             .guid
             .as_deref()
             .map(str::trim)
             .filter(|g| !g.is_empty());
-        let guid_key = guid.map(|g| match normalize_url(g) {
-            Some(url) => format!("url:{url}"),
-            None => format!("guid:{g}"),
-        });
-        let mut keys: Vec<String> = Vec::with_capacity(2);
-        if let Some(url) = &link_url {
-            keys.push(format!("url:{url}"));
+        let (guid_key, guid_identity) = match guid {
+            Some(g) => match normalize_url(g) {
+                Some(url) => (Some(format!("url:{url}")), Some(url)),
+                // Guids like `1` or `post-7` are unique only within their
+                // feed: scoped, so two sites' `1`s stay two stories.
+                None => (Some(format!("guid@{feed_id}:{g}")), Some(g.to_string())),
+            },
+            None => (None, None),
+        };
+        ItemKeys {
+            link: item.link.as_deref().and_then(normalize_with_fragment),
+            guid_key,
+            guid_identity,
         }
-        if let Some(k) = guid_key
-            && !keys.contains(&k)
+    }
+
+    fn link_key(&self) -> Option<String> {
+        self.link.as_ref().map(|(url, _)| format!("url:{url}"))
+    }
+
+    fn fine_link_key(&self) -> Option<String> {
+        match &self.link {
+            Some((url, Some(fragment))) => Some(format!("url:{url}#{fragment}")),
+            _ => None,
+        }
+    }
+}
+
+/// Works out the identity of every item of one feed document.
+///
+/// Items are the same story when they share a key (normalized link, guid)
+/// and nothing tells them apart. A key shared by items that *are* told apart
+/// — different link fragments (`live#post-1`, `live#post-2`), different
+/// guids, different links — is ambiguous and is not used; such items are
+/// keyed by their link with its fragment, their link, or their guid.
+pub fn identify(feed_id: &str, items: &[FeedItem]) -> DocumentIdentity {
+    let offered: Vec<ItemKeys> = items.iter().map(|i| ItemKeys::of(feed_id, i)).collect();
+    // Which items offer each key: the link, the link with its fragment, the guid.
+    let mut holders: HashMap<String, Vec<usize>> = HashMap::new();
+    for (index, keys) in offered.iter().enumerate() {
+        let candidates = [keys.link_key(), keys.fine_link_key(), keys.guid_key.clone()];
+        for key in candidates.into_iter().flatten() {
+            let list = holders.entry(key).or_default();
+            if list.last() != Some(&index) {
+                list.push(index);
+            }
+        }
+    }
+    let mut ambiguous: HashSet<String> = HashSet::new();
+    for (key, list) in &holders {
+        if list.len() < 2 {
+            continue;
+        }
+        let fragments: HashSet<Option<&str>> = list
+            .iter()
+            .map(|&i| offered[i].link.as_ref().and_then(|(_, f)| f.as_deref()))
+            .collect();
+        let guids: HashSet<&str> = list
+            .iter()
+            .filter_map(|&i| offered[i].guid_identity.as_deref())
+            .collect();
+        let links: HashSet<&str> = list
+            .iter()
+            .filter_map(|&i| offered[i].link.as_ref().map(|(url, _)| url.as_str()))
+            .collect();
+        if fragments.len() > 1 || guids.len() > 1 || links.len() > 1 {
+            ambiguous.insert(key.clone());
+        }
+    }
+    let usable_key = |key: Option<String>| key.filter(|k| !ambiguous.contains(k));
+    let mut identities: Vec<StoryIdentity> = Vec::with_capacity(items.len());
+    for (item, keys) in items.iter().zip(&offered) {
+        let mut usable: Vec<String> = Vec::with_capacity(2);
+        // The link; when it is shared, its fragment may tell this item apart.
+        if let Some(key) = usable_key(keys.link_key()).or_else(|| usable_key(keys.fine_link_key()))
         {
-            keys.push(k);
+            usable.push(key);
         }
-        if keys.is_empty() {
-            keys.push(format!("hash:{}", content_fingerprint(item)));
+        if let Some(key) = &keys.guid_key
+            && !ambiguous.contains(key)
+            && !usable.contains(key)
+        {
+            usable.push(key.clone());
         }
-        let key = keys.remove(0);
-        StoryIdentity {
+        if usable.is_empty() {
+            usable.push(format!("hash:{}", content_fingerprint(item)));
+        }
+        let key = usable.remove(0);
+        identities.push(StoryIdentity {
             key,
-            aliases: keys,
-            url: link_url,
+            aliases: usable,
+            url: keys.link.as_ref().map(|(url, _)| url.clone()),
+        });
+    }
+    // Items joined by a usable key are one story: the first one stands for
+    // it and takes every key the others bring.
+    let mut story_of_key: HashMap<String, usize> = HashMap::new();
+    let mut stories: Vec<(usize, StoryIdentity)> = Vec::new();
+    let mut story_of_item = Vec::with_capacity(items.len());
+    for (index, identity) in identities.into_iter().enumerate() {
+        let joined = identity
+            .all_keys()
+            .find_map(|key| story_of_key.get(key).copied());
+        let slot = match joined {
+            Some(slot) => {
+                let story = &mut stories[slot].1;
+                for key in identity.all_keys() {
+                    if !story.all_keys().any(|k| k == key) {
+                        story.aliases.push(key.to_string());
+                    }
+                }
+                slot
+            }
+            None => {
+                stories.push((index, identity));
+                stories.len() - 1
+            }
+        };
+        for key in stories[slot].1.all_keys() {
+            story_of_key.entry(key.to_string()).or_insert(slot);
         }
+        story_of_item.push(slot);
+    }
+    let mut ambiguous: Vec<String> = ambiguous.into_iter().collect();
+    ambiguous.sort();
+    DocumentIdentity {
+        stories,
+        story_of_item,
+        ambiguous,
+    }
+}
+
+impl StoryIdentity {
+    /// The identity of a lone item of `feed_id` (a document of one).
+    pub fn of(feed_id: &str, item: &FeedItem) -> StoryIdentity {
+        identify(feed_id, std::slice::from_ref(item))
+            .stories
+            .remove(0)
+            .1
     }
 
     pub fn all_keys(&self) -> impl Iterator<Item = &str> {
@@ -214,27 +363,129 @@ mod tests {
             Some("https://www.bbc.com/news/articles/c9x?at_campaign=KARANGA&at_medium=RSS"),
             Some("https://www.bbc.com/news/articles/c9x#3"),
         );
-        let (ia, ib) = (StoryIdentity::of(&a), StoryIdentity::of(&b));
+        let (ia, ib) = (StoryIdentity::of("world", &a), StoryIdentity::of("uk", &b));
         assert_eq!(ia.key, "url:https://www.bbc.com/news/articles/c9x");
         assert_eq!(ia.story_id(), ib.story_id());
         assert!(ia.aliases.is_empty(), "the guid normalizes to the same URL");
+        // BBC lists one story twice in one document (`#1` and `#8`, titles
+        // reworded): still one story, and no key is given up.
+        let mut again = b.clone();
+        again.title = Some("A story, reworded".into());
+        let doc = identify(
+            "front",
+            &[
+                a.clone(),
+                item(Some("https://www.bbc.com/news/other"), None),
+                again,
+            ],
+        );
+        assert_eq!(doc.stories.len(), 2);
+        assert_eq!(doc.stories[0].0, 0);
+        assert_eq!(doc.stories[0].1.story_id(), ia.story_id());
+        assert!(doc.ambiguous.is_empty());
     }
 
     #[test]
     fn guid_then_content_hash_when_no_link() {
-        let by_guid = StoryIdentity::of(&item(None, Some("urn:uuid:1234")));
-        assert_eq!(by_guid.key, "guid:urn:uuid:1234");
-        let bare = StoryIdentity::of(&item(None, None));
+        let by_guid = StoryIdentity::of("f", &item(None, Some("urn:uuid:1234")));
+        assert_eq!(by_guid.key, "guid@f:urn:uuid:1234");
+        let bare = StoryIdentity::of("f", &item(None, None));
         assert!(bare.key.starts_with("hash:"));
-        assert_eq!(bare, StoryIdentity::of(&item(None, None)));
+        assert_eq!(bare, StoryIdentity::of("f", &item(None, None)));
     }
 
     #[test]
-    fn non_url_guid_is_kept_as_alias() {
-        let id = StoryIdentity::of(&item(Some("https://a.example/x"), Some("tag:a,2024:1")));
+    fn non_url_guids_are_scoped_by_feed() {
+        let one = item(None, Some("1"));
+        assert_ne!(
+            StoryIdentity::of("site-a", &one).story_id(),
+            StoryIdentity::of("site-b", &one).story_id()
+        );
+        let id = StoryIdentity::of(
+            "a",
+            &item(Some("https://a.example/x"), Some("tag:a,2024:1")),
+        );
         assert_eq!(id.key, "url:https://a.example/x");
-        assert_eq!(id.aliases, vec!["guid:tag:a,2024:1".to_string()]);
+        assert_eq!(id.aliases, vec!["guid@a:tag:a,2024:1".to_string()]);
         assert_eq!(id.story_id().len(), 32);
+    }
+
+    #[test]
+    fn items_sharing_a_link_but_not_a_guid_are_different_stories() {
+        // A status page: every incident links to the same page.
+        let items: Vec<FeedItem> = ["incident-1", "incident-2", "incident-3"]
+            .iter()
+            .map(|g| item(Some("https://status.example/"), Some(g)))
+            .collect();
+        let doc = identify("status", &items);
+        assert_eq!(doc.stories.len(), 3);
+        assert_eq!(
+            doc.ambiguous,
+            vec!["url:https://status.example/".to_string()]
+        );
+        let keys: Vec<&str> = doc.stories.iter().map(|(_, id)| id.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "guid@status:incident-1",
+                "guid@status:incident-2",
+                "guid@status:incident-3"
+            ]
+        );
+        assert!(doc.stories.iter().all(|(_, id)| id.aliases.is_empty()));
+    }
+
+    #[test]
+    fn a_fragment_that_tells_items_apart_is_kept() {
+        let items = [
+            item(
+                Some("https://news.example/live?utm_source=rss#post-1"),
+                None,
+            ),
+            item(Some("https://news.example/live#post-2"), None),
+        ];
+        let doc = identify("live", &items);
+        let keys: Vec<&str> = doc.stories.iter().map(|(_, id)| id.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "url:https://news.example/live#post-1",
+                "url:https://news.example/live#post-2"
+            ]
+        );
+        assert_eq!(
+            doc.ambiguous,
+            vec!["url:https://news.example/live".to_string()]
+        );
+        // Alone, a fragment does not split a story from its page.
+        let alone = StoryIdentity::of("live", &items[0]);
+        assert_eq!(alone.key, "url:https://news.example/live");
+    }
+
+    #[test]
+    fn a_guid_shared_by_different_links_is_ignored() {
+        let items = [
+            item(
+                Some("https://blog.example/a"),
+                Some("https://blog.example/"),
+            ),
+            item(
+                Some("https://blog.example/b"),
+                Some("https://blog.example/"),
+            ),
+        ];
+        let doc = identify("blog", &items);
+        assert_eq!(doc.stories.len(), 2);
+        assert_eq!(doc.ambiguous, vec!["url:https://blog.example/".to_string()]);
+        assert!(doc.stories.iter().all(|(_, id)| id.aliases.is_empty()));
+    }
+
+    #[test]
+    fn an_item_repeated_in_a_document_is_one_story() {
+        let a = item(Some("https://x.example/s"), Some("g1"));
+        let doc = identify("f", &[a.clone(), a]);
+        assert_eq!(doc.stories.len(), 1);
+        assert!(doc.ambiguous.is_empty());
     }
 
     #[test]

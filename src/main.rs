@@ -227,7 +227,12 @@ fn main() -> ExitCode {
                 Ok(runtime) => runtime,
                 Err(e) => return report(Err(e)),
             };
-            match runtime.block_on(run(config, once, sink)) {
+            let result = runtime.block_on(run(config, once, sink));
+            // A parse still running on a blocking thread (its story was
+            // abandoned at the end of the grace period) must not hold the
+            // exit: the runtime is not waited for.
+            runtime.shutdown_background();
+            match result {
                 Ok(code) => code,
                 Err(e) => {
                     error!("{e:#}");
@@ -406,11 +411,11 @@ async fn run(config: Config, once: bool, sink_kind: SinkKind) -> Result<ExitCode
         .context("cannot flush the store")?;
     info!(summary = %metrics.summary(), "feedwire stopped");
     if once {
-        eprintln!("feedwire: {}", metrics.summary());
+        eprintln!("feedwire: {}; unfinished {undelivered}", metrics.summary());
     }
     if undelivered > 0 {
         warn!(
-            undelivered,
+            unfinished = undelivered,
             "some stories were not delivered; the next run retries them"
         );
         return Ok(ExitCode::from(3));
@@ -456,8 +461,8 @@ async fn replay_command(config: Config, request: ReplayRequest) -> Result<()> {
     };
     let options = ReplayOptions {
         feeds: request.feeds,
-        since_ms: time(&request.since)?,
-        until_ms: time(&request.until)?,
+        since: time(&request.since)?,
+        until: time(&request.until)?,
         ids,
         target,
         rate: request.rate,
@@ -525,6 +530,7 @@ async fn backfill_command(
         .map(feedwire::replay::parse_time)
         .transpose()
         .map_err(anyhow::Error::msg)?
+        .map(|bound| bound.resolve(chrono::Utc::now().timestamp_millis()))
         .and_then(chrono::DateTime::from_timestamp_millis);
     let source = match (&sitemap, &file, &feed) {
         (Some(url), _, _) => {
@@ -649,7 +655,6 @@ fn import_opml(path: &std::path::Path, config: &Config, file: &std::path::Path) 
 /// `feeds check`: works without a config (defaults, no store), and uses the
 /// config's fetch settings and store when there is one.
 async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
-    use feedwire::dedup::StoryIdentity;
     use feedwire::fetch::{FeedResponse, Validators};
     use feedwire::schedule::{self, IntervalPolicy, Pace};
     use feedwire::store::Store;
@@ -704,11 +709,16 @@ async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
         }
     };
     let parsed = feedwire::feed::parse_feed(&body, content_type.as_deref(), base.as_ref())?;
+    let feed_id = config
+        .as_ref()
+        .and_then(|c| c.feeds.iter().find(|f| f.url == target))
+        .map_or("check", |f| f.id.as_str());
+    let document = feedwire::dedup::identify(feed_id, &parsed.items);
     let mut out = std::io::stdout().lock();
-    for item in &parsed.items {
-        let identity = StoryIdentity::of(item);
+    for (index, item) in parsed.items.iter().enumerate() {
+        let (first, identity) = &document.stories[document.story_of_item[index]];
         let known = match &store {
-            Some(store) => Some(store.lookup(&identity)?.is_some()),
+            Some(store) => Some(store.lookup(identity)?.is_some()),
             None => None,
         };
         let line = serde_json::json!({
@@ -720,6 +730,7 @@ async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
             "published": item.published.map(|t| t.to_rfc3339()),
             "updated": item.updated.map(|t| t.to_rfc3339()),
             "new": known.map(|k| !k),
+            "same_story_as_item": (*first != index).then_some(*first),
         });
         writeln!(out, "{line}")?;
     }
@@ -749,6 +760,7 @@ async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
             "skip_days_from_monday": bits(u32::from(parsed.skip.days), 7),
             "median_item_gap_seconds": pace.median_gap_ms.map(|ms| ms / 1000),
             "links": parsed.links,
+            "ambiguous_keys": document.ambiguous,
         },
         "http": http,
         "interval_seconds": interval.as_secs(),

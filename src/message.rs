@@ -47,6 +47,23 @@ impl ExtractionStatus {
             ExtractionStatus::Skipped => "skipped",
         }
     }
+
+    pub fn parse(text: &str) -> Option<ExtractionStatus> {
+        [
+            ExtractionStatus::Ok,
+            ExtractionStatus::Empty,
+            ExtractionStatus::Failed,
+            ExtractionStatus::Skipped,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// Whether text obtained this way is at least as good as text obtained
+    /// `other`'s way: the page's own text beats any feed text.
+    pub fn at_least_as_good_as(self, other: ExtractionStatus) -> bool {
+        self == ExtractionStatus::Ok || other != ExtractionStatus::Ok
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -21,7 +21,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use url::Url;
 
 use crate::config::{Config, FeedConfig};
-use crate::dedup::{StoryIdentity, content_hash, item_fingerprint, normalize_url};
+use crate::dedup::{content_hash, identify, item_fingerprint, normalize_url};
 use crate::extract::{self, Extracted, ExtractionMethod};
 use crate::feed::{self, FeedItem};
 use crate::fetch::{FeedResponse, FetchError, Fetcher, Validators};
@@ -33,7 +33,7 @@ use crate::ops::{KindLabels, Metrics, OutcomeLabels};
 use crate::publish::{PublishError, Sink};
 use crate::schedule::{self, IntervalPolicy, Pace, failure_backoff};
 use crate::store::{
-    self, DiscoveredItem, FeedState, SharedStore, StoreHandle, StoryTask, StoryWork,
+    self, DiscoveredItem, FeedState, PendingMessage, SharedStore, StoreHandle, StoryTask, StoryWork,
 };
 
 /// A story on the queue, with when it was queued.
@@ -49,6 +49,12 @@ const STUCK_AFTER: Duration = Duration::from_secs(300);
 /// Publish attempts for a message the broker refused (returned or nacked)
 /// before the story is left for a later sweep.
 const REFUSED_PUBLISH_ATTEMPTS: usize = 4;
+
+/// Rounds at a story's page (each with `fetch.page_attempts` tries), counted
+/// in the store across restarts. After them a new story goes out with the
+/// feed's text, and a published one keeps the revision it has: a page that
+/// crashes the worker or stays down cannot hold a story forever.
+const PAGE_ROUNDS: u32 = 5;
 
 pub struct Pipeline {
     config: Arc<Config>,
@@ -123,7 +129,8 @@ impl Pipeline {
     }
 
     /// Polls every feed once, processes every new story and waits for every
-    /// confirm. Returns the number of stories left undelivered.
+    /// confirm. Returns the number of stories left unfinished in the store
+    /// (undelivered, deferred, or dropped when the grace period ran out).
     pub async fn run_once(self: &Arc<Self>) -> u64 {
         let (tx, rx) = mpsc::channel(self.config.pipeline.queue_capacity);
         let workers = tokio::spawn(Arc::clone(self).work(rx));
@@ -159,7 +166,7 @@ impl Pipeline {
         }
         drop(tx);
         let _ = workers.await;
-        self.metrics.undelivered.get()
+        self.unfinished_stories().await
     }
 
     /// The long-running worker: polls feeds when due until `shutdown`.
@@ -326,71 +333,161 @@ impl Pipeline {
                 };
                 pipeline.metrics.stories_in_flight.inc();
                 tokio::select! {
+                    biased;
                     _ = pipeline.handle(work, queued_at).instrument(span) => {}
-                    _ = pipeline.abort.cancelled() => {}
+                    // Left unfinished in the store: counted, resumed next start.
+                    _ = pipeline.abort.cancelled() => {
+                        pipeline.metrics.undelivered.inc();
+                    }
                 }
                 pipeline.metrics.stories_in_flight.dec();
                 pipeline.release(&story_id);
             });
             while running.try_join_next().is_some() {}
         }
+        // Stories still queued when the grace period ended: counted as not
+        // delivered (they stay unfinished in the store).
+        rx.close();
+        while let Ok((work, _)) = rx.try_recv() {
+            self.metrics.stories_queued.dec();
+            self.metrics.undelivered.inc();
+            self.release(work.story_id());
+        }
         while running.join_next().await.is_some() {}
+    }
+
+    /// Stories the store holds unfinished (discovered or built, not yet
+    /// confirmed); an unreadable store counts as one, so it is not success.
+    pub async fn unfinished_stories(&self) -> u64 {
+        match self.store.call(|s| s.stats()).await {
+            Ok(stats) => stats.discovered + stats.fetched,
+            Err(error) => {
+                warn!(%error, "cannot count unfinished stories");
+                1
+            }
+        }
     }
 
     async fn handle(&self, work: StoryWork, queued_at: Instant) {
         let started_at = Instant::now();
-        let envelope = match work {
-            StoryWork::Republish(envelope) => envelope,
-            StoryWork::Process(task) => match self.build(task).await {
-                Some(envelope) => envelope,
-                None => return,
-            },
-        };
-        if self.deliver(envelope).await {
-            self.metrics.story_latency.record(queued_at.elapsed());
-            self.metrics.processing_latency.record(started_at.elapsed());
+        let mut next = Some(work);
+        // A story whose item changed while it was in progress comes back
+        // from the store open again: it is processed again right here.
+        while let Some(work) = next.take() {
+            let envelope = match work {
+                StoryWork::Republish(envelope) => envelope,
+                StoryWork::Process(task) => match self.build(*task).await {
+                    Built::Message(envelope) => envelope,
+                    Built::Nothing(reopened) => {
+                        next = reopened.map(StoryWork::Process);
+                        continue;
+                    }
+                },
+            };
+            match self.deliver(envelope).await {
+                Delivered::Yes(reopened) => {
+                    self.metrics.story_latency.record(queued_at.elapsed());
+                    self.metrics.processing_latency.record(started_at.elapsed());
+                    next = reopened.map(StoryWork::Process);
+                }
+                Delivered::No => {}
+            }
         }
     }
 
     /// Fetches, extracts and builds the message; persists it as pending.
-    /// `None` when nothing needs publishing (unchanged) or the store failed.
-    async fn build(&self, task: StoryTask) -> Option<Envelope> {
+    async fn build(&self, task: StoryTask) -> Built {
         let feed = self.config.feed(&task.feed_id);
         let fetch_full_text = feed.is_none_or(|f| self.config.fetch_full_text(f));
         let link = task.item.link.as_deref().and_then(|l| Url::parse(l).ok());
+        let mut rounds_spent = false;
         let page = match (&link, fetch_full_text) {
-            (Some(url), true) => Some(self.fetch_and_extract(url, &task).await),
+            (Some(url), true) => {
+                let id = task.story_id.clone();
+                let attempt = self.store.call(move |s| s.begin_attempt(&id)).await;
+                let attempt = match attempt {
+                    Ok(attempt) => attempt,
+                    Err(error) => {
+                        warn!(%error, "cannot count the page attempt; the story will be retried");
+                        return Built::Nothing(None);
+                    }
+                };
+                rounds_spent = attempt >= PAGE_ROUNDS;
+                if attempt > PAGE_ROUNDS {
+                    // Tried (and perhaps crashed on) this page often enough.
+                    warn!(feed_id = %task.feed_id, url = %url, attempts = attempt - 1, "article page keeps failing; using the feed's text");
+                    Some(PageOutcome::Failed)
+                } else {
+                    Some(self.fetch_and_extract(url, &task).await)
+                }
+            }
             _ => None,
         };
         let feed_ref = self.feed_ref(&task.feed_id, feed).await;
-        let message = compose(&task, page, feed_ref);
+        // Rendering the feed's HTML is CPU work: off the async threads.
+        let composed = {
+            let task = task.clone();
+            self.on_cpu(move || compose(&task, page, feed_ref)).await
+        };
+        let message = match composed {
+            Ok(message) => message,
+            Err(error) => {
+                warn!(%error, "building the message failed; the story will be retried");
+                return Built::Nothing(None);
+            }
+        };
+        let status = message.extraction.status;
         self.metrics
             .extractions
             .get_or_create(&OutcomeLabels {
-                outcome: message.extraction.status.as_str(),
+                outcome: status.as_str(),
             })
             .inc();
-        if task.published_revision > 0
-            && task.published_hash.as_deref() == Some(message.content_hash.as_str())
-        {
-            self.metrics.unchanged.inc();
+        let unchanged = task.published_revision > 0
+            && task.published_hash.as_deref() == Some(message.content_hash.as_str());
+        // A revision never degrades what was published: with the page down,
+        // an edited summary must not replace the full text.
+        let worse = task
+            .published_status
+            .is_some_and(|published| !status.at_least_as_good_as(published));
+        if worse && !rounds_spent {
+            info!(story_id = %task.story_id, status = status.as_str(), "page unavailable for an update; the story stays open and is retried");
             let id = task.story_id.clone();
-            if let Err(error) = self.store.call(move |s| s.mark_unchanged(&id)).await {
-                warn!(%error, "cannot mark story unchanged");
+            if let Err(error) = self.store.call(move |s| s.defer(&id)).await {
+                warn!(%error, "cannot defer the story");
             }
-            return None;
+            return Built::Nothing(None);
+        }
+        if unchanged || worse {
+            if worse {
+                warn!(story_id = %task.story_id, "page unavailable for an update after every attempt; keeping the published revision");
+            }
+            self.metrics.unchanged.inc();
+            let (id, version) = (task.story_id.clone(), task.item_version);
+            return match self
+                .store
+                .call(move |s| s.mark_unchanged(&id, version))
+                .await
+            {
+                Ok(reopened) => Built::Nothing(reopened.map(Box::new)),
+                Err(error) => {
+                    warn!(%error, "cannot mark story unchanged");
+                    Built::Nothing(None)
+                }
+            };
         }
         let envelope = Envelope::new(&message, self.config.routing_key_for(&task.feed_id));
-        let (pending, hash) = (envelope.clone(), message.content_hash.clone());
-        if let Err(error) = self
-            .store
-            .call(move |s| s.save_pending(&pending, &hash))
-            .await
-        {
+        let pending = PendingMessage {
+            envelope: envelope.clone(),
+            content_hash: message.content_hash,
+            status,
+            item_version: task.item_version,
+        };
+        if let Err(error) = self.store.call(move |s| s.save_pending(&pending)).await {
             warn!(%error, "cannot persist the built message; the story will be retried");
-            return None;
+            return Built::Nothing(None);
         }
-        Some(envelope)
+        Built::Message(envelope)
     }
 
     async fn fetch_and_extract(&self, url: &Url, task: &StoryTask) -> PageOutcome {
@@ -517,8 +614,7 @@ impl Pipeline {
     }
 
     /// Publishes with retries; marks the story done only after the confirm.
-    /// Returns whether the message was delivered.
-    async fn deliver(&self, envelope: Envelope) -> bool {
+    async fn deliver(&self, envelope: Envelope) -> Delivered {
         let mut refused = 0usize;
         // Capped at a few seconds so a broker that comes back is used again
         // within seconds, not after a long backoff.
@@ -548,15 +644,19 @@ impl Pipeline {
                     break;
                 }
                 Err(error) => {
-                    let refused_by_broker =
-                        matches!(error, PublishError::Returned { .. } | PublishError::Nacked);
+                    let refused_by_broker = matches!(
+                        error,
+                        PublishError::Returned { .. }
+                            | PublishError::Nacked
+                            | PublishError::Ambiguous { .. }
+                    );
                     if refused_by_broker {
                         refused += 1;
                     }
                     if refused >= REFUSED_PUBLISH_ATTEMPTS || self.abort.is_cancelled() {
                         self.metrics.undelivered.inc();
                         warn!(%error, routing_key = %envelope.routing_key, message_id = %envelope.message_id, "message not delivered; the story stays unfinished and will be retried");
-                        return false;
+                        return Delivered::No;
                     }
                     let delay = backoff.next().unwrap_or(Duration::from_secs(5));
                     debug!(%error, retry_in = ?delay, "publish failed, retrying");
@@ -564,23 +664,26 @@ impl Pipeline {
                         _ = tokio::time::sleep(delay) => {}
                         _ = self.abort.cancelled() => {
                             self.metrics.undelivered.inc();
-                            return false;
+                            return Delivered::No;
                         }
                     }
                 }
             }
         }
         let (id, revision) = (envelope.story_id.clone(), envelope.revision);
-        if let Err(error) = self
+        match self
             .store
             .call(move |s| s.mark_published(&id, revision))
             .await
         {
-            // Confirmed but not recorded: the story will be re-sent with the
-            // same message_id, which consumers drop.
-            warn!(%error, "cannot mark story published");
+            Ok(reopened) => Delivered::Yes(reopened.map(Box::new)),
+            Err(error) => {
+                // Confirmed but not recorded: the story will be re-sent with
+                // the same message_id, which consumers drop.
+                warn!(%error, "cannot mark story published");
+                Delivered::Yes(None)
+            }
         }
-        true
     }
 
     /// Polls one feed, records its items and queues the stories that need
@@ -590,7 +693,7 @@ impl Pipeline {
         let span = info_span!("poll", feed_id = %feed.id, url = %feed.url);
         let (tasks, next_due) = self.poll(feed).instrument(span).await;
         for task in tasks {
-            self.enqueue(tx, StoryWork::Process(task)).await;
+            self.enqueue(tx, StoryWork::Process(Box::new(task))).await;
         }
         next_due
     }
@@ -762,18 +865,20 @@ impl Pipeline {
         items: &[FeedItem],
     ) -> Result<Vec<StoryTask>, store::StoreError> {
         self.metrics.add_items("seen", items.len() as u64);
-        let discovered: Vec<DiscoveredItem> = items
-            .iter()
-            .map(|item| DiscoveredItem {
-                identity: StoryIdentity::of(item),
-                fingerprint: item_fingerprint(item),
-                item: item.clone(),
+        let document = identify(feed_id, items);
+        let discovered: Vec<DiscoveredItem> = document
+            .stories
+            .into_iter()
+            .map(|(index, identity)| DiscoveredItem {
+                identity,
+                fingerprint: item_fingerprint(&items[index]),
+                item: items[index].clone(),
             })
             .collect();
-        let feed_id = feed_id.to_string();
+        let (feed_id, ambiguous) = (feed_id.to_string(), document.ambiguous);
         let tasks = self
             .store
-            .call(move |s| s.record_items(&feed_id, &discovered))
+            .call(move |s| s.record_items(&feed_id, &discovered, &ambiguous))
             .await?;
         self.metrics.add_items("new", tasks.len() as u64);
         self.metrics
@@ -795,7 +900,8 @@ impl Pipeline {
         let tasks = self.record(feed_id, items).await;
         let new = tasks.as_ref().map_or(0, |t| t.len() as u64);
         for task in tasks.iter().flatten() {
-            self.enqueue(&tx, StoryWork::Process(task.clone())).await;
+            self.enqueue(&tx, StoryWork::Process(Box::new(task.clone())))
+                .await;
         }
         drop(tx);
         let _ = workers.await;
@@ -849,6 +955,24 @@ impl FeedHealth {
     }
 }
 
+/// What building a story's message came to.
+enum Built {
+    /// A message to deliver (kept in the store as pending).
+    Message(Envelope),
+    /// Nothing to deliver now: unchanged, deferred or a store failure; with
+    /// the story's new task when its item changed meanwhile.
+    Nothing(Option<Box<StoryTask>>),
+}
+
+/// Whether a message reached the broker.
+enum Delivered {
+    /// Confirmed and marked; with the story's new task when its item
+    /// changed while the message was on its way.
+    Yes(Option<Box<StoryTask>>),
+    /// Not delivered: the story stays unfinished and is retried later.
+    No,
+}
+
 enum PageOutcome {
     Extracted {
         extracted: Box<Extracted>,
@@ -871,7 +995,7 @@ fn compose(task: &StoryTask, page: Option<PageOutcome>, feed: FeedRef) -> Articl
         (None, Some(summary)) => (summary.clone(), Some(ExtractionMethod::FeedSummary)),
         (None, None) => (String::new(), None),
     };
-    let identity_url = StoryIdentity::of(item).url;
+    let identity_url = task.url.clone();
     let (extracted, final_url, status) = match page {
         Some(PageOutcome::Extracted {
             extracted,
@@ -981,9 +1105,12 @@ mod tests {
         StoryTask {
             story_id: "0123456789abcdef0123456789abcdef".into(),
             feed_id: "f".into(),
+            url: item.link.as_deref().and_then(normalize_url),
             item,
+            item_version: 0,
             published_revision: revision,
             published_hash: None,
+            published_status: None,
         }
     }
 

@@ -6,18 +6,21 @@
 //! receives them. A replay that is interrupted resumes where it stopped when
 //! started again with the same options.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use backon::{ExponentialBuilder, Retryable};
 use sha2::{Digest, Sha256};
 
+use crate::message::Envelope;
 use crate::publish::{AmqpSink, Destination, PublishError};
 use crate::store::{ArchivedMessage, StoreError, StoreHandle};
 
 /// Messages read from the store at a time.
 const PAGE: usize = 500;
-/// Publishes awaiting their confirm at once.
+/// Messages published in order on one channel before their confirms are
+/// awaited.
 const WINDOW: usize = 64;
 /// Attempts for one message before the replay stops (it can be resumed).
 const ATTEMPTS: usize = 5;
@@ -47,10 +50,10 @@ pub enum ReplayTarget {
 pub struct ReplayOptions {
     /// Only these feeds (all when empty).
     pub feeds: Vec<String>,
-    /// Published at or after (Unix ms).
-    pub since_ms: Option<i64>,
-    /// Published at or before (Unix ms).
-    pub until_ms: Option<i64>,
+    /// Published at or after.
+    pub since: Option<TimeBound>,
+    /// Published at or before.
+    pub until: Option<TimeBound>,
     /// Only these story ids.
     pub ids: Option<HashSet<String>>,
     pub target: ReplayTarget,
@@ -74,9 +77,11 @@ impl ReplayOptions {
         feeds.sort();
         let mut ids: Vec<&String> = self.ids.iter().flatten().collect();
         ids.sort();
+        // The bounds as the operator wrote them: `36h` names the same
+        // replay tomorrow, though it resolves to another time.
         hasher.update(format!(
             "{feeds:?}|{:?}|{:?}|{ids:?}|{:?}",
-            self.since_ms, self.until_ms, self.target
+            self.since, self.until, self.target
         ));
         format!("replay:{}", crate::dedup::hex(&hasher.finalize()[..12]))
     }
@@ -138,8 +143,10 @@ pub async fn replay(
         interval
     });
     let mut after = resumed_after.unwrap_or(0);
+    let now = chrono::Utc::now().timestamp_millis();
+    let since = options.since.map(|b| b.resolve(now));
+    let until = options.until.map(|b| b.resolve(now));
     loop {
-        let (since, until) = (options.since_ms, options.until_ms);
         let page = store
             .call(move |s| s.archived(after, since, until, PAGE))
             .await?;
@@ -150,20 +157,17 @@ pub async fn replay(
             page.into_iter().filter(|m| options.matches(m)).collect();
         summary.matched += selected.len() as u64;
         if let Some(sink) = sink {
-            let mut sends = futures_util::stream::iter(selected.into_iter().map(|message| {
-                let destination = &destination;
-                async move { (message.seq, send(sink, &message, destination).await) }
-            }))
-            .buffered(WINDOW);
-            while let Some((seq, result)) = sends.next().await {
-                result?;
-                // In order: everything up to `seq` is confirmed.
+            for window in selected.chunks(WINDOW) {
                 if let Some(pace) = pace.as_mut() {
-                    pace.tick().await;
+                    for _ in window {
+                        pace.tick().await;
+                    }
                 }
+                let done = send(sink, window, &destination).await?;
                 let key = key.clone();
+                // In order: everything up to `done` is confirmed.
                 store
-                    .call(move |s| s.save_replay_position(&key, Some(seq)))
+                    .call(move |s| s.save_replay_position(&key, Some(done)))
                     .await?;
                 progress(summary.scanned, summary.matched);
             }
@@ -184,50 +188,80 @@ pub async fn replay(
     Ok(summary)
 }
 
+/// Sends one window of messages in order, again from the first one that
+/// failed, until all are confirmed; returns the archive position of the
+/// last. A returned message stops the replay: nothing is bound to the
+/// target, so retrying will not help, and the operator must know.
 async fn send(
     sink: &AmqpSink,
-    message: &ArchivedMessage,
+    window: &[ArchivedMessage],
     destination: &Destination,
-) -> Result<(), ReplayError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match sink.publish_to(&message.envelope, destination).await {
-            Ok(()) => return Ok(()),
-            // Returned means nothing is bound to the target: retrying will
-            // not help, and the operator must know.
-            Err(error @ PublishError::Returned { .. }) => {
-                return Err(ReplayError::Publish {
-                    message_id: message.envelope.message_id.clone(),
-                    source: error,
-                });
-            }
-            Err(error) if attempt >= ATTEMPTS => {
-                return Err(ReplayError::Publish {
-                    message_id: message.envelope.message_id.clone(),
-                    source: error,
-                });
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200 * attempt as u64)).await,
+) -> Result<i64, ReplayError> {
+    let envelopes: Vec<Envelope> = window.iter().map(|m| m.envelope.clone()).collect();
+    // Messages confirmed so far, in order; a retry starts after them.
+    let start = Cell::new(0);
+    let attempt = || async {
+        let results = sink
+            .publish_ordered(&envelopes[start.get()..], destination)
+            .await;
+        let confirmed = results.iter().take_while(|r| r.is_ok()).count();
+        start.set(start.get() + confirmed);
+        match results.into_iter().find_map(Result::err) {
+            None => Ok(()),
+            Some(error) => Err(error),
+        }
+    };
+    attempt
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(5))
+                .with_max_times(ATTEMPTS - 1),
+        )
+        .when(|error| !matches!(error, PublishError::Returned { .. }))
+        .await
+        .map_err(|source| ReplayError::Publish {
+            message_id: window[start.get()].envelope.message_id.clone(),
+            source,
+        })?;
+    Ok(window[window.len() - 1].seq)
+}
+
+/// A `--since` / `--until` bound: a time, or a duration before now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeBound {
+    /// Unix milliseconds.
+    At(i64),
+    /// This long before the moment the command runs.
+    Ago(Duration),
+}
+
+impl TimeBound {
+    /// Unix milliseconds, with `now_ms` as the present.
+    pub fn resolve(self, now_ms: i64) -> i64 {
+        match self {
+            TimeBound::At(ms) => ms,
+            TimeBound::Ago(ago) => now_ms.saturating_sub(ago.as_millis() as i64),
         }
     }
 }
 
 /// Parses a time for `--since` / `--until`: RFC 3339, a date
 /// (`2026-04-14`, midnight UTC), or a duration meaning that long ago (`36h`).
-pub fn parse_time(text: &str) -> Result<i64, String> {
+pub fn parse_time(text: &str) -> Result<TimeBound, String> {
     let text = text.trim();
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.timestamp_millis());
+        return Ok(TimeBound::At(t.timestamp_millis()));
     }
     if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(date
-            .and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc().timestamp_millis())
-            .unwrap_or(0));
+        return Ok(TimeBound::At(
+            date.and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp_millis())
+                .unwrap_or(0),
+        ));
     }
     if let Ok(ago) = humantime::parse_duration(text) {
-        return Ok(chrono::Utc::now().timestamp_millis() - ago.as_millis() as i64);
+        return Ok(TimeBound::Ago(ago));
     }
     Err(format!(
         "`{text}` is not a time: use RFC 3339 (2026-04-14T08:00:00Z), a date (2026-04-14) or a duration ago (36h)"
@@ -241,8 +275,8 @@ mod tests {
     fn options(target: ReplayTarget) -> ReplayOptions {
         ReplayOptions {
             feeds: vec![],
-            since_ms: None,
-            until_ms: None,
+            since: None,
+            until: None,
             ids: None,
             target,
             rate: None,
@@ -258,15 +292,26 @@ mod tests {
         assert_ne!(a.resume_key(), b.resume_key());
         let c = options(ReplayTarget::Exchange("other".into()));
         assert_ne!(a.resume_key(), c.resume_key());
+        // `--since 36h` run again later is the same replay, so it resumes.
+        let mut d = a.clone();
+        d.since = Some(parse_time("36h").unwrap());
+        let key = d.resume_key();
+        std::thread::sleep(Duration::from_millis(5));
+        d.since = Some(parse_time("36h").unwrap());
+        assert_eq!(key, d.resume_key());
+        assert_ne!(key, a.resume_key());
     }
 
     #[test]
     fn parses_times() {
-        assert_eq!(parse_time("1970-01-02").unwrap(), 86_400_000);
-        assert_eq!(parse_time("1970-01-01T00:00:01Z").unwrap(), 1000);
+        assert_eq!(parse_time("1970-01-02").unwrap(), TimeBound::At(86_400_000));
+        assert_eq!(
+            parse_time("1970-01-01T00:00:01Z").unwrap(),
+            TimeBound::At(1000)
+        );
         let ago = parse_time("1h").unwrap();
-        let expected = chrono::Utc::now().timestamp_millis() - 3_600_000;
-        assert!((ago - expected).abs() < 60_000);
+        assert_eq!(ago, TimeBound::Ago(Duration::from_secs(3600)));
+        assert_eq!(ago.resolve(10_000_000), 10_000_000 - 3_600_000);
         assert!(parse_time("yesterday-ish").is_err());
     }
 }

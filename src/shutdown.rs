@@ -5,6 +5,8 @@
 //! `abort` is cancelled: what is still in flight is left unmarked in the
 //! store and resumed on the next start. A second signal exits at once; the
 //! store is consistent at every commit, so nothing confirmed is forgotten.
+//! A watchdog thread ends the process shortly after the grace period even
+//! if something does not stop.
 
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ impl Shutdown {
             wait_for_signal().await;
             info!(grace = ?grace, "signal received: stopping polling, finishing in-flight work");
             handle.shutdown.cancel();
+            watchdog(grace + WATCHDOG_MARGIN);
             let abort = handle.abort.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(grace).await;
@@ -41,6 +44,24 @@ impl Shutdown {
         });
         tokens
     }
+}
+
+/// What the process may take beyond the grace period to flush and exit.
+const WATCHDOG_MARGIN: Duration = Duration::from_secs(3);
+
+/// Ends the process after `limit` whatever it is doing: a thread of its own,
+/// so neither a busy async runtime nor a long parse can hold it up.
+fn watchdog(limit: Duration) {
+    let _ = std::thread::Builder::new()
+        .name("feedwire-watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(limit);
+            tracing::error!(
+                ?limit,
+                "shutdown took longer than the grace period; exiting now"
+            );
+            std::process::exit(1);
+        });
 }
 
 async fn wait_for_signal() {

@@ -407,3 +407,56 @@ async fn broker_down_at_start_is_retried_until_sigterm() {
     assert_eq!(status.code(), Some(0));
     capture.delete().await;
 }
+
+/// `run --once` interrupted while pages are still being fetched: the stories
+/// it leaves behind are counted and the exit code says so (3), so a cron job
+/// or an init container knows the run did not finish.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_run_once_exits_3_and_counts_what_it_left() {
+    let _serial = SERIAL.lock().await;
+    let farm = GrowingFarm::start(ITEMS).await;
+    let capture = Capture::new("once-interrupted").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &capture, &farm);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("shutdown_grace = \"5s\"", "shutdown_grace = \"1s\"");
+    std::fs::write(&config, text).unwrap();
+    // Every page now takes a minute: the run cannot finish by itself.
+    for n in 0..FEEDS * ITEMS {
+        farm.server.route(
+            &story_path(n),
+            Route::ok("text/html", page(n)).delayed(Duration::from_secs(60)),
+        );
+    }
+    let worker = Command::new(env!("CARGO_BIN_EXE_feedwire"))
+        .args(["run", "--once", "--config", config.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while (0..FEEDS * ITEMS).all(|n| farm.server.hits(&story_path(n)) == 0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no page was ever fetched"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    signal(&worker, "-TERM").await;
+    let output = tokio::time::timeout(Duration::from_secs(30), worker.wait_with_output())
+        .await
+        .expect("the run ends after its grace period")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let unfinished: usize = stderr
+        .rsplit("unfinished ")
+        .next()
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no unfinished count in: {stderr}"));
+    assert!(unfinished > 0, "{stderr}");
+    capture.delete().await;
+}

@@ -116,8 +116,8 @@ async fn replay_sends_the_archive_once_to_the_named_key_only() {
     // A replay interrupted after its fourth message resumes after it.
     let options = ReplayOptions {
         feeds: vec![],
-        since_ms: None,
-        until_ms: None,
+        since: None,
+        until: None,
         ids: None,
         target: ReplayTarget::RoutingKey("replay.consumer-b".into()),
         rate: None,

@@ -21,6 +21,8 @@ pub enum PublishError {
     Returned { code: u16, text: String },
     #[error("broker nacked the message")]
     Nacked,
+    #[error("confirm carried the return of another message ({returned}); not taken as delivered")]
+    Ambiguous { returned: String },
     #[error("no confirm within {0:?}")]
     ConfirmTimeout(std::time::Duration),
     #[error("broker connection: {0}")]
@@ -37,6 +39,7 @@ impl PublishError {
         match self {
             PublishError::Returned { .. } => "returned",
             PublishError::Nacked => "nacked",
+            PublishError::Ambiguous { .. } => "ambiguous",
             PublishError::ConfirmTimeout(_) => "confirm_timeout",
             PublishError::Connection(_) => "connection_error",
             PublishError::Io(_) => "io_error",

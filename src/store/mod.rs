@@ -7,6 +7,8 @@
 //! and never loses.
 
 mod sqlite;
+#[cfg(test)]
+pub(crate) mod tests;
 
 use crate::schedule::{Pace, SkipSchedule};
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dedup::StoryIdentity;
 use crate::feed::FeedItem;
-use crate::message::{ArticleEvent, Envelope};
+use crate::message::{ArticleEvent, Envelope, ExtractionStatus};
 
 pub use sqlite::SqliteStore;
 
@@ -74,17 +76,34 @@ pub struct StoryTask {
     pub story_id: String,
     pub feed_id: String,
     pub item: FeedItem,
+    /// The item's normalized link (its identity URL), when it has one.
+    pub url: Option<String>,
+    /// Bumped each time a feed shows the story's item changed; a message
+    /// built from an older version leaves the story open after its confirm.
+    pub item_version: u32,
     /// Last confirmed revision, 0 when never published.
     pub published_revision: u32,
     /// Content hash of the last confirmed revision.
     pub published_hash: Option<String>,
+    /// How the text of the last confirmed revision was obtained.
+    pub published_status: Option<ExtractionStatus>,
+}
+
+/// A built message waiting for the broker's confirm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingMessage {
+    pub envelope: Envelope,
+    pub content_hash: String,
+    pub status: ExtractionStatus,
+    /// The item version the message was built from.
+    pub item_version: u32,
 }
 
 /// Work the pipeline must do for one story.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoryWork {
     /// Fetch, extract, build the message, publish.
-    Process(StoryTask),
+    Process(Box<StoryTask>),
     /// The message was built before a crash or a failed publish: send it
     /// again as it is (same `message_id`).
     Republish(Envelope),
@@ -160,24 +179,48 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records the items of one poll of `feed_id` in one transaction and
     /// returns the stories that need work: new ones, and known ones whose
-    /// item changed in this feed since its last poll.
+    /// item changed in this feed since its last poll. `ambiguous` are keys
+    /// the document showed to name several stories: never matched again.
+    /// An item that changes while its story is unfinished is kept, and the
+    /// story reopens once the message in progress is confirmed.
     fn record_items(
         &self,
         feed_id: &str,
         items: &[DiscoveredItem],
+        ambiguous: &[String],
     ) -> Result<Vec<StoryTask>, StoreError>;
 
     /// Looks up whether any key of `identity` is known, without recording.
     fn lookup(&self, identity: &StoryIdentity) -> Result<Option<StoryRecord>, StoreError>;
 
     /// Keeps the built message of a story until the broker confirms it.
-    fn save_pending(&self, envelope: &Envelope, content_hash: &str) -> Result<(), StoreError>;
+    fn save_pending(&self, pending: &PendingMessage) -> Result<(), StoreError>;
 
-    /// The broker confirmed `revision` of the story: it is done.
-    fn mark_published(&self, story_id: &str, revision: u32) -> Result<(), StoreError>;
+    /// The broker confirmed `revision` of the story: it is done, unless its
+    /// item changed since the message was built; then the story is open
+    /// again and its new task is returned.
+    fn mark_published(
+        &self,
+        story_id: &str,
+        revision: u32,
+    ) -> Result<Option<StoryTask>, StoreError>;
 
     /// The story was looked at again and its title and text did not change.
-    fn mark_unchanged(&self, story_id: &str) -> Result<(), StoreError>;
+    /// Returns the story's new task if its item changed meanwhile.
+    fn mark_unchanged(
+        &self,
+        story_id: &str,
+        item_version: u32,
+    ) -> Result<Option<StoryTask>, StoreError>;
+
+    /// Counts one more try at the story's page and returns the count (kept
+    /// across restarts, so a page that crashes the worker is not fetched
+    /// forever). Reset when the story is confirmed.
+    fn begin_attempt(&self, story_id: &str) -> Result<u32, StoreError>;
+
+    /// Leaves the story open for a later sweep (its page failed, and what it
+    /// would publish now is worse than what it published before).
+    fn defer(&self, story_id: &str) -> Result<(), StoreError>;
 
     /// Every story not yet confirmed whose state last changed at or before
     /// `changed_before_ms`, oldest first: what a restart resumes (with

@@ -5,34 +5,54 @@
 //! design re-sends). A file that is not a feedwire store, or is corrupt, is a
 //! clear error at start-up, never a silent reset.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    ArchivedMessage, DiscoveredItem, FeedState, Store, StoreError, StoreStats, StoryRecord,
-    StoryState, StoryTask, StoryWork, event_name, event_of,
+    ArchivedMessage, DiscoveredItem, FeedState, PendingMessage, Store, StoreError, StoreStats,
+    StoryRecord, StoryState, StoryTask, StoryWork, event_name, event_of,
 };
-use crate::dedup::StoryIdentity;
-use crate::message::{Envelope, message_id};
+use crate::dedup::{StoryIdentity, story_id_for_key};
+use crate::message::{Envelope, ExtractionStatus, message_id};
 use crate::schedule::{Pace, SkipSchedule};
 
 /// 1: feeds, stories, keys, sightings. 2: the archive of published
 /// messages and replay positions (added by `CREATE TABLE IF NOT EXISTS`).
 /// 3: `feeds.moved_url`, where a feed moved permanently (added by ALTER).
 /// 4: the feed's pace, `<ttl>` and skip schedule, for the scheduler (ALTER).
-const SCHEMA_VERSION: i64 = 4;
+/// 5: item versions, page attempts and extraction status of stories (ALTER);
+/// non-URL guid keys scoped by feed; published items' JSON dropped.
+const SCHEMA_VERSION: i64 = 5;
 
-/// Columns added to `feeds` after version 1, with the version that added them.
-const ADDED_FEED_COLUMNS: &[(i64, &str)] = &[
-    (3, "moved_url TEXT"),
-    (4, "pace_gap_ms INTEGER"),
-    (4, "newest_item_ms INTEGER"),
-    (4, "ttl_ms INTEGER"),
-    (4, "skip_hours INTEGER NOT NULL DEFAULT 0"),
-    (4, "skip_days INTEGER NOT NULL DEFAULT 0"),
+/// Columns added after version 1: (version, table, column, definition).
+const ADDED_COLUMNS: &[(i64, &str, &str, &str)] = &[
+    (3, "feeds", "moved_url", "TEXT"),
+    (4, "feeds", "pace_gap_ms", "INTEGER"),
+    (4, "feeds", "newest_item_ms", "INTEGER"),
+    (4, "feeds", "ttl_ms", "INTEGER"),
+    (4, "feeds", "skip_hours", "INTEGER NOT NULL DEFAULT 0"),
+    (4, "feeds", "skip_days", "INTEGER NOT NULL DEFAULT 0"),
+    (5, "stories", "item_version", "INTEGER NOT NULL DEFAULT 0"),
+    (5, "stories", "pending_item_version", "INTEGER"),
+    (5, "stories", "pending_status", "TEXT"),
+    (5, "stories", "status", "TEXT"),
+    (5, "stories", "attempts", "INTEGER NOT NULL DEFAULT 0"),
 ];
+
+/// Version 5's data changes: guids that are not URLs were global keys and
+/// are now scoped by the feeds that carried them; a published story's item
+/// JSON is not needed any more.
+const SCOPE_GUID_KEYS: &str = "
+INSERT OR IGNORE INTO story_keys (key, story_id)
+    SELECT 'guid@' || s.feed_id || ':' || substr(k.key, 6), k.story_id
+    FROM story_keys k JOIN sightings s ON s.story_id = k.story_id
+    WHERE substr(k.key, 1, 5) = 'guid:';
+DELETE FROM story_keys WHERE substr(key, 1, 5) = 'guid:';
+UPDATE stories SET item = '' WHERE state = 'published';
+";
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS feeds (
@@ -69,9 +89,15 @@ CREATE TABLE IF NOT EXISTS stories (
     pending_body BLOB,
     first_seen_ms INTEGER NOT NULL,
     changed_ms INTEGER NOT NULL,
-    published_ms INTEGER
+    published_ms INTEGER,
+    item_version INTEGER NOT NULL DEFAULT 0,
+    pending_item_version INTEGER,
+    pending_status TEXT,
+    status TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS stories_unfinished ON stories (changed_ms) WHERE state != 'published';
+-- story_id '' marks a key that names several stories: never matched.
 CREATE TABLE IF NOT EXISTS story_keys (
     key TEXT PRIMARY KEY,
     story_id TEXT NOT NULL
@@ -154,18 +180,25 @@ impl SqliteStore {
             .map_err(corrupt)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(corrupt)?;
-        let version: i64 = conn
+        let mut conn = conn;
+        // One transaction for the whole upgrade: a crash half-way leaves
+        // the old version intact, and two workers starting at once take
+        // turns (IMMEDIATE takes the write lock before reading the version).
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(corrupt)?;
+        let version: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(corrupt)?;
-        let has_tables: bool = conn
+        let has_tables: bool = tx
             .query_row(
                 "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table'",
                 [],
                 |r| r.get(0),
             )
             .map_err(corrupt)?;
-        // Older versions are upgraded by the schema's CREATE ... IF NOT
-        // EXISTS; version 0 with tables is some other program's database.
+        // Older versions are upgraded below; version 0 with tables is some
+        // other program's database.
         if (has_tables && version == 0) || version > SCHEMA_VERSION {
             return Err(StoreError::Corrupt {
                 path: display.to_string(),
@@ -174,17 +207,27 @@ impl SqliteStore {
                 ),
             });
         }
-        if has_tables {
-            for (added_in, column) in ADDED_FEED_COLUMNS {
-                if version < *added_in {
-                    conn.execute_batch(&format!("ALTER TABLE feeds ADD COLUMN {column}"))
-                        .map_err(corrupt)?;
+        if has_tables && version < SCHEMA_VERSION {
+            for (added_in, table, column, definition) in ADDED_COLUMNS {
+                // Checked, not assumed from the version: a column may be
+                // there already (an upgrade interrupted by an older release).
+                if version < *added_in
+                    && has_column(&tx, table, column).map_err(corrupt)? == Some(false)
+                {
+                    tx.execute_batch(&format!(
+                        "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+                    ))
+                    .map_err(corrupt)?;
                 }
             }
         }
-        conn.execute_batch(SCHEMA).map_err(corrupt)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+        tx.execute_batch(SCHEMA).map_err(corrupt)?;
+        if has_tables && version < 5 {
+            tx.execute_batch(SCOPE_GUID_KEYS).map_err(corrupt)?;
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(corrupt)?;
+        tx.commit().map_err(corrupt)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -197,17 +240,76 @@ impl SqliteStore {
     }
 }
 
-fn find_story(conn: &Connection, identity: &StoryIdentity) -> rusqlite::Result<Option<String>> {
+/// Whether `table` has `column`; `None` when there is no such table.
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<Option<bool>> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(1))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((!names.is_empty()).then(|| names.iter().any(|n| n == column)))
+}
+
+/// The story one of `identity`'s keys names, else the id a new story of
+/// this identity gets. Keys the store knows to be ambiguous are skipped for
+/// both: an item whose link is shared by a status page's incidents must get
+/// an id of its own, not the one its link would give.
+fn find_story(
+    conn: &Connection,
+    identity: &StoryIdentity,
+) -> rusqlite::Result<(Option<String>, String)> {
     let mut stmt = conn.prepare_cached("SELECT story_id FROM story_keys WHERE key = ?1")?;
+    let mut first_usable = None;
     for key in identity.all_keys() {
-        if let Some(id) = stmt
+        match stmt
             .query_row([key], |r| r.get::<_, String>(0))
             .optional()?
         {
-            return Ok(Some(id));
+            Some(id) if id.is_empty() => continue,
+            Some(id) => return Ok((Some(id.clone()), id)),
+            None => {
+                first_usable.get_or_insert(key);
+            }
         }
     }
-    Ok(None)
+    let new_id = match first_usable {
+        Some(key) => story_id_for_key(key),
+        // Every key is ambiguous: all of them together name this one.
+        None => story_id_for_key(&identity.all_keys().collect::<Vec<_>>().join("\n")),
+    };
+    Ok((None, new_id))
+}
+
+/// Columns [`task_of`] reads, in order.
+const TASK_COLUMNS: &str = "id, feed_id, item, url, item_version, revision, content_hash, status";
+
+fn task_of(row: &rusqlite::Row<'_>) -> Result<StoryTask, StoreError> {
+    let item: String = row.get(2)?;
+    let status: Option<String> = row.get(7)?;
+    Ok(StoryTask {
+        story_id: row.get(0)?,
+        feed_id: row.get(1)?,
+        item: serde_json::from_str(&item)?,
+        url: row.get(3)?,
+        item_version: row.get(4)?,
+        published_revision: row.get(5)?,
+        published_hash: row.get(6)?,
+        published_status: status.as_deref().and_then(ExtractionStatus::parse),
+    })
+}
+
+/// Runs an UPDATE … RETURNING [`TASK_COLUMNS`] and its state: the task
+/// when the update left the story open (`discovered`).
+fn reopened(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<StoryTask>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    match rows.next()? {
+        Some(row) if row.get::<_, String>(8)? == "discovered" => Ok(Some(task_of(row)?)),
+        _ => Ok(None),
+    }
 }
 
 fn record_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoryRecord> {
@@ -324,88 +426,91 @@ impl Store for SqliteStore {
         &self,
         feed_id: &str,
         items: &[DiscoveredItem],
+        ambiguous: &[String],
     ) -> Result<Vec<StoryTask>, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        // IMMEDIATE: the transaction reads before it writes, and a deferred
+        // one would fail at once (SQLITE_BUSY) if another process (a
+        // backfill) wrote in between; this one waits for the lock instead.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now_ms();
+        for key in ambiguous {
+            tx.execute(
+                "INSERT INTO story_keys (key, story_id) VALUES (?1, '')
+                 ON CONFLICT (key) DO UPDATE SET story_id = ''",
+                [key],
+            )?;
+        }
         let mut work = Vec::new();
+        let mut recorded: HashSet<String> = HashSet::new();
         for discovered in items {
+            let (found, story_id) = find_story(&tx, &discovered.identity)?;
+            // Two items of one document that turn out to be one story: the
+            // first one counts, so the story's fingerprint does not flip
+            // between them on every poll.
+            if !recorded.insert(story_id.clone()) {
+                continue;
+            }
+            for key in discovered.identity.all_keys() {
+                tx.execute(
+                    "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)",
+                    params![key, story_id],
+                )?;
+            }
+            let previous: Option<String> = tx
+                .query_row(
+                    "SELECT fingerprint FROM sightings WHERE feed_id = ?1 AND story_id = ?2",
+                    params![feed_id, story_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if previous.as_deref() == Some(discovered.fingerprint.as_str()) {
+                continue;
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO sightings (feed_id, story_id, fingerprint) VALUES (?1, ?2, ?3)",
+                params![feed_id, story_id, discovered.fingerprint],
+            )?;
             let item_json = serde_json::to_string(&discovered.item)?;
-            match find_story(&tx, &discovered.identity)? {
-                None => {
-                    let story_id = discovered.identity.story_id();
-                    let inserted = tx.execute(
-                        "INSERT OR IGNORE INTO stories (id, state, feed_id, url, item, first_seen_ms, changed_ms)
-                         VALUES (?1, 'discovered', ?2, ?3, ?4, ?5, ?5)",
-                        params![story_id, feed_id, discovered.identity.url, item_json, now],
-                    )?;
-                    for key in discovered.identity.all_keys() {
-                        tx.execute(
-                            "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)",
-                            params![key, story_id],
-                        )?;
-                    }
-                    tx.execute(
-                        "INSERT OR REPLACE INTO sightings (feed_id, story_id, fingerprint) VALUES (?1, ?2, ?3)",
-                        params![feed_id, story_id, discovered.fingerprint],
-                    )?;
-                    if inserted == 1 {
-                        work.push(StoryTask {
-                            story_id,
-                            feed_id: feed_id.to_string(),
-                            item: discovered.item.clone(),
-                            published_revision: 0,
-                            published_hash: None,
-                        });
-                    }
-                }
-                Some(story_id) => {
-                    for key in discovered.identity.all_keys() {
-                        tx.execute(
-                            "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)",
-                            params![key, story_id],
-                        )?;
-                    }
-                    let previous: Option<String> = tx
-                        .query_row(
-                            "SELECT fingerprint FROM sightings WHERE feed_id = ?1 AND story_id = ?2",
-                            params![feed_id, story_id],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
-                    if previous.as_deref() == Some(discovered.fingerprint.as_str()) {
-                        continue;
-                    }
-                    tx.execute(
-                        "INSERT OR REPLACE INTO sightings (feed_id, story_id, fingerprint) VALUES (?1, ?2, ?3)",
-                        params![feed_id, story_id, discovered.fingerprint],
-                    )?;
-                    if previous.is_none() {
-                        // The same story seen in another feed: not news.
-                        continue;
-                    }
-                    // This feed's item changed: look at the story again if it
-                    // is done; one already in progress picks up nothing new.
-                    let reopened: Option<(u32, Option<String>)> = tx
-                        .query_row(
-                            "UPDATE stories SET state = 'discovered', feed_id = ?2, item = ?3, changed_ms = ?4
-                             WHERE id = ?1 AND state = 'published'
-                             RETURNING revision, content_hash",
-                            params![story_id, feed_id, item_json, now],
-                            |r| Ok((r.get(0)?, r.get(1)?)),
-                        )
-                        .optional()?;
-                    if let Some((revision, hash)) = reopened {
-                        work.push(StoryTask {
-                            story_id,
-                            feed_id: feed_id.to_string(),
-                            item: discovered.item.clone(),
-                            published_revision: revision,
-                            published_hash: hash,
-                        });
-                    }
+            if found.is_none() {
+                let inserted = tx.execute(
+                    "INSERT OR IGNORE INTO stories (id, state, feed_id, url, item, first_seen_ms, changed_ms)
+                     VALUES (?1, 'discovered', ?2, ?3, ?4, ?5, ?5)",
+                    params![story_id, feed_id, discovered.identity.url, item_json, now],
+                )?;
+                if inserted == 1 {
+                    work.push(StoryTask {
+                        story_id,
+                        feed_id: feed_id.to_string(),
+                        item: discovered.item.clone(),
+                        url: discovered.identity.url.clone(),
+                        item_version: 0,
+                        published_revision: 0,
+                        published_hash: None,
+                        published_status: None,
+                    });
+                    continue;
                 }
             }
+            if previous.is_none() {
+                // The same story seen in another feed: not news.
+                continue;
+            }
+            // This feed's item changed. A finished story opens again; one in
+            // progress keeps the new item, and opens again once the message
+            // being delivered (built from the old one) is confirmed.
+            let task = reopened(
+                &tx,
+                &format!(
+                    "UPDATE stories SET feed_id = ?2, item = ?3, changed_ms = ?4,
+                        item_version = item_version + 1,
+                        state = CASE state WHEN 'published' THEN 'discovered' ELSE state END
+                     WHERE id = ?1
+                     RETURNING {TASK_COLUMNS}, state"
+                ),
+                params![story_id, feed_id, item_json, now],
+            )?;
+            work.extend(task);
         }
         tx.commit()?;
         Ok(work)
@@ -413,7 +518,7 @@ impl Store for SqliteStore {
 
     fn lookup(&self, identity: &StoryIdentity) -> Result<Option<StoryRecord>, StoreError> {
         let conn = self.conn();
-        let Some(story_id) = find_story(&conn, identity)? else {
+        let (Some(story_id), _) = find_story(&conn, identity)? else {
             return Ok(None);
         };
         let record = conn
@@ -426,27 +531,35 @@ impl Store for SqliteStore {
         Ok(record)
     }
 
-    fn save_pending(&self, envelope: &Envelope, content_hash: &str) -> Result<(), StoreError> {
+    fn save_pending(&self, pending: &PendingMessage) -> Result<(), StoreError> {
+        let envelope = &pending.envelope;
         self.conn().execute(
             "UPDATE stories SET state = 'fetched', pending_revision = ?2, pending_hash = ?3,
                 pending_event = ?4, pending_routing_key = ?5, pending_timestamp = ?6,
-                pending_body = ?7, changed_ms = ?8
+                pending_body = ?7, changed_ms = ?8, pending_status = ?9,
+                pending_item_version = ?10
              WHERE id = ?1",
             params![
                 envelope.story_id,
                 envelope.revision,
-                content_hash,
+                pending.content_hash,
                 event_name(envelope.event),
                 envelope.routing_key,
                 envelope.timestamp,
                 envelope.body,
-                now_ms()
+                now_ms(),
+                pending.status.as_str(),
+                pending.item_version,
             ],
         )?;
         Ok(())
     }
 
-    fn mark_published(&self, story_id: &str, revision: u32) -> Result<(), StoreError> {
+    fn mark_published(
+        &self,
+        story_id: &str,
+        revision: u32,
+    ) -> Result<Option<StoryTask>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let now = now_ms();
@@ -457,22 +570,62 @@ impl Store for SqliteStore {
              FROM stories WHERE id = ?1 AND pending_revision = ?2",
             params![story_id, revision, now],
         )?;
-        tx.execute(
-            "UPDATE stories SET state = 'published', revision = pending_revision,
-                content_hash = pending_hash, pending_revision = NULL, pending_hash = NULL,
-                pending_event = NULL, pending_routing_key = NULL, pending_timestamp = NULL,
-                pending_body = NULL, published_ms = ?3, changed_ms = ?3
-             WHERE id = ?1 AND pending_revision = ?2",
+        // A story whose item changed while this message was on its way
+        // stays open; a finished one drops its item JSON (not needed again).
+        let task = reopened(
+            &tx,
+            &format!(
+                "UPDATE stories SET
+                    state = CASE WHEN item_version > pending_item_version THEN 'discovered' ELSE 'published' END,
+                    item = CASE WHEN item_version > pending_item_version THEN item ELSE '' END,
+                    revision = pending_revision, content_hash = pending_hash, status = pending_status,
+                    pending_revision = NULL, pending_hash = NULL, pending_event = NULL,
+                    pending_routing_key = NULL, pending_timestamp = NULL, pending_body = NULL,
+                    pending_status = NULL, pending_item_version = NULL, attempts = 0,
+                    published_ms = ?3, changed_ms = ?3
+                 WHERE id = ?1 AND pending_revision = ?2
+                 RETURNING {TASK_COLUMNS}, state"
+            ),
             params![story_id, revision, now],
         )?;
         tx.commit()?;
-        Ok(())
+        Ok(task)
     }
 
-    fn mark_unchanged(&self, story_id: &str) -> Result<(), StoreError> {
+    fn mark_unchanged(
+        &self,
+        story_id: &str,
+        item_version: u32,
+    ) -> Result<Option<StoryTask>, StoreError> {
+        reopened(
+            &self.conn(),
+            &format!(
+                "UPDATE stories SET
+                    state = CASE WHEN item_version > ?2 THEN 'discovered' ELSE 'published' END,
+                    item = CASE WHEN item_version > ?2 THEN item ELSE '' END,
+                    attempts = 0, changed_ms = ?3
+                 WHERE id = ?1 AND state = 'discovered' AND revision > 0
+                 RETURNING {TASK_COLUMNS}, state"
+            ),
+            params![story_id, item_version, now_ms()],
+        )
+    }
+
+    fn begin_attempt(&self, story_id: &str) -> Result<u32, StoreError> {
+        let attempts = self
+            .conn()
+            .query_row(
+                "UPDATE stories SET attempts = attempts + 1 WHERE id = ?1 RETURNING attempts",
+                [story_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(attempts.unwrap_or(1))
+    }
+
+    fn defer(&self, story_id: &str) -> Result<(), StoreError> {
         self.conn().execute(
-            "UPDATE stories SET state = 'published', changed_ms = ?2
-             WHERE id = ?1 AND state = 'discovered' AND revision > 0",
+            "UPDATE stories SET changed_ms = ?2 WHERE id = ?1 AND state = 'discovered'",
             params![story_id, now_ms()],
         )?;
         Ok(())
@@ -480,37 +633,30 @@ impl Store for SqliteStore {
 
     fn unfinished(&self, changed_before_ms: i64) -> Result<Vec<StoryWork>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id, state, feed_id, item, revision, content_hash, pending_revision,
-                    pending_event, pending_routing_key, pending_timestamp, pending_body
-             FROM stories WHERE state != 'published' AND changed_ms <= ?1 ORDER BY changed_ms, id",
-        )?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {TASK_COLUMNS}, state, pending_revision, pending_event,
+                    pending_routing_key, pending_timestamp, pending_body
+             FROM stories WHERE state != 'published' AND changed_ms <= ?1 ORDER BY changed_ms, id"
+        ))?;
         let mut rows = stmt.query([changed_before_ms])?;
         let mut work = Vec::new();
         while let Some(row) = rows.next()? {
-            let story_id: String = row.get(0)?;
-            let state: String = row.get(1)?;
+            let state: String = row.get(8)?;
             if state == "fetched" {
-                let revision: u32 = row.get(6)?;
-                let event: String = row.get(7)?;
+                let story_id: String = row.get(0)?;
+                let revision: u32 = row.get(9)?;
+                let event: String = row.get(10)?;
                 work.push(StoryWork::Republish(Envelope {
                     message_id: message_id(&story_id, revision),
                     story_id,
                     revision,
                     event: event_of(&event),
-                    routing_key: row.get(8)?,
-                    timestamp: row.get(9)?,
-                    body: row.get(10)?,
+                    routing_key: row.get(11)?,
+                    timestamp: row.get(12)?,
+                    body: row.get(13)?,
                 }));
             } else {
-                let item_json: String = row.get(3)?;
-                work.push(StoryWork::Process(StoryTask {
-                    story_id,
-                    feed_id: row.get(2)?,
-                    item: serde_json::from_str(&item_json)?,
-                    published_revision: row.get(4)?,
-                    published_hash: row.get(5)?,
-                }));
+                work.push(StoryWork::Process(Box::new(task_of(row)?)));
             }
         }
         Ok(work)
@@ -676,120 +822,8 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dedup::item_fingerprint;
     use crate::feed::FeedItem;
-    use crate::message::ArticleEvent;
-
-    fn discovered(link: &str, guid: &str, title: &str) -> DiscoveredItem {
-        let item = FeedItem {
-            link: Some(link.into()),
-            guid: Some(guid.into()),
-            title: Some(title.into()),
-            ..FeedItem::default()
-        };
-        DiscoveredItem {
-            identity: StoryIdentity::of(&item),
-            fingerprint: item_fingerprint(&item),
-            item,
-        }
-    }
-
-    fn envelope(story_id: &str, revision: u32) -> Envelope {
-        Envelope {
-            story_id: story_id.into(),
-            revision,
-            message_id: message_id(story_id, revision),
-            event: if revision == 1 {
-                ArticleEvent::Created
-            } else {
-                ArticleEvent::Updated
-            },
-            routing_key: "article.a".into(),
-            timestamp: 1,
-            body: b"{}".to_vec(),
-        }
-    }
-
-    #[test]
-    fn new_story_once_across_feeds_and_guid_variants() {
-        let store = SqliteStore::in_memory().unwrap();
-        let a = discovered(
-            "https://x.example/s1?at_medium=RSS",
-            "https://x.example/s1#0",
-            "T",
-        );
-        let b = discovered("https://x.example/s1", "https://x.example/s1#3", "T");
-        let work = store
-            .record_items("feed-a", &[a.clone(), a.clone()])
-            .unwrap();
-        assert_eq!(
-            work.len(),
-            1,
-            "a guid repeated in one document is one story"
-        );
-        assert!(store.record_items("feed-b", &[b]).unwrap().is_empty());
-        assert!(store.record_items("feed-a", &[a]).unwrap().is_empty());
-    }
-
-    #[test]
-    fn publish_lifecycle_and_resume() {
-        let store = SqliteStore::in_memory().unwrap();
-        let item = discovered("https://x.example/s1", "g1", "T");
-        let task = store.record_items("f", &[item]).unwrap().remove(0);
-        let unfinished = store.unfinished(i64::MAX).unwrap();
-        assert_eq!(unfinished, vec![StoryWork::Process(task.clone())]);
-
-        let env = envelope(&task.story_id, 1);
-        store.save_pending(&env, "sha256:aa").unwrap();
-        assert_eq!(
-            store.unfinished(i64::MAX).unwrap(),
-            vec![StoryWork::Republish(env)]
-        );
-
-        store.mark_published(&task.story_id, 1).unwrap();
-        assert!(store.unfinished(i64::MAX).unwrap().is_empty());
-        let record = store.story(&task.story_id).unwrap().unwrap();
-        assert_eq!(record.state, StoryState::Published);
-        assert_eq!(record.revision, 1);
-        assert_eq!(record.content_hash.as_deref(), Some("sha256:aa"));
-    }
-
-    #[test]
-    fn changed_item_reopens_a_published_story() {
-        let store = SqliteStore::in_memory().unwrap();
-        let first = discovered("https://x.example/s1", "g1", "Old title");
-        let task = store.record_items("f", &[first]).unwrap().remove(0);
-        store
-            .save_pending(&envelope(&task.story_id, 1), "sha256:aa")
-            .unwrap();
-        store.mark_published(&task.story_id, 1).unwrap();
-
-        let changed = discovered("https://x.example/s1", "g1", "New title");
-        let work = store
-            .record_items("f", std::slice::from_ref(&changed))
-            .unwrap();
-        assert_eq!(work.len(), 1);
-        assert_eq!(work[0].published_revision, 1);
-        assert_eq!(work[0].published_hash.as_deref(), Some("sha256:aa"));
-        // Seen again unchanged: nothing more to do.
-        store.mark_unchanged(&task.story_id).unwrap();
-        assert!(store.record_items("f", &[changed]).unwrap().is_empty());
-        assert!(store.unfinished(i64::MAX).unwrap().is_empty());
-    }
-
-    #[test]
-    fn confirm_of_an_old_revision_does_not_finish_a_newer_one() {
-        let store = SqliteStore::in_memory().unwrap();
-        let task = store
-            .record_items("f", &[discovered("https://x.example/s", "g", "T")])
-            .unwrap()
-            .remove(0);
-        store
-            .save_pending(&envelope(&task.story_id, 2), "sha256:bb")
-            .unwrap();
-        store.mark_published(&task.story_id, 1).unwrap();
-        assert_eq!(store.unfinished(i64::MAX).unwrap().len(), 1);
-    }
+    use crate::store::tests::{pending, record};
 
     #[test]
     fn a_version_2_store_is_upgraded() {
@@ -836,15 +870,174 @@ mod tests {
         assert_eq!(upgraded.skip.days, 1 << 6);
     }
 
+    /// A version-4 store as the previous release left it: one story found
+    /// by a bare guid `1`, published.
+    fn version_4_store(path: &Path, extra: &str) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE feeds (id TEXT PRIMARY KEY, url TEXT NOT NULL, title TEXT, etag TEXT,
+                last_modified TEXT, next_due_ms INTEGER NOT NULL DEFAULT 0,
+                consecutive_failures INTEGER NOT NULL DEFAULT 0, last_polled_ms INTEGER,
+                last_status TEXT, last_error TEXT, moved_url TEXT, pace_gap_ms INTEGER,
+                newest_item_ms INTEGER, ttl_ms INTEGER, skip_hours INTEGER NOT NULL DEFAULT 0,
+                skip_days INTEGER NOT NULL DEFAULT 0);
+             CREATE TABLE stories (id TEXT PRIMARY KEY, state TEXT NOT NULL, feed_id TEXT NOT NULL,
+                url TEXT, item TEXT NOT NULL, revision INTEGER NOT NULL DEFAULT 0, content_hash TEXT,
+                pending_revision INTEGER, pending_hash TEXT, pending_event TEXT,
+                pending_routing_key TEXT, pending_timestamp INTEGER, pending_body BLOB,
+                first_seen_ms INTEGER NOT NULL, changed_ms INTEGER NOT NULL, published_ms INTEGER);
+             CREATE TABLE story_keys (key TEXT PRIMARY KEY, story_id TEXT NOT NULL);
+             CREATE TABLE sightings (feed_id TEXT NOT NULL, story_id TEXT NOT NULL,
+                fingerprint TEXT NOT NULL, PRIMARY KEY (feed_id, story_id)) WITHOUT ROWID;
+             INSERT INTO stories (id, state, feed_id, item, revision, first_seen_ms, changed_ms)
+                VALUES ('s1', 'published', 'site-a', '{\"guid\":\"1\"}', 1, 0, 0);
+             INSERT INTO story_keys VALUES ('guid:1', 's1');
+             INSERT INTO sightings VALUES ('site-a', 's1', 'fp');
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        conn.execute_batch(extra).unwrap();
+    }
+
+    #[test]
+    fn version_5_scopes_bare_guids_by_feed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        version_4_store(&path, "");
+        let store = SqliteStore::open(&path).unwrap();
+        let one = FeedItem {
+            guid: Some("1".into()),
+            ..FeedItem::default()
+        };
+        let bare = |feed: &str| StoryIdentity::of(feed, &one);
+        // The story keeps its id for its own feed; the same guid elsewhere
+        // is another story.
+        assert_eq!(
+            store.lookup(&bare("site-a")).unwrap().map(|r| r.story_id),
+            Some("s1".to_string())
+        );
+        assert!(store.lookup(&bare("site-b")).unwrap().is_none());
+        assert_eq!(
+            record(&store, "site-b", std::slice::from_ref(&one)).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn an_interrupted_upgrade_does_not_block_start_up() {
+        // A column of version 5 is there already, the version still says 4
+        // (an upgrade stopped half-way by an older release).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("half.db");
+        version_4_store(
+            &path,
+            "ALTER TABLE stories ADD COLUMN item_version INTEGER NOT NULL DEFAULT 0;",
+        );
+        let store = SqliteStore::open(&path).unwrap();
+        let version: i64 = store
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let task = record(
+            &store,
+            "f",
+            &[crate::store::tests::item("https://x.example/a", "g", "T")],
+        )
+        .remove(0);
+        store.save_pending(&pending(&task, 1, "sha256:aa")).unwrap();
+        assert_eq!(store.mark_published(&task.story_id, 1).unwrap(), None);
+    }
+
+    #[test]
+    fn a_failed_upgrade_leaves_the_old_version_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        // A table in the way of version 5's schema makes the upgrade fail
+        // after its first ALTERs.
+        version_4_store(&path, "CREATE TABLE archive (seq INTEGER PRIMARY KEY);");
+        assert!(matches!(
+            SqliteStore::open(&path),
+            Err(StoreError::Corrupt { .. })
+        ));
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 4);
+        assert_eq!(
+            has_column(&conn, "stories", "item_version").unwrap(),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn record_items_waits_for_another_writer_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("busy.db");
+        let worker = SqliteStore::open(&path).unwrap();
+        let backfill = SqliteStore::open(&path).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += 1;
+                    let link = format!("https://b.example/{n}");
+                    record(
+                        &backfill,
+                        "backfill",
+                        &[crate::store::tests::item(&link, "g", "T")],
+                    );
+                }
+                n
+            })
+        };
+        for n in 0..300 {
+            let link = format!("https://w.example/{n}");
+            let items = [crate::store::tests::item(&link, "g", "T")];
+            let document = crate::dedup::identify("w", &items);
+            let discovered: Vec<DiscoveredItem> =
+                crate::store::tests::discovered(&items, &document);
+            worker
+                .record_items("w", &discovered, &document.ambiguous)
+                .expect("a concurrent writer must not make record_items fail");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(writer.join().unwrap() > 0);
+    }
+
+    #[test]
+    fn a_published_story_keeps_no_item_json() {
+        let store = SqliteStore::in_memory().unwrap();
+        let link = "https://x.example/s";
+        let task = record(&store, "f", &[crate::store::tests::item(link, "g", "T")]).remove(0);
+        let item_json = || -> String {
+            store
+                .conn()
+                .query_row("SELECT item FROM stories", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert!(item_json().contains("\"T\""));
+        store.save_pending(&pending(&task, 1, "sha256:aa")).unwrap();
+        store.mark_published(&task.story_id, 1).unwrap();
+        assert_eq!(item_json(), "");
+        let work = record(&store, "f", &[crate::store::tests::item(link, "g", "T2")]);
+        assert_eq!(work[0].item.title.as_deref(), Some("T2"));
+    }
+
     #[test]
     fn state_survives_reopen_and_foreign_files_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/feedwire.db");
         {
             let store = SqliteStore::open(&path).unwrap();
-            store
-                .record_items("f", &[discovered("https://x.example/s", "g", "T")])
-                .unwrap();
+            record(
+                &store,
+                "f",
+                &[crate::store::tests::item("https://x.example/s", "g", "T")],
+            );
             store
                 .save_feed_state(&FeedState {
                     feed_id: "f".into(),
