@@ -89,6 +89,23 @@ pub struct StoryIdentity {
     pub aliases: Vec<String>,
     /// The normalized link, when the item had one.
     pub url: Option<String>,
+    /// What tells the item's guid from another's (a URL guid without its
+    /// fragment, else the guid as written), when it has one. Two items of
+    /// one feed with different guids and different text are two stories,
+    /// even when their links match.
+    pub guid: Option<String>,
+    /// The link's fragment: a live blog's posts differ only there.
+    pub fragment: Option<String>,
+}
+
+impl StoryIdentity {
+    /// Whether an item of this identity and one seen in the same feed with
+    /// `guid` and `fragment` are told apart by what the feed says of them
+    /// (their text differs too, or they would be one item seen again).
+    pub fn told_apart_from(&self, guid: Option<&str>, fragment: Option<&str>) -> bool {
+        let guids_differ = matches!((self.guid.as_deref(), guid), (Some(a), Some(b)) if a != b);
+        guids_differ || self.fragment.as_deref() != fragment
+    }
 }
 
 /// The stories of one feed document, with the keys that cannot identify any.
@@ -192,20 +209,19 @@ pub fn identify(feed_id: &str, items: &[FeedItem]) -> DocumentIdentity {
             ambiguous.insert(key.clone());
         }
     }
-    let usable_key = |key: Option<String>| key.filter(|k| !ambiguous.contains(k));
     let mut identities: Vec<StoryIdentity> = Vec::with_capacity(items.len());
     for (item, keys) in items.iter().zip(&offered) {
-        let mut usable: Vec<String> = Vec::with_capacity(2);
-        // The link; when it is shared, its fragment may tell this item apart.
-        if let Some(key) = usable_key(keys.link_key()).or_else(|| usable_key(keys.fine_link_key()))
+        // The link, then the link with its fragment (what tells a live
+        // blog's posts apart, kept as an alias so a post seen alone first
+        // is found again once its siblings appear), then the guid.
+        let mut usable: Vec<String> = Vec::with_capacity(3);
+        for key in [keys.link_key(), keys.fine_link_key(), keys.guid_key.clone()]
+            .into_iter()
+            .flatten()
         {
-            usable.push(key);
-        }
-        if let Some(key) = &keys.guid_key
-            && !ambiguous.contains(key)
-            && !usable.contains(key)
-        {
-            usable.push(key.clone());
+            if !ambiguous.contains(&key) && !usable.contains(&key) {
+                usable.push(key);
+            }
         }
         if usable.is_empty() {
             usable.push(format!("hash:{}", content_fingerprint(item)));
@@ -215,6 +231,8 @@ pub fn identify(feed_id: &str, items: &[FeedItem]) -> DocumentIdentity {
             key,
             aliases: usable,
             url: keys.link.as_ref().map(|(url, _)| url.clone()),
+            guid: keys.guid_identity.clone(),
+            fragment: keys.link.as_ref().and_then(|(_, f)| f.clone()),
         });
     }
     // Items joined by a usable key are one story: the first one stands for

@@ -23,8 +23,9 @@ use crate::schedule::{Pace, SkipSchedule};
 /// messages and replay positions (added by `CREATE TABLE IF NOT EXISTS`).
 /// 3: `feeds.moved_url`, where a feed moved permanently (added by ALTER).
 /// 4: the feed's pace, `<ttl>` and skip schedule, for the scheduler (ALTER).
-/// 5: item versions, page attempts and extraction status of stories (ALTER);
-/// non-URL guid keys scoped by feed; published items' JSON dropped.
+/// 5: item versions, page attempts and extraction status of stories, the
+/// guid and link fragment of each sighting (ALTER); non-URL guid keys scoped by feed;
+/// published items' JSON dropped.
 const SCHEMA_VERSION: i64 = 5;
 
 /// Columns added after version 1: (version, table, column, definition).
@@ -40,6 +41,8 @@ const ADDED_COLUMNS: &[(i64, &str, &str, &str)] = &[
     (5, "stories", "pending_status", "TEXT"),
     (5, "stories", "status", "TEXT"),
     (5, "stories", "attempts", "INTEGER NOT NULL DEFAULT 0"),
+    (5, "sightings", "guid", "TEXT"),
+    (5, "sightings", "fragment", "TEXT"),
 ];
 
 /// Version 5's data changes: guids that are not URLs were global keys and
@@ -124,6 +127,8 @@ CREATE TABLE IF NOT EXISTS sightings (
     feed_id TEXT NOT NULL,
     story_id TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
+    guid TEXT,
+    fragment TEXT,
     PRIMARY KEY (feed_id, story_id)
 ) WITHOUT ROWID;
 "#;
@@ -249,14 +254,17 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<
     Ok((!names.is_empty()).then(|| names.iter().any(|n| n == column)))
 }
 
-/// The story one of `identity`'s keys names, else the id a new story of
-/// this identity gets. Keys the store knows to be ambiguous are skipped for
-/// both: an item whose link is shared by a status page's incidents must get
-/// an id of its own, not the one its link would give.
-fn find_story(
-    conn: &Connection,
-    identity: &StoryIdentity,
-) -> rusqlite::Result<(Option<String>, String)> {
+/// What the store makes of an identity: the story one of its keys names
+/// (and that key), or the id a new story of this identity gets.
+struct Found {
+    story: Option<(String, String)>,
+    new_id: String,
+}
+
+/// Looks `identity` up. Keys the store knows to be ambiguous are skipped,
+/// for matching and for the new id: an item whose link is shared by a
+/// status page's incidents must get an id of its own, not its link's.
+fn find_story(conn: &Connection, identity: &StoryIdentity) -> rusqlite::Result<Found> {
     let mut stmt = conn.prepare_cached("SELECT story_id FROM story_keys WHERE key = ?1")?;
     let mut first_usable = None;
     for key in identity.all_keys() {
@@ -265,7 +273,12 @@ fn find_story(
             .optional()?
         {
             Some(id) if id.is_empty() => continue,
-            Some(id) => return Ok((Some(id.clone()), id)),
+            Some(id) => {
+                return Ok(Found {
+                    new_id: id.clone(),
+                    story: Some((id, key.to_string())),
+                });
+            }
             None => {
                 first_usable.get_or_insert(key);
             }
@@ -273,10 +286,26 @@ fn find_story(
     }
     let new_id = match first_usable {
         Some(key) => story_id_for_key(key),
-        // Every key is ambiguous: all of them together name this one.
-        None => story_id_for_key(&identity.all_keys().collect::<Vec<_>>().join("\n")),
+        // Every key is ambiguous: all of them together name this item.
+        None => story_id_for_key(&format!(
+            "ambiguous:{}",
+            identity.all_keys().collect::<Vec<_>>().join("\n")
+        )),
     };
-    Ok((None, new_id))
+    Ok(Found {
+        story: None,
+        new_id,
+    })
+}
+
+/// Marks `key` as naming several stories: it is never matched again.
+fn mark_ambiguous(conn: &Connection, key: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO story_keys (key, story_id) VALUES (?1, '')
+         ON CONFLICT (key) DO UPDATE SET story_id = ''",
+        [key],
+    )?;
+    Ok(())
 }
 
 /// Columns [`task_of`] reads, in order.
@@ -435,55 +464,87 @@ impl Store for SqliteStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now_ms();
         for key in ambiguous {
-            tx.execute(
-                "INSERT INTO story_keys (key, story_id) VALUES (?1, '')
-                 ON CONFLICT (key) DO UPDATE SET story_id = ''",
-                [key],
-            )?;
+            mark_ambiguous(&tx, key)?;
         }
         let mut work = Vec::new();
         let mut recorded: HashSet<String> = HashSet::new();
         for discovered in items {
-            let (found, story_id) = find_story(&tx, &discovered.identity)?;
+            let identity = &discovered.identity;
+            let mut found = find_story(&tx, identity)?;
+            let mut previous: Option<String> = None;
+            // A story this feed showed before under another guid or link
+            // fragment, with other text, is another story that happens to
+            // share a key (a status page or live blog seen one entry at a
+            // time): that key names several.
+            while let Some((story_id, key)) = &found.story {
+                let seen: Option<(String, Option<String>, Option<String>)> = tx
+                    .query_row(
+                        "SELECT fingerprint, guid, fragment FROM sightings WHERE feed_id = ?1 AND story_id = ?2",
+                        params![feed_id, story_id],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()?;
+                let other = seen.as_ref().is_some_and(|(fingerprint, guid, fragment)| {
+                    *fingerprint != discovered.fingerprint
+                        && identity.told_apart_from(guid.as_deref(), fragment.as_deref())
+                });
+                if !other {
+                    previous = seen.map(|(fingerprint, ..)| fingerprint);
+                    break;
+                }
+                mark_ambiguous(&tx, key)?;
+                found = find_story(&tx, identity)?;
+            }
+            let story_id = found.new_id;
+            let is_new = found.story.is_none();
             // Two items of one document that turn out to be one story: the
             // first one counts, so the story's fingerprint does not flip
             // between them on every poll.
             if !recorded.insert(story_id.clone()) {
                 continue;
             }
-            for key in discovered.identity.all_keys() {
+            for key in identity.all_keys() {
                 tx.execute(
                     "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)",
                     params![key, story_id],
                 )?;
             }
-            let previous: Option<String> = tx
-                .query_row(
-                    "SELECT fingerprint FROM sightings WHERE feed_id = ?1 AND story_id = ?2",
-                    params![feed_id, story_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            if is_new {
+                previous = tx
+                    .query_row(
+                        "SELECT fingerprint FROM sightings WHERE feed_id = ?1 AND story_id = ?2",
+                        params![feed_id, story_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+            }
             if previous.as_deref() == Some(discovered.fingerprint.as_str()) {
                 continue;
             }
             tx.execute(
-                "INSERT OR REPLACE INTO sightings (feed_id, story_id, fingerprint) VALUES (?1, ?2, ?3)",
-                params![feed_id, story_id, discovered.fingerprint],
+                "INSERT OR REPLACE INTO sightings (feed_id, story_id, fingerprint, guid, fragment)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    feed_id,
+                    story_id,
+                    discovered.fingerprint,
+                    identity.guid,
+                    identity.fragment
+                ],
             )?;
             let item_json = serde_json::to_string(&discovered.item)?;
-            if found.is_none() {
+            if is_new {
                 let inserted = tx.execute(
                     "INSERT OR IGNORE INTO stories (id, state, feed_id, url, item, first_seen_ms, changed_ms)
                      VALUES (?1, 'discovered', ?2, ?3, ?4, ?5, ?5)",
-                    params![story_id, feed_id, discovered.identity.url, item_json, now],
+                    params![story_id, feed_id, identity.url, item_json, now],
                 )?;
                 if inserted == 1 {
                     work.push(StoryTask {
                         story_id,
                         feed_id: feed_id.to_string(),
                         item: discovered.item.clone(),
-                        url: discovered.identity.url.clone(),
+                        url: identity.url.clone(),
                         item_version: 0,
                         published_revision: 0,
                         published_hash: None,
@@ -518,7 +579,7 @@ impl Store for SqliteStore {
 
     fn lookup(&self, identity: &StoryIdentity) -> Result<Option<StoryRecord>, StoreError> {
         let conn = self.conn();
-        let (Some(story_id), _) = find_story(&conn, identity)? else {
+        let Some((story_id, _)) = find_story(&conn, identity)?.story else {
             return Ok(None);
         };
         let record = conn

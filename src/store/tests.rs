@@ -286,3 +286,42 @@ fn page_attempts_are_counted_until_the_story_is_confirmed() {
     publish(&store, &task, 1);
     assert_eq!(store.begin_attempt(&task.story_id).unwrap(), 1);
 }
+
+#[test]
+fn a_status_page_seen_one_incident_at_a_time_keeps_them_apart() {
+    let store = sqlite();
+    let incident = |guid: &str, title: &str| item("https://status.example/", guid, title);
+    let second = record(&store, "status", &[incident("inc-2", "Login errors")]).remove(0);
+    publish(&store, &second, 1);
+    let first = record(&store, "status", &[incident("inc-1", "API degraded")]);
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        first[0].published_revision, 0,
+        "a new story, not an update of inc-2"
+    );
+    assert_ne!(first[0].story_id, second.story_id);
+    publish(&store, &first[0], 1);
+    assert!(record(&store, "status", &[incident("inc-2", "Login errors")]).is_empty());
+    assert!(record(&store, "status", &[incident("inc-1", "API degraded")]).is_empty());
+}
+
+#[test]
+fn a_reissued_guid_with_the_same_text_is_the_same_story() {
+    let store = sqlite();
+    let task = record(
+        &store,
+        "f",
+        &[item("https://x.example/s", "guid-old", "Same")],
+    )
+    .remove(0);
+    publish(&store, &task, 1);
+    assert!(
+        record(
+            &store,
+            "f",
+            &[item("https://x.example/s", "guid-new", "Same")]
+        )
+        .is_empty()
+    );
+    assert_eq!(store.stats().unwrap().stories, 1);
+}
