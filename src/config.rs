@@ -11,6 +11,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::schedule::IntervalPolicy;
+
 /// Environment variable that overrides `broker.url`, so secrets stay out of files.
 pub const BROKER_URL_ENV: &str = "FEEDWIRE_BROKER_URL";
 
@@ -400,6 +402,27 @@ mod humantime_serde_compat {
     }
 }
 
+impl PollConfig {
+    /// The interval policy of a feed, or of a feed with no settings of its
+    /// own: a fixed `interval` pins both bounds unless they are set too.
+    pub fn policy_for(&self, feed: Option<&FeedConfig>) -> IntervalPolicy {
+        let fixed = feed.and_then(|f| f.interval);
+        IntervalPolicy {
+            fixed,
+            default: self.default_interval,
+            min: feed
+                .and_then(|f| f.min_interval)
+                .or(fixed)
+                .unwrap_or(self.min_interval),
+            max: feed
+                .and_then(|f| f.max_interval)
+                .or(fixed)
+                .unwrap_or(self.max_interval),
+            adaptive: self.adaptive,
+        }
+    }
+}
+
 impl Config {
     /// Reads, parses and validates a config file; `FEEDWIRE_BROKER_URL`
     /// overrides `broker.url` when set.
@@ -555,7 +578,7 @@ impl Config {
                     ));
                 }
             }
-            let policy = crate::schedule::IntervalPolicy::for_feed(self, feed);
+            let policy = self.poll.policy_for(Some(feed));
             if policy.min > policy.max {
                 return Err(ConfigError::invalid(
                     format!("feeds[{i}].max_interval"),
@@ -804,5 +827,26 @@ interval = "5m"
         let config = Config::from_toml(text, None).unwrap();
         assert!(config.feeds.len() >= 9);
         assert!(!config.broker.queues.is_empty());
+    }
+
+    #[test]
+    fn an_explicit_interval_pins_the_bounds() {
+        use crate::schedule::Pace;
+        let now = 1_780_000_000_000;
+        let text = "[broker]\nurl = \"amqp://127.0.0.1\"\n[[feeds]]\nid = \"a\"\nurl = \"https://a.example/\"\ninterval = \"1s\"\n";
+        let mut config = Config::from_toml(text, None).unwrap();
+        let pinned = config.poll.policy_for(Some(&config.feeds[0]));
+        let ttl = Some(Duration::from_secs(15 * 60));
+        assert_eq!(
+            pinned.interval(&Pace::default(), ttl, None, now),
+            Duration::from_secs(1)
+        );
+        // With its own max, the hint may stretch it up to that max.
+        config.feeds[0].max_interval = Some(Duration::from_secs(600));
+        let stretchy = config.poll.policy_for(Some(&config.feeds[0]));
+        assert_eq!(
+            stretchy.interval(&Pace::default(), ttl, None, now),
+            Duration::from_secs(600)
+        );
     }
 }

@@ -252,7 +252,7 @@ fn main() -> ExitCode {
         } => report(block_on(check_feed(&config, &target))),
         Command::Feeds {
             command: FeedsCommand::List { config },
-        } => with_config(&config, |config| list_feeds(&config).map(ok)),
+        } => with_config(&config, |config| block_on(list_feeds(&config)).map(ok)),
         Command::Replay {
             config,
             feeds,
@@ -287,7 +287,7 @@ fn main() -> ExitCode {
         }),
         Command::Store {
             command: StoreCommand::Stats { config },
-        } => with_config(&config, |config| store_stats(&config).map(ok)),
+        } => with_config(&config, |config| block_on(store_stats(&config)).map(ok)),
         Command::Tail {
             config,
             binding,
@@ -404,11 +404,7 @@ async fn run(config: Config, once: bool, sink_kind: SinkKind) -> Result<ExitCode
         0
     };
     sink.close().await;
-    let store_for_flush = Arc::clone(&store);
-    tokio::task::spawn_blocking(move || store_for_flush.checkpoint())
-        .await
-        .context("store flush task")?
-        .context("cannot flush the store")?;
+    store.checkpoint().await.context("cannot flush the store")?;
     info!(summary = %metrics.summary(), "feedwire stopped");
     if once {
         eprintln!("feedwire: {}; unfinished {undelivered}", metrics.summary());
@@ -436,6 +432,7 @@ struct ReplayRequest {
 
 async fn replay_command(config: Config, request: ReplayRequest) -> Result<()> {
     use feedwire::replay::{ReplayOptions, ReplayTarget, parse_time, replay};
+    use feedwire::store::Store;
     let time = |t: &Option<String>| {
         t.as_deref()
             .map(parse_time)
@@ -467,9 +464,7 @@ async fn replay_command(config: Config, request: ReplayRequest) -> Result<()> {
         target,
         rate: request.rate,
     };
-    let store = feedwire::store::StoreHandle::new(Arc::new(
-        SqliteStore::open(&config.store.path).context("cannot open the store")?,
-    ));
+    let store = SqliteStore::open(&config.store.path).context("cannot open the store")?;
     let stop = Shutdown::on_signals(std::time::Duration::ZERO).shutdown;
     let sink = if request.dry_run {
         None
@@ -480,7 +475,7 @@ async fn replay_command(config: Config, request: ReplayRequest) -> Result<()> {
             Err(e) => return Err(e).context("cannot connect to the broker"),
         }
     };
-    let total = store.call(|s| s.stats()).await?.archived_messages;
+    let total = store.stats().await?.archived_messages;
     let bar = std::io::stderr()
         .is_terminal()
         .then(|| indicatif::ProgressBar::new(total));
@@ -584,10 +579,10 @@ async fn backfill_command(
     })
 }
 
-fn store_stats(config: &Config) -> Result<()> {
+async fn store_stats(config: &Config) -> Result<()> {
     use feedwire::store::Store;
     let store = SqliteStore::open(&config.store.path).context("cannot open the store")?;
-    let stats = store.stats()?;
+    let stats = store.stats().await?;
     let size = feedwire::store::files_size(&config.store.path);
     let time = |ms: Option<i64>| {
         ms.and_then(chrono::DateTime::from_timestamp_millis)
@@ -656,7 +651,7 @@ fn import_opml(path: &std::path::Path, config: &Config, file: &std::path::Path) 
 /// config's fetch settings and store when there is one.
 async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
     use feedwire::fetch::{FeedResponse, Validators};
-    use feedwire::schedule::{self, IntervalPolicy, Pace};
+    use feedwire::schedule::{self, Pace};
     use feedwire::store::Store;
     use url::Url;
     let config = config_path
@@ -718,7 +713,7 @@ async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
     for (index, item) in parsed.items.iter().enumerate() {
         let (first, identity) = &document.stories[document.story_of_item[index]];
         let known = match &store {
-            Some(store) => Some(store.lookup(identity)?.is_some()),
+            Some(store) => Some(store.lookup(identity).await?.is_some()),
             None => None,
         };
         let line = serde_json::json!({
@@ -739,7 +734,7 @@ async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
     let feed = config
         .as_ref()
         .and_then(|c| c.feeds.iter().find(|f| f.url == target));
-    let policy = IntervalPolicy::new(&poll, feed);
+    let policy = poll.policy_for(feed);
     let now = chrono::Utc::now().timestamp_millis();
     let pace = Pace::of_items(&parsed.items, now);
     let ttl = parsed
@@ -770,16 +765,17 @@ async fn check_feed(config_path: &std::path::Path, target: &str) -> Result<()> {
     Ok(())
 }
 
-fn list_feeds(config: &Config) -> Result<()> {
+async fn list_feeds(config: &Config) -> Result<()> {
     use feedwire::store::Store;
     let store = SqliteStore::open(&config.store.path).context("cannot open the store")?;
     let states: std::collections::HashMap<String, feedwire::store::FeedState> = store
-        .feed_states()?
+        .feed_states()
+        .await?
         .into_iter()
         .map(|s| (s.feed_id.clone(), s))
         .collect();
     let stories: std::collections::HashMap<String, u64> =
-        store.stories_per_feed()?.into_iter().collect();
+        store.stories_per_feed().await?.into_iter().collect();
     let time = |ms: Option<i64>| {
         ms.and_then(chrono::DateTime::from_timestamp_millis)
             .map_or("-".to_string(), |t| {
@@ -795,9 +791,11 @@ fn list_feeds(config: &Config) -> Result<()> {
         let failures = state.map_or(0, |s| s.consecutive_failures);
         let label = match state {
             None => "never polled",
-            Some(s) if s.last_status.as_deref() == Some(feedwire::pipeline::DEAD) => "dead",
-            Some(_) if failures > 0 => "backing off",
-            Some(_) => "healthy",
+            Some(s) => match s.health() {
+                feedwire::schedule::FeedHealth::Dead => "dead",
+                feedwire::schedule::FeedHealth::BackingOff => "backing off",
+                feedwire::schedule::FeedHealth::Healthy => "healthy",
+            },
         };
         println!(
             "{:<28} {:<12} {:<21} {:<21} {:>8} {:>8}  {}",

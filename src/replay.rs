@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::message::Envelope;
 use crate::publish::{AmqpSink, Destination, PublishError};
-use crate::store::{ArchivedMessage, StoreError, StoreHandle};
+use crate::store::{ArchivedMessage, Store, StoreError};
 
 /// Messages read from the store at a time.
 const PAGE: usize = 500;
@@ -115,17 +115,14 @@ pub struct ReplaySummary {
 /// Runs a replay. With `sink = None` it is a dry run: it counts what would be
 /// sent and publishes nothing. `progress(scanned, matched)` is called as it goes.
 pub async fn replay(
-    store: &StoreHandle,
+    store: &dyn Store,
     sink: Option<&AmqpSink>,
     options: &ReplayOptions,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<ReplaySummary, ReplayError> {
     let key = options.resume_key();
     let resumed_after = match sink {
-        Some(_) => {
-            let key = key.clone();
-            store.call(move |s| s.replay_position(&key)).await?
-        }
+        Some(_) => store.replay_position(&key).await?,
         None => None,
     };
     let mut summary = ReplaySummary {
@@ -147,9 +144,7 @@ pub async fn replay(
     let since = options.since.map(|b| b.resolve(now));
     let until = options.until.map(|b| b.resolve(now));
     loop {
-        let page = store
-            .call(move |s| s.archived(after, since, until, PAGE))
-            .await?;
+        let page = store.archived(after, since, until, PAGE).await?;
         let Some(last) = page.last() else { break };
         let page_end = last.seq;
         summary.scanned += page.len() as u64;
@@ -164,26 +159,18 @@ pub async fn replay(
                     }
                 }
                 let done = send(sink, window, &destination).await?;
-                let key = key.clone();
                 // In order: everything up to `done` is confirmed.
-                store
-                    .call(move |s| s.save_replay_position(&key, Some(done)))
-                    .await?;
+                store.save_replay_position(&key, Some(done)).await?;
                 progress(summary.scanned, summary.matched);
             }
-            let key = key.clone();
-            store
-                .call(move |s| s.save_replay_position(&key, Some(page_end)))
-                .await?;
+            store.save_replay_position(&key, Some(page_end)).await?;
         }
         progress(summary.scanned, summary.matched);
         after = page_end;
     }
     if sink.is_some() {
         // Done: the same command later starts a new replay from the start.
-        store
-            .call(move |s| s.save_replay_position(&key, None))
-            .await?;
+        store.save_replay_position(&key, None).await?;
     }
     Ok(summary)
 }

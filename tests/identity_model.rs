@@ -163,6 +163,8 @@ struct World {
     versions: Vec<u32>,
     path: PathBuf,
     store: SqliteStore,
+    /// Runs the store's async calls; the model itself is sequential.
+    rt: tokio::runtime::Runtime,
     /// Stories held by workers, by story id (a story is never held twice).
     queue: BTreeMap<String, StoryWork>,
     sent: Vec<Sent>,
@@ -179,6 +181,9 @@ impl World {
             repeat: vec![false; feeds.len()],
             versions: vec![0; STORIES],
             store: SqliteStore::open(&path).unwrap(),
+            rt: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap(),
             feeds,
             path,
             queue: BTreeMap::new(),
@@ -218,8 +223,11 @@ impl World {
             })
             .collect();
         let tasks = self
-            .store
-            .record_items(feed.id, &discovered, &document.ambiguous)
+            .rt
+            .block_on(
+                self.store
+                    .record_items(feed.id, &discovered, &document.ambiguous),
+            )
             .unwrap();
         for task in tasks {
             self.hold(StoryWork::Process(Box::new(task)));
@@ -252,8 +260,8 @@ impl World {
         let hash = format!("h:{title}");
         if task.published_revision > 0 && task.published_hash.as_deref() == Some(hash.as_str()) {
             if let Some(next) = self
-                .store
-                .mark_unchanged(&task.story_id, task.item_version)
+                .rt
+                .block_on(self.store.mark_unchanged(&task.story_id, task.item_version))
                 .unwrap()
             {
                 self.hold(StoryWork::Process(Box::new(next)));
@@ -274,13 +282,13 @@ impl World {
             timestamp: 0,
             body: title.into_bytes(),
         };
-        self.store
-            .save_pending(&PendingMessage {
+        self.rt
+            .block_on(self.store.save_pending(&PendingMessage {
                 envelope: envelope.clone(),
                 content_hash: hash,
                 status: ExtractionStatus::Ok,
                 item_version: task.item_version,
-            })
+            }))
             .unwrap();
         Some(envelope)
     }
@@ -302,8 +310,11 @@ impl World {
             Outcome::Ack => {
                 self.sent.push(sent);
                 if let Some(next) = self
-                    .store
-                    .mark_published(&envelope.story_id, envelope.revision)
+                    .rt
+                    .block_on(
+                        self.store
+                            .mark_published(&envelope.story_id, envelope.revision),
+                    )
                     .unwrap()
                 {
                     self.hold(StoryWork::Process(Box::new(next)));
@@ -313,7 +324,7 @@ impl World {
     }
 
     fn sweep(&mut self) {
-        for work in self.store.unfinished(i64::MAX).unwrap() {
+        for work in self.rt.block_on(self.store.unfinished(i64::MAX)).unwrap() {
             self.hold(work);
         }
     }
@@ -354,7 +365,7 @@ impl World {
         }
         panic!(
             "the store never settled: {:?}",
-            self.store.unfinished(i64::MAX).unwrap()
+            self.rt.block_on(self.store.unfinished(i64::MAX)).unwrap()
         );
     }
 }

@@ -284,7 +284,7 @@ async fn an_unroutable_publish_leaves_the_story_not_done() {
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     {
         let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
-        let stats = store.stats().unwrap();
+        let stats = store.stats().await.unwrap();
         assert_eq!(stats.published, 0, "a returned message was marked done");
         assert_eq!(stats.stories, STORIES.len() as u64);
     }
@@ -303,7 +303,7 @@ async fn an_unroutable_publish_leaves_the_story_not_done() {
     assert_eq!(per_story.len(), STORIES.len());
     assert!(per_story.values().all(|&n| n == 1));
     let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
-    assert_eq!(store.stats().unwrap().published, STORIES.len() as u64);
+    assert_eq!(store.stats().await.unwrap().published, STORIES.len() as u64);
     capture.delete().await;
 }
 

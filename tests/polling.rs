@@ -361,19 +361,20 @@ async fn the_next_poll_follows_pace_hints_bounds_and_skip_hours() {
         Setup::with_feeds_toml("schedule", &feeds, "[pipeline]\nfetch_full_text = false\n").await;
     setup.run_once().await;
 
-    let within = |id: &str, minutes: f64| {
-        let planned = planned_minutes(&setup.feed_state(id));
+    for (id, minutes) in [
+        ("paced", 10.0),
+        ("ttl", 45.0),
+        ("cached", 30.0),
+        ("expires", 120.0),
+        ("pinned", 1.0),
+    ] {
+        let planned = planned_minutes(&setup.feed_state(id).await);
         assert!(
             (minutes * 0.89..=minutes * 1.11).contains(&planned),
             "{id}: next poll in {planned:.2} min, expected {minutes} ±10%"
         );
-    };
-    within("paced", 10.0);
-    within("ttl", 45.0);
-    within("cached", 30.0);
-    within("expires", 120.0);
-    within("pinned", 1.0);
-    let skip = setup.feed_state("skip");
+    }
+    let skip = setup.feed_state("skip").await;
     let after_skip = (now + Duration::hours(4))
         .with_minute(0)
         .and_then(|t| t.with_second(0))
@@ -396,7 +397,7 @@ async fn a_failing_feed_backs_off_then_recovers_on_its_own() {
     let mut waits = Vec::new();
     for failures in 1..=3 {
         setup.run_once().await;
-        let state = setup.feed_state("flaky");
+        let state = setup.feed_state("flaky").await;
         assert_eq!(state.consecutive_failures, failures);
         waits.push(planned_minutes(&state));
     }
@@ -409,7 +410,7 @@ async fn a_failing_feed_backs_off_then_recovers_on_its_own() {
     }
     server.route("/feed.xml", Route::ok(RSS, one_item_feed(&server, "/s/1")));
     setup.run_once().await;
-    let state = setup.feed_state("flaky");
+    let state = setup.feed_state("flaky").await;
     assert_eq!(state.consecutive_failures, 0);
     assert_eq!(state.last_error, None);
     assert!((0.89..=1.11).contains(&planned_minutes(&state)));

@@ -76,6 +76,7 @@ async fn replay_sends_the_archive_once_to_the_named_key_only() {
         let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
         store
             .archived(0, None, None, 100)
+            .await
             .unwrap()
             .iter()
             .map(|m| Some(ShortString::from(m.envelope.message_id.as_str())))
@@ -124,9 +125,10 @@ async fn replay_sends_the_archive_once_to_the_named_key_only() {
     };
     {
         let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
-        let archive = store.archived(0, None, None, 100).unwrap();
+        let archive = store.archived(0, None, None, 100).await.unwrap();
         store
             .save_replay_position(&options.resume_key(), Some(archive[3].seq))
+            .await
             .unwrap();
     }
     let output = replay_to_b(&config, &[]).await;

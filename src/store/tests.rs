@@ -28,10 +28,11 @@ pub(crate) fn discovered(items: &[FeedItem], document: &DocumentIdentity) -> Vec
 }
 
 /// Records one document of `feed_id` as the pipeline does.
-pub(crate) fn record(store: &dyn Store, feed_id: &str, items: &[FeedItem]) -> Vec<StoryTask> {
+pub(crate) async fn record(store: &dyn Store, feed_id: &str, items: &[FeedItem]) -> Vec<StoryTask> {
     let document = identify(feed_id, items);
     store
         .record_items(feed_id, &discovered(items, &document), &document.ambiguous)
+        .await
         .unwrap()
 }
 
@@ -58,18 +59,24 @@ pub(crate) fn pending(task: &StoryTask, revision: u32, hash: &str) -> PendingMes
 }
 
 /// Builds and confirms revision `revision` of `task`.
-fn publish(store: &dyn Store, task: &StoryTask, revision: u32) -> Option<StoryTask> {
+async fn publish(store: &dyn Store, task: &StoryTask, revision: u32) -> Option<StoryTask> {
     let hash = format!("sha256:{:?}", task.item.title);
-    store.save_pending(&pending(task, revision, &hash)).unwrap();
-    store.mark_published(&task.story_id, revision).unwrap()
+    store
+        .save_pending(&pending(task, revision, &hash))
+        .await
+        .unwrap();
+    store
+        .mark_published(&task.story_id, revision)
+        .await
+        .unwrap()
 }
 
 fn sqlite() -> SqliteStore {
     SqliteStore::in_memory().unwrap()
 }
 
-#[test]
-fn new_story_once_across_feeds_and_guid_variants() {
+#[tokio::test]
+async fn new_story_once_across_feeds_and_guid_variants() {
     let store = sqlite();
     let a = item(
         "https://x.example/s1?at_medium=RSS",
@@ -77,53 +84,59 @@ fn new_story_once_across_feeds_and_guid_variants() {
         "T",
     );
     let b = item("https://x.example/s1", "https://x.example/s1#3", "T");
-    let work = record(&store, "feed-a", &[a.clone(), a.clone()]);
+    let work = record(&store, "feed-a", &[a.clone(), a.clone()]).await;
     assert_eq!(
         work.len(),
         1,
         "an item repeated in one document is one story"
     );
-    assert!(record(&store, "feed-b", &[b]).is_empty());
-    assert!(record(&store, "feed-a", &[a]).is_empty());
+    assert!(record(&store, "feed-b", &[b]).await.is_empty());
+    assert!(record(&store, "feed-a", &[a]).await.is_empty());
 }
 
-#[test]
-fn publish_lifecycle_and_resume() {
+#[tokio::test]
+async fn publish_lifecycle_and_resume() {
     let store = sqlite();
-    let task = record(&store, "f", &[item("https://x.example/s1", "g1", "T")]).remove(0);
+    let task = record(&store, "f", &[item("https://x.example/s1", "g1", "T")])
+        .await
+        .remove(0);
     assert_eq!(task.url.as_deref(), Some("https://x.example/s1"));
-    let unfinished = store.unfinished(i64::MAX).unwrap();
+    let unfinished = store.unfinished(i64::MAX).await.unwrap();
     assert_eq!(unfinished, vec![StoryWork::Process(Box::new(task.clone()))]);
 
     let built = pending(&task, 1, "sha256:aa");
-    store.save_pending(&built).unwrap();
+    store.save_pending(&built).await.unwrap();
     assert_eq!(
-        store.unfinished(i64::MAX).unwrap(),
+        store.unfinished(i64::MAX).await.unwrap(),
         vec![StoryWork::Republish(built.envelope)]
     );
 
-    assert_eq!(store.mark_published(&task.story_id, 1).unwrap(), None);
-    assert!(store.unfinished(i64::MAX).unwrap().is_empty());
-    let record = store.story(&task.story_id).unwrap().unwrap();
+    assert_eq!(store.mark_published(&task.story_id, 1).await.unwrap(), None);
+    assert!(store.unfinished(i64::MAX).await.unwrap().is_empty());
+    let record = store.story(&task.story_id).await.unwrap().unwrap();
     assert_eq!(record.state, StoryState::Published);
     assert_eq!(record.revision, 1);
     assert_eq!(record.content_hash.as_deref(), Some("sha256:aa"));
 }
 
-#[test]
-fn changed_item_reopens_a_published_story() {
+#[tokio::test]
+async fn changed_item_reopens_a_published_story() {
     let store = sqlite();
     let task = record(
         &store,
         "f",
         &[item("https://x.example/s1", "g1", "Old title")],
     )
+    .await
     .remove(0);
-    store.save_pending(&pending(&task, 1, "sha256:aa")).unwrap();
-    store.mark_published(&task.story_id, 1).unwrap();
+    store
+        .save_pending(&pending(&task, 1, "sha256:aa"))
+        .await
+        .unwrap();
+    store.mark_published(&task.story_id, 1).await.unwrap();
 
     let changed = item("https://x.example/s1", "g1", "New title");
-    let work = record(&store, "f", std::slice::from_ref(&changed));
+    let work = record(&store, "f", std::slice::from_ref(&changed)).await;
     assert_eq!(work.len(), 1);
     assert_eq!(work[0].published_revision, 1);
     assert_eq!(work[0].published_hash.as_deref(), Some("sha256:aa"));
@@ -133,57 +146,75 @@ fn changed_item_reopens_a_published_story() {
     assert_eq!(
         store
             .mark_unchanged(&task.story_id, work[0].item_version)
+            .await
             .unwrap(),
         None
     );
-    assert!(record(&store, "f", &[changed]).is_empty());
-    assert!(store.unfinished(i64::MAX).unwrap().is_empty());
+    assert!(record(&store, "f", &[changed]).await.is_empty());
+    assert!(store.unfinished(i64::MAX).await.unwrap().is_empty());
 }
 
-#[test]
-fn an_update_while_the_story_is_on_its_way_reopens_it_after_the_confirm() {
+#[tokio::test]
+async fn an_update_while_the_story_is_on_its_way_reopens_it_after_the_confirm() {
     let store = sqlite();
     let first = record(
         &store,
         "f",
         &[item("https://x.example/s", "g", "Old title")],
     )
+    .await
     .remove(0);
     // The message of the old title is built and waiting for the broker...
     store
         .save_pending(&pending(&first, 1, "sha256:old"))
+        .await
         .unwrap();
     // ...when the feed corrects the title.
     let work = record(
         &store,
         "f",
         &[item("https://x.example/s", "g", "Corrected title")],
-    );
+    )
+    .await;
     assert!(work.is_empty(), "the story is still on its way");
     let reopened = store
         .mark_published(&first.story_id, 1)
+        .await
         .unwrap()
         .expect("the corrected item must be processed");
     assert_eq!(reopened.item.title.as_deref(), Some("Corrected title"));
     assert_eq!(reopened.published_revision, 1);
-    assert_eq!(store.unfinished(i64::MAX).unwrap().len(), 1);
+    assert_eq!(store.unfinished(i64::MAX).await.unwrap().len(), 1);
     // The corrected revision goes out, and then the story is done.
-    assert_eq!(publish(&store, &reopened, 2), None);
-    assert!(store.unfinished(i64::MAX).unwrap().is_empty());
-    assert_eq!(store.story(&first.story_id).unwrap().unwrap().revision, 2);
+    assert_eq!(publish(&store, &reopened, 2).await, None);
+    assert!(store.unfinished(i64::MAX).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .story(&first.story_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revision,
+        2
+    );
 }
 
-#[test]
-fn an_update_while_the_page_is_fetched_is_not_lost() {
+#[tokio::test]
+async fn an_update_while_the_page_is_fetched_is_not_lost() {
     let store = sqlite();
-    let first = record(&store, "f", &[item("https://x.example/s", "g", "T1")]).remove(0);
+    let first = record(&store, "f", &[item("https://x.example/s", "g", "T1")])
+        .await
+        .remove(0);
     store
         .save_pending(&pending(&first, 1, "sha256:t1"))
+        .await
         .unwrap();
-    store.mark_published(&first.story_id, 1).unwrap();
+    store.mark_published(&first.story_id, 1).await.unwrap();
     // Reopened by an edit, and while its page is fetched, edited again.
-    let second = record(&store, "f", &[item("https://x.example/s", "g", "T2")]).remove(0);
-    let third = record(&store, "f", &[item("https://x.example/s", "g", "T3")]);
+    let second = record(&store, "f", &[item("https://x.example/s", "g", "T2")])
+        .await
+        .remove(0);
+    let third = record(&store, "f", &[item("https://x.example/s", "g", "T3")]).await;
     assert_eq!(
         third.len(),
         1,
@@ -192,22 +223,28 @@ fn an_update_while_the_page_is_fetched_is_not_lost() {
     // The worker holding T2 finds its title unchanged... and the story stays open.
     let reopened = store
         .mark_unchanged(&second.story_id, second.item_version)
+        .await
         .unwrap()
         .expect("T3 is newer than what was looked at");
     assert_eq!(reopened.item.title.as_deref(), Some("T3"));
 }
 
-#[test]
-fn confirm_of_an_old_revision_does_not_finish_a_newer_one() {
+#[tokio::test]
+async fn confirm_of_an_old_revision_does_not_finish_a_newer_one() {
     let store = sqlite();
-    let task = record(&store, "f", &[item("https://x.example/s", "g", "T")]).remove(0);
-    store.save_pending(&pending(&task, 2, "sha256:bb")).unwrap();
-    store.mark_published(&task.story_id, 1).unwrap();
-    assert_eq!(store.unfinished(i64::MAX).unwrap().len(), 1);
+    let task = record(&store, "f", &[item("https://x.example/s", "g", "T")])
+        .await
+        .remove(0);
+    store
+        .save_pending(&pending(&task, 2, "sha256:bb"))
+        .await
+        .unwrap();
+    store.mark_published(&task.story_id, 1).await.unwrap();
+    assert_eq!(store.unfinished(i64::MAX).await.unwrap().len(), 1);
 }
 
-#[test]
-fn bare_guids_of_two_sites_are_two_stories() {
+#[tokio::test]
+async fn bare_guids_of_two_sites_are_two_stories() {
     let store = sqlite();
     let bare = |guid: &str, title: &str| FeedItem {
         guid: Some(guid.into()),
@@ -215,21 +252,30 @@ fn bare_guids_of_two_sites_are_two_stories() {
         ..FeedItem::default()
     };
     assert_eq!(
-        record(&store, "site-a", &[bare("1", "A1"), bare("2", "A2")]).len(),
+        record(&store, "site-a", &[bare("1", "A1"), bare("2", "A2")])
+            .await
+            .len(),
         2
     );
     assert_eq!(
-        record(&store, "site-b", &[bare("1", "B1"), bare("2", "B2")]).len(),
+        record(&store, "site-b", &[bare("1", "B1"), bare("2", "B2")])
+            .await
+            .len(),
         2
     );
-    assert_eq!(store.stats().unwrap().stories, 4);
+    assert_eq!(store.stats().await.unwrap().stories, 4);
 }
 
-#[test]
-fn a_link_shared_by_different_items_stops_matching() {
+#[tokio::test]
+async fn a_link_shared_by_different_items_stops_matching() {
     let store = sqlite();
     let status = |guid: &str| item("https://status.example/", guid, guid);
-    assert_eq!(record(&store, "status", &[status("incident-1")]).len(), 1);
+    assert_eq!(
+        record(&store, "status", &[status("incident-1")])
+            .await
+            .len(),
+        1
+    );
     let work = record(
         &store,
         "status",
@@ -238,23 +284,29 @@ fn a_link_shared_by_different_items_stops_matching() {
             status("incident-2"),
             status("incident-3"),
         ],
-    );
+    )
+    .await;
     assert_eq!(work.len(), 2, "two new incidents");
     // A later incident alone must not be taken for the first one by its link.
-    assert_eq!(record(&store, "status", &[status("incident-4")]).len(), 1);
-    assert_eq!(store.stats().unwrap().stories, 4);
+    assert_eq!(
+        record(&store, "status", &[status("incident-4")])
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(store.stats().await.unwrap().stories, 4);
     // And polling the same page again changes nothing.
     let again = [
         status("incident-2"),
         status("incident-3"),
         status("incident-4"),
     ];
-    assert!(record(&store, "status", &again).is_empty());
-    assert!(record(&store, "status", &again).is_empty());
+    assert!(record(&store, "status", &again).await.is_empty());
+    assert!(record(&store, "status", &again).await.is_empty());
 }
 
-#[test]
-fn one_story_twice_in_a_document_is_recorded_once_and_stays_quiet() {
+#[tokio::test]
+async fn one_story_twice_in_a_document_is_recorded_once_and_stays_quiet() {
     let store = sqlite();
     // BBC lists a story twice, `#1` and `#8`, with two wordings of its title.
     let a = item(
@@ -267,61 +319,79 @@ fn one_story_twice_in_a_document_is_recorded_once_and_stays_quiet() {
         "https://www.bbc.com/sport/a#8",
         "Rochdale v York: their day",
     );
-    let task = record(&store, "front", &[a.clone(), b.clone()]).remove(0);
-    publish(&store, &task, 1);
+    let task = record(&store, "front", &[a.clone(), b.clone()])
+        .await
+        .remove(0);
+    publish(&store, &task, 1).await;
     for _ in 0..3 {
         assert!(
-            record(&store, "front", &[a.clone(), b.clone()]).is_empty(),
+            record(&store, "front", &[a.clone(), b.clone()])
+                .await
+                .is_empty(),
             "the story's fingerprint must not flip between its two items"
         );
     }
 }
 
-#[test]
-fn page_attempts_are_counted_until_the_story_is_confirmed() {
+#[tokio::test]
+async fn page_attempts_are_counted_until_the_story_is_confirmed() {
     let store = sqlite();
-    let task = record(&store, "f", &[item("https://x.example/s", "g", "T")]).remove(0);
-    assert_eq!(store.begin_attempt(&task.story_id).unwrap(), 1);
-    assert_eq!(store.begin_attempt(&task.story_id).unwrap(), 2);
-    publish(&store, &task, 1);
-    assert_eq!(store.begin_attempt(&task.story_id).unwrap(), 1);
+    let task = record(&store, "f", &[item("https://x.example/s", "g", "T")])
+        .await
+        .remove(0);
+    assert_eq!(store.begin_attempt(&task.story_id).await.unwrap(), 1);
+    assert_eq!(store.begin_attempt(&task.story_id).await.unwrap(), 2);
+    publish(&store, &task, 1).await;
+    assert_eq!(store.begin_attempt(&task.story_id).await.unwrap(), 1);
 }
 
-#[test]
-fn a_status_page_seen_one_incident_at_a_time_keeps_them_apart() {
+#[tokio::test]
+async fn a_status_page_seen_one_incident_at_a_time_keeps_them_apart() {
     let store = sqlite();
     let incident = |guid: &str, title: &str| item("https://status.example/", guid, title);
-    let second = record(&store, "status", &[incident("inc-2", "Login errors")]).remove(0);
-    publish(&store, &second, 1);
-    let first = record(&store, "status", &[incident("inc-1", "API degraded")]);
+    let second = record(&store, "status", &[incident("inc-2", "Login errors")])
+        .await
+        .remove(0);
+    publish(&store, &second, 1).await;
+    let first = record(&store, "status", &[incident("inc-1", "API degraded")]).await;
     assert_eq!(first.len(), 1);
     assert_eq!(
         first[0].published_revision, 0,
         "a new story, not an update of inc-2"
     );
     assert_ne!(first[0].story_id, second.story_id);
-    publish(&store, &first[0], 1);
-    assert!(record(&store, "status", &[incident("inc-2", "Login errors")]).is_empty());
-    assert!(record(&store, "status", &[incident("inc-1", "API degraded")]).is_empty());
+    publish(&store, &first[0], 1).await;
+    assert!(
+        record(&store, "status", &[incident("inc-2", "Login errors")])
+            .await
+            .is_empty()
+    );
+    assert!(
+        record(&store, "status", &[incident("inc-1", "API degraded")])
+            .await
+            .is_empty()
+    );
 }
 
-#[test]
-fn a_reissued_guid_with_the_same_text_is_the_same_story() {
+#[tokio::test]
+async fn a_reissued_guid_with_the_same_text_is_the_same_story() {
     let store = sqlite();
     let task = record(
         &store,
         "f",
         &[item("https://x.example/s", "guid-old", "Same")],
     )
+    .await
     .remove(0);
-    publish(&store, &task, 1);
+    publish(&store, &task, 1).await;
     assert!(
         record(
             &store,
             "f",
             &[item("https://x.example/s", "guid-new", "Same")]
         )
+        .await
         .is_empty()
     );
-    assert_eq!(store.stats().unwrap().stories, 1);
+    assert_eq!(store.stats().await.unwrap().stories, 1);
 }

@@ -507,11 +507,12 @@ impl Setup {
     }
 
     /// What the store remembers of one feed (the worker must have exited).
-    pub fn feed_state(&self, feed_id: &str) -> feedwire::store::FeedState {
+    pub async fn feed_state(&self, feed_id: &str) -> feedwire::store::FeedState {
         use feedwire::store::Store;
         feedwire::store::SqliteStore::open(&self.dir.path().join("state.db"))
             .unwrap()
             .feed_state(feed_id)
+            .await
             .unwrap()
             .unwrap_or_else(|| panic!("no state for feed {feed_id}"))
     }

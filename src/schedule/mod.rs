@@ -16,8 +16,11 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
-use crate::config::{Config, FeedConfig, PollConfig};
 use crate::feed::FeedItem;
+
+mod state;
+
+pub use state::{FeedHealth, FeedState, LastStatus, PollOutcome, PollVerdict};
 
 /// Items looked at for the feed's pace: enough for a stable median, few
 /// enough that an old archive at the end of a feed does not count.
@@ -39,28 +42,6 @@ pub struct IntervalPolicy {
 }
 
 impl IntervalPolicy {
-    pub fn for_feed(config: &Config, feed: &FeedConfig) -> IntervalPolicy {
-        IntervalPolicy::new(&config.poll, Some(feed))
-    }
-
-    /// The policy of a feed, or of a feed with no settings of its own.
-    pub fn new(poll: &PollConfig, feed: Option<&FeedConfig>) -> IntervalPolicy {
-        let fixed = feed.and_then(|f| f.interval);
-        IntervalPolicy {
-            fixed,
-            default: poll.default_interval,
-            min: feed
-                .and_then(|f| f.min_interval)
-                .or(fixed)
-                .unwrap_or(poll.min_interval),
-            max: feed
-                .and_then(|f| f.max_interval)
-                .or(fixed)
-                .unwrap_or(poll.max_interval),
-            adaptive: poll.adaptive,
-        }
-    }
-
     /// The interval before hints and jitter: fixed, else the feed's pace,
     /// else the default; clamped to the bounds.
     pub fn base(&self, pace: &Pace, now_ms: i64) -> Duration {
@@ -193,16 +174,21 @@ impl SkipSchedule {
 }
 
 /// The interval with about ±10% jitter, so feeds do not poll in lockstep.
-pub fn jittered(interval: Duration) -> Duration {
-    let factor = 0.9 + fastrand::f64() * 0.2;
+pub fn jittered(interval: Duration, rng: &mut fastrand::Rng) -> Duration {
+    let factor = 0.9 + rng.f64() * 0.2;
     interval.mul_f64(factor)
 }
 
 /// When to poll after a success: `now` + the jittered interval, moved past
 /// skipped hours and days.
-pub fn next_due(now_ms: i64, interval: Duration, skip: SkipSchedule) -> i64 {
+pub fn next_due(
+    now_ms: i64,
+    interval: Duration,
+    skip: SkipSchedule,
+    rng: &mut fastrand::Rng,
+) -> i64 {
     not_skipped(
-        now_ms.saturating_add(jittered(interval).as_millis() as i64),
+        now_ms.saturating_add(jittered(interval, rng).as_millis() as i64),
         skip,
     )
 }
@@ -219,7 +205,12 @@ pub fn not_skipped(at_ms: i64, skip: SkipSchedule) -> i64 {
 /// 2^(failures-1), capped, with ±10% jitter. The feed is never given up: it
 /// recovers on its own. The failure count is persisted, so the delay is the
 /// n-th step of backon's exponential sequence rather than a retry loop.
-pub fn failure_backoff(interval: Duration, failures: u32, cap: Duration) -> Duration {
+pub fn failure_backoff(
+    interval: Duration,
+    failures: u32,
+    cap: Duration,
+    rng: &mut fastrand::Rng,
+) -> Duration {
     let first = interval.min(Duration::from_secs(60)).min(cap);
     let step = failures.saturating_sub(1).min(64) as usize;
     let delay = ExponentialBuilder::new()
@@ -230,7 +221,7 @@ pub fn failure_backoff(interval: Duration, failures: u32, cap: Duration) -> Dura
         .build()
         .nth(step)
         .unwrap_or(cap);
-    jittered(delay)
+    jittered(delay, rng)
 }
 
 #[cfg(test)]
@@ -333,25 +324,6 @@ mod tests {
     }
 
     #[test]
-    fn an_explicit_interval_pins_the_bounds() {
-        let text = "[broker]\nurl = \"amqp://127.0.0.1\"\n[[feeds]]\nid = \"a\"\nurl = \"https://a.example/\"\ninterval = \"1s\"\n";
-        let mut config = Config::from_toml(text, None).unwrap();
-        let pinned = IntervalPolicy::for_feed(&config, &config.feeds[0]);
-        let ttl = Some(Duration::from_secs(15 * 60));
-        assert_eq!(
-            pinned.interval(&Pace::default(), ttl, None, NOW),
-            Duration::from_secs(1)
-        );
-        // With its own max, the hint may stretch it up to that max.
-        config.feeds[0].max_interval = Some(Duration::from_secs(600));
-        let stretchy = IntervalPolicy::for_feed(&config, &config.feeds[0]);
-        assert_eq!(
-            stretchy.interval(&Pace::default(), ttl, None, NOW),
-            Duration::from_secs(600)
-        );
-    }
-
-    #[test]
     fn skipped_hours_and_days_move_the_poll() {
         // 2026-11-28 is a Saturday.
         let saturday_0130 = DateTime::parse_from_rfc3339("2026-11-28T01:30:00Z")
@@ -384,6 +356,7 @@ mod tests {
             saturday_0130.timestamp_millis(),
             Duration::from_secs(60),
             night,
+            &mut fastrand::Rng::new(),
         );
         assert_eq!(
             at(due).to_rfc3339(),
@@ -394,8 +367,9 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_ten_percent() {
+        let mut rng = fastrand::Rng::new();
         for _ in 0..1000 {
-            let j = jittered(Duration::from_secs(100));
+            let j = jittered(Duration::from_secs(100), &mut rng);
             assert!(j >= Duration::from_secs(90) && j <= Duration::from_secs(110));
         }
     }
@@ -404,6 +378,7 @@ mod tests {
     fn backoff_grows_to_the_cap() {
         let interval = Duration::from_secs(300);
         let cap = Duration::from_secs(3600);
+        let rng = &mut fastrand::Rng::new();
         let within = |d: Duration, expected: u64| {
             let expected = Duration::from_secs(expected);
             assert!(
@@ -411,10 +386,10 @@ mod tests {
                 "{d:?}"
             );
         };
-        within(failure_backoff(interval, 1, cap), 60);
-        within(failure_backoff(interval, 2, cap), 120);
-        within(failure_backoff(interval, 3, cap), 240);
-        within(failure_backoff(interval, 30, cap), 3600);
-        within(failure_backoff(Duration::from_secs(5), 4, cap), 40);
+        within(failure_backoff(interval, 1, cap, rng), 60);
+        within(failure_backoff(interval, 2, cap, rng), 120);
+        within(failure_backoff(interval, 3, cap, rng), 240);
+        within(failure_backoff(interval, 30, cap, rng), 3600);
+        within(failure_backoff(Duration::from_secs(5), 4, cap, rng), 40);
     }
 }

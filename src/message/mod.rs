@@ -6,6 +6,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+mod compose;
+
+pub use compose::{Draft, PageOutcome, compose};
+
 pub const SCHEMA_V1: &str = "feedwire.article.v1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,7 +252,7 @@ mod tests {
     #[test]
     fn schema_file_accepts_sample() {
         let schema: serde_json::Value =
-            serde_json::from_str(include_str!("../schema/article.v1.json")).unwrap();
+            serde_json::from_str(include_str!("../../schema/article.v1.json")).unwrap();
         let validator = jsonschema::validator_for(&schema).unwrap();
         let value = serde_json::to_value(sample()).unwrap();
         assert!(validator.is_valid(&value));

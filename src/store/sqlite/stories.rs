@@ -1,0 +1,414 @@
+//! Stories: identity keys, sightings per feed, and each story's way from
+//! discovered to published.
+
+use std::collections::HashSet;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::now_ms;
+use crate::dedup::{StoryIdentity, story_id_for_key};
+use crate::message::{Envelope, ExtractionStatus, message_id};
+use crate::store::{
+    DiscoveredItem, PendingMessage, StoreError, StoryRecord, StoryState, StoryTask, StoryWork,
+    event_name, event_of,
+};
+
+/// What the store makes of an identity: the story one of its keys names
+/// (and that key), or the id a new story of this identity gets.
+struct Found {
+    story: Option<(String, String)>,
+    new_id: String,
+}
+
+/// Looks `identity` up. Keys the store knows to be ambiguous are skipped,
+/// for matching and for the new id: an item whose link is shared by a
+/// status page's incidents must get an id of its own, not its link's.
+fn find_story(conn: &Connection, identity: &StoryIdentity) -> rusqlite::Result<Found> {
+    let mut stmt = conn.prepare_cached("SELECT story_id FROM story_keys WHERE key = ?1")?;
+    let mut first_usable = None;
+    for key in identity.all_keys() {
+        match stmt
+            .query_row([key], |r| r.get::<_, String>(0))
+            .optional()?
+        {
+            Some(id) if id.is_empty() => continue,
+            Some(id) => {
+                return Ok(Found {
+                    new_id: id.clone(),
+                    story: Some((id, key.to_string())),
+                });
+            }
+            None => {
+                first_usable.get_or_insert(key);
+            }
+        }
+    }
+    let new_id = match first_usable {
+        Some(key) => story_id_for_key(key),
+        // Every key is ambiguous: all of them together name this item.
+        None => story_id_for_key(&format!(
+            "ambiguous:{}",
+            identity.all_keys().collect::<Vec<_>>().join("\n")
+        )),
+    };
+    Ok(Found {
+        story: None,
+        new_id,
+    })
+}
+
+/// Marks `key` as naming several stories: it is never matched again.
+fn mark_ambiguous(conn: &Connection, key: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO story_keys (key, story_id) VALUES (?1, '')
+         ON CONFLICT (key) DO UPDATE SET story_id = ''",
+        [key],
+    )?;
+    Ok(())
+}
+
+/// Columns [`task_of`] reads, in order.
+const TASK_COLUMNS: &str = "id, feed_id, item, url, item_version, revision, content_hash, status";
+
+fn task_of(row: &rusqlite::Row<'_>) -> Result<StoryTask, StoreError> {
+    let item: String = row.get(2)?;
+    let status: Option<String> = row.get(7)?;
+    Ok(StoryTask {
+        story_id: row.get(0)?,
+        feed_id: row.get(1)?,
+        item: serde_json::from_str(&item)?,
+        url: row.get(3)?,
+        item_version: row.get(4)?,
+        published_revision: row.get(5)?,
+        published_hash: row.get(6)?,
+        published_status: status.as_deref().and_then(ExtractionStatus::parse),
+    })
+}
+
+/// Runs an UPDATE … RETURNING [`TASK_COLUMNS`] and its state: the task
+/// when the update left the story open (`discovered`).
+fn reopened(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<StoryTask>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    match rows.next()? {
+        Some(row) if row.get::<_, String>(8)? == "discovered" => Ok(Some(task_of(row)?)),
+        _ => Ok(None),
+    }
+}
+
+fn record_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoryRecord> {
+    let state: String = row.get(1)?;
+    Ok(StoryRecord {
+        story_id: row.get(0)?,
+        state: StoryState::parse(&state).unwrap_or(StoryState::Discovered),
+        feed_id: row.get(2)?,
+        url: row.get(3)?,
+        revision: row.get(4)?,
+        content_hash: row.get(5)?,
+    })
+}
+
+const RECORD_COLUMNS: &str = "id, state, feed_id, url, revision, content_hash";
+
+pub(super) fn record_items(
+    conn: &mut Connection,
+    feed_id: &str,
+    items: &[DiscoveredItem],
+    ambiguous: &[String],
+) -> Result<Vec<StoryTask>, StoreError> {
+    // IMMEDIATE: the transaction reads before it writes, and a deferred
+    // one would fail at once (SQLITE_BUSY) if another process (a
+    // backfill) wrote in between; this one waits for the lock instead.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let now = now_ms();
+    for key in ambiguous {
+        mark_ambiguous(&tx, key)?;
+    }
+    let mut work = Vec::new();
+    let mut recorded: HashSet<String> = HashSet::new();
+    for discovered in items {
+        let identity = &discovered.identity;
+        let mut found = find_story(&tx, identity)?;
+        let mut previous: Option<String> = None;
+        // A story this feed showed before under another guid or link
+        // fragment, with other text, is another story that happens to
+        // share a key (a status page or live blog seen one entry at a
+        // time): that key names several.
+        while let Some((story_id, key)) = &found.story {
+            let seen: Option<(String, Option<String>, Option<String>)> = tx
+                .query_row(
+                    "SELECT fingerprint, guid, fragment FROM sightings WHERE feed_id = ?1 AND story_id = ?2",
+                    params![feed_id, story_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let other = seen.as_ref().is_some_and(|(fingerprint, guid, fragment)| {
+                *fingerprint != discovered.fingerprint
+                    && identity.told_apart_from(guid.as_deref(), fragment.as_deref())
+            });
+            if !other {
+                previous = seen.map(|(fingerprint, ..)| fingerprint);
+                break;
+            }
+            mark_ambiguous(&tx, key)?;
+            found = find_story(&tx, identity)?;
+        }
+        let story_id = found.new_id;
+        let is_new = found.story.is_none();
+        // Two items of one document that turn out to be one story: the
+        // first one counts, so the story's fingerprint does not flip
+        // between them on every poll.
+        if !recorded.insert(story_id.clone()) {
+            continue;
+        }
+        for key in identity.all_keys() {
+            tx.execute(
+                "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)",
+                params![key, story_id],
+            )?;
+        }
+        if is_new {
+            previous = tx
+                .query_row(
+                    "SELECT fingerprint FROM sightings WHERE feed_id = ?1 AND story_id = ?2",
+                    params![feed_id, story_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+        }
+        if previous.as_deref() == Some(discovered.fingerprint.as_str()) {
+            continue;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO sightings (feed_id, story_id, fingerprint, guid, fragment)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                feed_id,
+                story_id,
+                discovered.fingerprint,
+                identity.guid,
+                identity.fragment
+            ],
+        )?;
+        let item_json = serde_json::to_string(&discovered.item)?;
+        if is_new {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO stories (id, state, feed_id, url, item, first_seen_ms, changed_ms)
+                 VALUES (?1, 'discovered', ?2, ?3, ?4, ?5, ?5)",
+                params![story_id, feed_id, identity.url, item_json, now],
+            )?;
+            if inserted == 1 {
+                work.push(StoryTask {
+                    story_id,
+                    feed_id: feed_id.to_string(),
+                    item: discovered.item.clone(),
+                    url: identity.url.clone(),
+                    item_version: 0,
+                    published_revision: 0,
+                    published_hash: None,
+                    published_status: None,
+                });
+                continue;
+            }
+        }
+        if previous.is_none() {
+            // The same story seen in another feed: not news.
+            continue;
+        }
+        // This feed's item changed. A finished story opens again; one in
+        // progress keeps the new item, and opens again once the message
+        // being delivered (built from the old one) is confirmed.
+        let task = reopened(
+            &tx,
+            &format!(
+                "UPDATE stories SET feed_id = ?2, item = ?3, changed_ms = ?4,
+                    item_version = item_version + 1,
+                    state = CASE state WHEN 'published' THEN 'discovered' ELSE state END
+                 WHERE id = ?1
+                 RETURNING {TASK_COLUMNS}, state"
+            ),
+            params![story_id, feed_id, item_json, now],
+        )?;
+        work.extend(task);
+    }
+    tx.commit()?;
+    Ok(work)
+}
+
+pub(super) fn lookup(
+    conn: &mut Connection,
+    identity: &StoryIdentity,
+) -> Result<Option<StoryRecord>, StoreError> {
+    let Some((story_id, _)) = find_story(conn, identity)?.story else {
+        return Ok(None);
+    };
+    let record = conn
+        .query_row(
+            &format!("SELECT {RECORD_COLUMNS} FROM stories WHERE id = ?1"),
+            [story_id],
+            record_of,
+        )
+        .optional()?;
+    Ok(record)
+}
+
+pub(super) fn save_pending(
+    conn: &mut Connection,
+    pending: &PendingMessage,
+) -> Result<(), StoreError> {
+    let envelope = &pending.envelope;
+    conn.execute(
+        "UPDATE stories SET state = 'fetched', pending_revision = ?2, pending_hash = ?3,
+            pending_event = ?4, pending_routing_key = ?5, pending_timestamp = ?6,
+            pending_body = ?7, changed_ms = ?8, pending_status = ?9,
+            pending_item_version = ?10
+         WHERE id = ?1",
+        params![
+            envelope.story_id,
+            envelope.revision,
+            pending.content_hash,
+            event_name(envelope.event),
+            envelope.routing_key,
+            envelope.timestamp,
+            envelope.body,
+            now_ms(),
+            pending.status.as_str(),
+            pending.item_version,
+        ],
+    )?;
+    Ok(())
+}
+
+pub(super) fn mark_published(
+    conn: &mut Connection,
+    story_id: &str,
+    revision: u32,
+) -> Result<Option<StoryTask>, StoreError> {
+    let tx = conn.transaction()?;
+    let now = now_ms();
+    // The archive keeps every published revision for replay.
+    tx.execute(
+        "INSERT OR IGNORE INTO archive (story_id, revision, feed_id, event, routing_key, timestamp, published_ms, body)
+         SELECT id, pending_revision, feed_id, pending_event, pending_routing_key, pending_timestamp, ?3, pending_body
+         FROM stories WHERE id = ?1 AND pending_revision = ?2",
+        params![story_id, revision, now],
+    )?;
+    // A story whose item changed while this message was on its way
+    // stays open; a finished one drops its item JSON (not needed again).
+    let task = reopened(
+        &tx,
+        &format!(
+            "UPDATE stories SET
+                state = CASE WHEN item_version > pending_item_version THEN 'discovered' ELSE 'published' END,
+                item = CASE WHEN item_version > pending_item_version THEN item ELSE '' END,
+                revision = pending_revision, content_hash = pending_hash, status = pending_status,
+                pending_revision = NULL, pending_hash = NULL, pending_event = NULL,
+                pending_routing_key = NULL, pending_timestamp = NULL, pending_body = NULL,
+                pending_status = NULL, pending_item_version = NULL, attempts = 0,
+                published_ms = ?3, changed_ms = ?3
+             WHERE id = ?1 AND pending_revision = ?2
+             RETURNING {TASK_COLUMNS}, state"
+        ),
+        params![story_id, revision, now],
+    )?;
+    tx.commit()?;
+    Ok(task)
+}
+
+pub(super) fn mark_unchanged(
+    conn: &mut Connection,
+    story_id: &str,
+    item_version: u32,
+) -> Result<Option<StoryTask>, StoreError> {
+    reopened(
+        conn,
+        &format!(
+            "UPDATE stories SET
+                state = CASE WHEN item_version > ?2 THEN 'discovered' ELSE 'published' END,
+                item = CASE WHEN item_version > ?2 THEN item ELSE '' END,
+                attempts = 0, changed_ms = ?3
+             WHERE id = ?1 AND state = 'discovered' AND revision > 0
+             RETURNING {TASK_COLUMNS}, state"
+        ),
+        params![story_id, item_version, now_ms()],
+    )
+}
+
+pub(super) fn begin_attempt(conn: &mut Connection, story_id: &str) -> Result<u32, StoreError> {
+    let attempts = conn
+        .query_row(
+            "UPDATE stories SET attempts = attempts + 1 WHERE id = ?1 RETURNING attempts",
+            [story_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(attempts.unwrap_or(1))
+}
+
+pub(super) fn defer(conn: &mut Connection, story_id: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE stories SET changed_ms = ?2 WHERE id = ?1 AND state = 'discovered'",
+        params![story_id, now_ms()],
+    )?;
+    Ok(())
+}
+
+pub(super) fn unfinished(
+    conn: &mut Connection,
+    changed_before_ms: i64,
+) -> Result<Vec<StoryWork>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {TASK_COLUMNS}, state, pending_revision, pending_event,
+                pending_routing_key, pending_timestamp, pending_body
+         FROM stories WHERE state != 'published' AND changed_ms <= ?1 ORDER BY changed_ms, id"
+    ))?;
+    let mut rows = stmt.query([changed_before_ms])?;
+    let mut work = Vec::new();
+    while let Some(row) = rows.next()? {
+        let state: String = row.get(8)?;
+        if state == "fetched" {
+            let story_id: String = row.get(0)?;
+            let revision: u32 = row.get(9)?;
+            let event: String = row.get(10)?;
+            work.push(StoryWork::Republish(Envelope {
+                message_id: message_id(&story_id, revision),
+                story_id,
+                revision,
+                event: event_of(&event),
+                routing_key: row.get(11)?,
+                timestamp: row.get(12)?,
+                body: row.get(13)?,
+            }));
+        } else {
+            work.push(StoryWork::Process(Box::new(task_of(row)?)));
+        }
+    }
+    Ok(work)
+}
+
+pub(super) fn story(
+    conn: &mut Connection,
+    story_id: &str,
+) -> Result<Option<StoryRecord>, StoreError> {
+    let record = conn
+        .query_row(
+            &format!("SELECT {RECORD_COLUMNS} FROM stories WHERE id = ?1"),
+            [story_id],
+            record_of,
+        )
+        .optional()?;
+    Ok(record)
+}
+
+pub(super) fn stories_per_feed(conn: &mut Connection) -> Result<Vec<(String, u64)>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT feed_id, count(*) FROM stories GROUP BY feed_id ORDER BY feed_id")?;
+    let counts = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(counts)
+}
