@@ -39,7 +39,7 @@ fn is_tracking_param(name: &str) -> bool {
         .prefixes
         .iter()
         .any(|p| lower.starts_with(p.as_str()))
-        || params.names.iter().any(|n| *n == lower)
+        || params.names.contains(&lower)
 }
 
 /// Normalizes an http(s) URL for identity: lower-case scheme and host, no
