@@ -20,6 +20,19 @@ pub enum ArticleEvent {
 }
 
 impl ArticleEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArticleEvent::Created => "created",
+            ArticleEvent::Updated => "updated",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ArticleEvent> {
+        [ArticleEvent::Created, ArticleEvent::Updated]
+            .into_iter()
+            .find(|e| e.as_str() == text)
+    }
+
     /// The AMQP `type` property.
     pub fn amqp_type(self) -> &'static str {
         match self {

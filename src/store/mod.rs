@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dedup::StoryIdentity;
 use crate::feed::FeedItem;
-use crate::message::{ArticleEvent, Envelope, ExtractionStatus};
+use crate::message::{Envelope, ExtractionStatus};
 
 pub use sqlite::{SqliteStore, files_size};
 
@@ -246,18 +246,3 @@ pub trait Store: Send + Sync + 'static {
 }
 
 pub type SharedStore = Arc<dyn Store>;
-
-pub(crate) fn event_name(event: ArticleEvent) -> &'static str {
-    match event {
-        ArticleEvent::Created => "created",
-        ArticleEvent::Updated => "updated",
-    }
-}
-
-pub(crate) fn event_of(name: &str) -> ArticleEvent {
-    if name == "updated" {
-        ArticleEvent::Updated
-    } else {
-        ArticleEvent::Created
-    }
-}

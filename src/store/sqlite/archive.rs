@@ -3,9 +3,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::now_ms;
-use crate::message::{Envelope, message_id};
-use crate::store::{ArchivedMessage, StoreError, StoreStats, StoryState, event_of};
+use super::{known, now_ms};
+use crate::message::{ArticleEvent, Envelope, message_id};
+use crate::store::{ArchivedMessage, StoreError, StoreStats, StoryState};
 
 pub(super) fn archived(
     conn: &mut Connection,
@@ -29,7 +29,6 @@ pub(super) fn archived(
         |r| {
             let story_id: String = r.get(1)?;
             let revision: u32 = r.get(2)?;
-            let event: String = r.get(4)?;
             Ok(ArchivedMessage {
                 seq: r.get(0)?,
                 feed_id: r.get(3)?,
@@ -38,7 +37,7 @@ pub(super) fn archived(
                     message_id: message_id(&story_id, revision),
                     story_id,
                     revision,
-                    event: event_of(&event),
+                    event: known(r, 4, ArticleEvent::parse)?,
                     routing_key: r.get(5)?,
                     timestamp: r.get(6)?,
                     body: r.get(8)?,
@@ -132,14 +131,12 @@ pub(super) fn stats(conn: &mut Connection) -> Result<StoreStats, StoreError> {
     let mut stmt = conn.prepare("SELECT state, count(*) FROM stories GROUP BY state")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        let state: String = row.get(0)?;
         let count: u64 = row.get(1)?;
         stats.stories += count;
-        match StoryState::parse(&state) {
-            Some(StoryState::Discovered) => stats.discovered = count,
-            Some(StoryState::Fetched) => stats.fetched = count,
-            Some(StoryState::Published) => stats.published = count,
-            None => {}
+        match known(row, 0, StoryState::parse)? {
+            StoryState::Discovered => stats.discovered = count,
+            StoryState::Fetched => stats.fetched = count,
+            StoryState::Published => stats.published = count,
         }
     }
     Ok(stats)

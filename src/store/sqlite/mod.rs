@@ -34,6 +34,23 @@ fn now_ms() -> i64 {
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
+/// Reads a text column that must hold one of the names `parse` knows: a
+/// value this release does not know is an error, never a silent default.
+fn known<T>(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+    parse: impl Fn(&str) -> Option<T>,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("unknown value `{text}`").into(),
+        )
+    })
+}
+
 pub struct SqliteStore {
     jobs: std::sync::mpsc::Sender<Job>,
     /// The file, for its size; `None` in memory.

@@ -5,12 +5,11 @@ use std::collections::HashSet;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::now_ms;
+use super::{known, now_ms};
 use crate::dedup::{StoryIdentity, story_id_for_key};
-use crate::message::{Envelope, ExtractionStatus, message_id};
+use crate::message::{ArticleEvent, Envelope, ExtractionStatus, message_id};
 use crate::store::{
     DiscoveredItem, PendingMessage, StoreError, StoryRecord, StoryState, StoryTask, StoryWork,
-    event_name, event_of,
 };
 
 /// What the store makes of an identity: the story one of its keys names
@@ -101,10 +100,9 @@ fn reopened(
 }
 
 fn record_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoryRecord> {
-    let state: String = row.get(1)?;
     Ok(StoryRecord {
         story_id: row.get(0)?,
-        state: StoryState::parse(&state).unwrap_or(StoryState::Discovered),
+        state: known(row, 1, StoryState::parse)?,
         feed_id: row.get(2)?,
         url: row.get(3)?,
         revision: row.get(4)?,
@@ -271,7 +269,7 @@ pub(super) fn save_pending(
             envelope.story_id,
             envelope.revision,
             pending.content_hash,
-            event_name(envelope.event),
+            envelope.event.as_str(),
             envelope.routing_key,
             envelope.timestamp,
             envelope.body,
@@ -373,12 +371,11 @@ pub(super) fn unfinished(
         if state == "fetched" {
             let story_id: String = row.get(0)?;
             let revision: u32 = row.get(9)?;
-            let event: String = row.get(10)?;
             work.push(StoryWork::Republish(Envelope {
                 message_id: message_id(&story_id, revision),
                 story_id,
                 revision,
-                event: event_of(&event),
+                event: known(row, 10, ArticleEvent::parse)?,
                 routing_key: row.get(11)?,
                 timestamp: row.get(12)?,
                 body: row.get(13)?,

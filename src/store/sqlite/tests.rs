@@ -274,3 +274,29 @@ async fn state_survives_reopen_and_foreign_files_are_refused() {
         Err(StoreError::Corrupt { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_value_the_store_does_not_know_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let task = record(
+        &store,
+        "f",
+        &[crate::store::tests::item("https://x.example/a", "g", "T")],
+    )
+    .await
+    .remove(0);
+    store
+        .save_pending(&pending(&task, 1, "sha256:aa"))
+        .await
+        .unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE stories SET pending_event = 'deleted'", [])
+        .unwrap();
+    assert!(
+        store.unfinished(i64::MAX).await.is_err(),
+        "not silently `created`"
+    );
+}
