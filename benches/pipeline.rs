@@ -26,7 +26,7 @@ use feedwire::ops::{LatencyHistogram, Metrics, cpu_time, peak_rss_bytes};
 use feedwire::pipeline::Pipeline;
 use feedwire::publish::{AmqpSink, Sink};
 use feedwire::shutdown::Shutdown;
-use feedwire::store::{SharedStore, SqliteStore};
+use feedwire::store::{Claimant, SharedStore, SqliteStore};
 
 struct Args {
     feeds: usize,
@@ -271,6 +271,7 @@ fn main() {
     runtime.block_on(async {
         let signals = Shutdown::default();
         let store: SharedStore = Arc::new(SqliteStore::open(&config.store.path).unwrap());
+        store.sync_feeds(&config.feeds).await.unwrap();
         let fetcher = Fetcher::new(&config.fetch).unwrap();
         let sink = AmqpSink::connect(config.broker.clone(), &signals.shutdown)
             .await
@@ -280,6 +281,7 @@ fn main() {
         let pipeline = Pipeline::new(
             Arc::clone(&config),
             store,
+            Claimant::this_process(std::time::Duration::from_secs(60)),
             fetcher,
             Arc::clone(&sink),
             Arc::clone(&metrics),

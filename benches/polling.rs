@@ -27,7 +27,7 @@ use feedwire::ops::{Metrics, cpu_time, peak_rss_bytes, rss_bytes};
 use feedwire::pipeline::Pipeline;
 use feedwire::publish::{AmqpSink, Sink};
 use feedwire::shutdown::Shutdown;
-use feedwire::store::{SharedStore, SqliteStore};
+use feedwire::store::{Claimant, SharedStore, SqliteStore};
 
 const PORT: u16 = 18091;
 
@@ -190,6 +190,7 @@ fn main() {
     runtime.block_on(async {
         let signals = Shutdown::default();
         let store: SharedStore = Arc::new(SqliteStore::open(&config.store.path).unwrap());
+        store.sync_feeds(&config.feeds).await.unwrap();
         let metrics = Arc::new(Metrics::new(false));
         // Round 1 publishes the files' 3,000 distinct stories (each seen in
         // 100 feeds) to a throw-away exchange and queue.
@@ -200,6 +201,7 @@ fn main() {
         let pipeline = Pipeline::new(
             Arc::clone(&config),
             store,
+            Claimant::this_process(std::time::Duration::from_secs(60)),
             Fetcher::new(&config.fetch).unwrap(),
             Arc::clone(&sink),
             Arc::clone(&metrics),

@@ -385,9 +385,20 @@ async fn run(config: Config, once: bool, sink_kind: SinkKind) -> Result<ExitCode
         once,
         "feedwire started"
     );
+    let synced = store
+        .sync_feeds(&config.feeds)
+        .await
+        .context("cannot bring the config's feeds into the store")?;
+    info!(
+        added = synced.added,
+        updated = synced.updated,
+        removed = synced.removed,
+        "feed list synchronised with the config"
+    );
     let pipeline = Pipeline::new(
         Arc::clone(&config),
         Arc::clone(&store),
+        feedwire::store::Claimant::this_process(std::time::Duration::from_secs(60)),
         fetcher,
         Arc::clone(&sink),
         Arc::clone(&metrics),
@@ -557,6 +568,7 @@ async fn backfill_command(
     let pipeline = Pipeline::new(
         Arc::clone(&config),
         store,
+        feedwire::store::Claimant::this_process(std::time::Duration::from_secs(60)),
         fetcher,
         Arc::clone(&sink),
         metrics,

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use feedwire::dedup::{identify, item_fingerprint};
 use feedwire::feed::FeedItem;
 use feedwire::message::{ArticleEvent, Envelope, ExtractionStatus, message_id};
-use feedwire::store::{DiscoveredItem, PendingMessage, SqliteStore, Store, StoryTask, StoryWork};
+use feedwire::store::{
+    Claimant, DiscoveredItem, PendingMessage, SqliteStore, Store, StoryTask, StoryWork,
+};
 use proptest::prelude::*;
 
 /// How a true story is written in the feeds of its site.
@@ -165,6 +167,8 @@ struct World {
     store: SqliteStore,
     /// Runs the store's async calls; the model itself is sequential.
     rt: tokio::runtime::Runtime,
+    /// The running process (a crash starts another one).
+    claimant: Claimant,
     /// Stories held by workers, by story id (a story is never held twice).
     queue: BTreeMap<String, StoryWork>,
     sent: Vec<Sent>,
@@ -184,6 +188,7 @@ impl World {
             rt: tokio::runtime::Builder::new_current_thread()
                 .build()
                 .unwrap(),
+            claimant: Claimant::new("model", 1, std::time::Duration::from_secs(600)),
             feeds,
             path,
             queue: BTreeMap::new(),
@@ -224,10 +229,12 @@ impl World {
             .collect();
         let tasks = self
             .rt
-            .block_on(
-                self.store
-                    .record_items(feed.id, &discovered, &document.ambiguous),
-            )
+            .block_on(self.store.record_items(
+                &self.claimant,
+                feed.id,
+                &discovered,
+                &document.ambiguous,
+            ))
             .unwrap();
         for task in tasks {
             self.hold(StoryWork::Process(Box::new(task)));
@@ -301,8 +308,19 @@ impl World {
             title: String::from_utf8(envelope.body.clone()).unwrap(),
         };
         match outcome {
-            Outcome::Refused => {}
-            Outcome::ConfirmLost => self.sent.push(sent),
+            // The worker lets go of it; a later sweep takes it up again.
+            Outcome::Refused => self
+                .rt
+                .block_on(self.store.release(&envelope.story_id, now()))
+                .unwrap(),
+            // The broker took it, the worker never heard: it lets go of the
+            // story, and a later sweep sends the same message again.
+            Outcome::ConfirmLost => {
+                self.sent.push(sent);
+                self.rt
+                    .block_on(self.store.release(&envelope.story_id, now()))
+                    .unwrap();
+            }
             Outcome::AckThenCrash => {
                 self.sent.push(sent);
                 self.crash();
@@ -324,14 +342,26 @@ impl World {
     }
 
     fn sweep(&mut self) {
-        for work in self.rt.block_on(self.store.unfinished(i64::MAX)).unwrap() {
+        let claimed = self
+            .rt
+            .block_on(
+                self.store
+                    .claim_unfinished(&self.claimant, now(), 10_000, true),
+            )
+            .unwrap();
+        for work in claimed {
             self.hold(work);
         }
     }
 
+    /// The process dies; the next one on this host releases what it held.
     fn crash(&mut self) {
         self.queue.clear();
         self.store = SqliteStore::open(&self.path).unwrap();
+        self.rt
+            .block_on(self.store.sign_off(&self.claimant.id))
+            .unwrap();
+        self.claimant = Claimant::new("model", self.claimant.pid + 1, self.claimant.lease);
         self.sweep();
     }
 
@@ -368,6 +398,10 @@ impl World {
             self.rt.block_on(self.store.unfinished(i64::MAX)).unwrap()
         );
     }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 fn true_story(title: &str) -> (usize, u32) {

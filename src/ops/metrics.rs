@@ -82,6 +82,8 @@ pub struct Metrics {
     pub broker_connected: Gauge,
     pub feeds: Family<StateLabels, Gauge>,
     pub store_size_bytes: Gauge,
+    /// Workers heard of within a lease, this one included.
+    pub workers: Gauge,
     /// Not exported: percentiles for the run summary and the benchmark.
     pub story_latency: LatencyHistogram,
     pub processing_latency: LatencyHistogram,
@@ -111,6 +113,7 @@ impl Metrics {
             broker_connected: Gauge::default(),
             feeds: Family::default(),
             store_size_bytes: Gauge::default(),
+            workers: Gauge::default(),
             story_latency: LatencyHistogram::default(),
             processing_latency: LatencyHistogram::default(),
             registry: Registry::default(),
@@ -181,6 +184,11 @@ impl Metrics {
             "stories_undelivered",
             "Stories whose publish gave up for now (retried later)",
             m.undelivered.clone(),
+        );
+        registry.register(
+            "workers",
+            "Workers sharing the store, heard of within a lease",
+            m.workers.clone(),
         );
         registry.register(
             "stories_in_flight",

@@ -86,7 +86,7 @@ pub(super) async fn deliver(ctx: &Context, envelope: Envelope) -> Delivered {
         Ok(reopened) => Delivered::Yes(reopened.map(Box::new)),
         Err(error) => {
             // Confirmed but not recorded: the story will be re-sent with the
-            // same message_id, which consumers drop.
+            // same message_id, which consumers drop, once its claim lapses.
             warn!(%error, "cannot mark story published");
             Delivered::Yes(None)
         }

@@ -12,12 +12,14 @@
 //! work, which is left unmarked and resumed on the next start.
 
 mod deliver;
+mod feeds;
 mod poll;
 mod queue;
 mod scheduler;
 mod story;
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use tokio::sync::Semaphore;
@@ -29,15 +31,56 @@ use crate::feed::FeedItem;
 use crate::fetch::Fetcher;
 use crate::ops::Metrics;
 use crate::publish::Sink;
-use crate::store::{SharedStore, StoreError, StoryWork};
+use crate::store::{Claimant, SharedStore, StoreError, StoryWork};
 
-use poll::FeedBook;
+use feeds::FeedBook;
 use queue::Workers;
+
+/// The feeds and stories this worker holds claims on (polls in flight;
+/// stories queued or being worked on), so the heartbeat renews exactly
+/// those: a claim dropped by mistake lapses instead of living forever.
+#[derive(Default)]
+pub(crate) struct Held {
+    feeds: Mutex<HashSet<String>>,
+    stories: Mutex<HashSet<String>>,
+}
+
+impl Held {
+    fn lock(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        set.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a story; false when this worker holds it already.
+    fn take_story(&self, id: &str) -> bool {
+        Self::lock(&self.stories).insert(id.to_string())
+    }
+
+    fn drop_story(&self, id: &str) {
+        Self::lock(&self.stories).remove(id);
+    }
+
+    fn take_feed(&self, id: &str) {
+        Self::lock(&self.feeds).insert(id.to_string());
+    }
+
+    fn drop_feed(&self, id: &str) {
+        Self::lock(&self.feeds).remove(id);
+    }
+
+    fn snapshot(&self) -> (Vec<String>, Vec<String>) {
+        let feeds = Self::lock(&self.feeds).iter().cloned().collect();
+        let stories = Self::lock(&self.stories).iter().cloned().collect();
+        (feeds, stories)
+    }
+}
 
 /// What every step of a worker shares.
 pub(crate) struct Context {
     config: Arc<Config>,
     store: SharedStore,
+    /// This worker, as the store knows it.
+    claimant: Claimant,
+    held: Held,
     fetcher: Fetcher,
     sink: Arc<Sink>,
     metrics: Arc<Metrics>,
@@ -69,9 +112,11 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Arc<Config>,
         store: SharedStore,
+        claimant: Claimant,
         fetcher: Fetcher,
         sink: Arc<Sink>,
         metrics: Arc<Metrics>,
@@ -83,6 +128,8 @@ impl Pipeline {
             ctx: Arc::new(Context {
                 config,
                 store,
+                claimant,
+                held: Held::default(),
                 fetcher,
                 sink,
                 metrics,
@@ -105,21 +152,79 @@ impl Pipeline {
 
     /// Sets the feeds-by-state gauge from the last poll of each feed.
     pub fn refresh_feed_states(&self) {
-        self.feeds
-            .refresh_gauge(&self.ctx.metrics, self.ctx.config.feeds.len());
+        self.feeds.refresh_gauge(&self.ctx.metrics);
     }
 
     /// Polls every feed once, processes every new story and waits for every
     /// confirm. Returns the number of stories left unfinished in the store
     /// (undelivered, deferred, or dropped when the grace period ran out).
     pub async fn run_once(self: &Arc<Self>) -> u64 {
+        let heartbeat = self.join().await;
         scheduler::run_once(&self.ctx, &self.feeds).await;
+        self.leave(heartbeat).await;
         self.unfinished_stories().await
     }
 
     /// The long-running worker: polls feeds when due until `shutdown`.
     pub async fn run_forever(self: &Arc<Self>) {
+        let heartbeat = self.join().await;
         scheduler::run_forever(&self.ctx, &self.feeds).await;
+        self.leave(heartbeat).await;
+    }
+
+    /// Registers this worker, frees what dead workers of this host held,
+    /// loads the feed list and starts the heartbeat that keeps claims alive.
+    async fn join(&self) -> tokio::task::JoinHandle<()> {
+        let ctx = &self.ctx;
+        // A previous run under this id (pid 1 of a restarted container)
+        // left claims that are ours to take back at once; so did any dead
+        // process of this host. Others' claims lapse after a lease.
+        if let Ok(workers) = ctx.store.workers().await {
+            for worker in workers.iter().filter(|w| {
+                w.id == ctx.claimant.id || (w.host == ctx.claimant.host && !process_alive(w.pid))
+            }) {
+                info!(worker = %worker.id, "releasing the claims of a worker that is gone");
+                if let Err(error) = ctx.store.sign_off(&worker.id).await {
+                    warn!(%error, "cannot release a dead worker's claims");
+                }
+            }
+        }
+        if let Err(error) = ctx
+            .store
+            .register(&ctx.claimant, Utc::now().timestamp_millis())
+            .await
+        {
+            warn!(%error, "cannot register the worker");
+        }
+        self.feeds.reload(ctx).await;
+        let ctx = Arc::clone(ctx);
+        tokio::spawn(async move {
+            let mut beat = tokio::time::interval(ctx.claimant.lease / 3);
+            loop {
+                beat.tick().await;
+                let now = Utc::now().timestamp_millis();
+                let (feeds, stories) = ctx.held.snapshot();
+                match ctx
+                    .store
+                    .heartbeat(&ctx.claimant, now, &feeds, &stories)
+                    .await
+                {
+                    Ok(live) => {
+                        ctx.metrics.workers.set(live as i64);
+                    }
+                    Err(error) => warn!(%error, "heartbeat failed; claims may lapse"),
+                }
+            }
+        })
+    }
+
+    /// Stops the heartbeat and releases every claim, so other workers need
+    /// not wait for them to lapse.
+    async fn leave(&self, heartbeat: tokio::task::JoinHandle<()>) {
+        heartbeat.abort();
+        if let Err(error) = self.ctx.store.sign_off(&self.ctx.claimant.id).await {
+            warn!(%error, "cannot release this worker's claims; they will lapse");
+        }
     }
 
     /// Ingests items from outside the live polls (a backfill) through the
@@ -130,6 +235,7 @@ impl Pipeline {
         feed_id: &str,
         items: &[FeedItem],
     ) -> Result<(u64, u64), StoreError> {
+        let heartbeat = self.join().await;
         let workers = Workers::start(&self.ctx, &self.feeds);
         let tasks = poll::record(&self.ctx, feed_id, items).await;
         let new = tasks.as_ref().map_or(0, |t| t.len() as u64);
@@ -140,6 +246,7 @@ impl Pipeline {
                 .await;
         }
         workers.finish().await;
+        self.leave(heartbeat).await;
         tasks?;
         Ok((new, self.ctx.metrics.undelivered.get()))
     }
@@ -177,5 +284,15 @@ async fn prune_archive(ctx: &Context) {
         Ok(0) => {}
         Ok(n) => info!(dropped = n, "archive retention applied"),
         Err(error) => warn!(%error, "cannot apply archive retention"),
+    }
+}
+
+/// Whether a process of this host is still running (Linux: its `/proc`
+/// entry); elsewhere it is taken to be, and its claims lapse in time.
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
     }
 }

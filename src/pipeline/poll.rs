@@ -1,9 +1,7 @@
-//! One poll of one feed: fetch (conditionally), parse, record the items in
-//! the store, and plan the next poll through the feed's state machine
-//! ([`FeedState::after_poll`]).
+//! One poll of one claimed feed: fetch (conditionally), parse, record the
+//! items in the store, and plan the next poll through the feed's state
+//! machine ([`FeedState::after_poll`]).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -11,122 +9,48 @@ use tracing::{debug, error, info, warn};
 use url::Url;
 
 use super::Context;
+use super::feeds::FeedBook;
 use crate::config::FeedConfig;
 use crate::dedup::{identify, item_fingerprint};
 use crate::feed::{self, FeedItem};
 use crate::fetch::{FeedResponse, FetchError, Validators};
-use crate::message::FeedRef;
-use crate::ops::{KindLabels, Metrics, StateLabels};
-use crate::schedule::{FeedHealth, FeedState, Pace, PollOutcome, PollVerdict};
+use crate::ops::KindLabels;
+use crate::schedule::{FeedState, Pace, PollOutcome, PollVerdict};
 use crate::store::{DiscoveredItem, StoreError, StoryTask};
 
-/// What the worker knows of its feeds between polls: each one's health (for
-/// the feeds-by-state gauge) and title (for messages).
-#[derive(Default)]
-pub(super) struct FeedBook {
-    health: Mutex<HashMap<String, FeedHealth>>,
-    titles: Mutex<HashMap<String, Option<String>>>,
-}
-
-impl FeedBook {
-    pub fn refresh_gauge(&self, metrics: &Metrics, feeds: usize) {
-        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
-        let count = |wanted| health.values().filter(|&&h| h == wanted).count() as i64;
-        let (backing_off, dead) = (count(FeedHealth::BackingOff), count(FeedHealth::Dead));
-        let healthy = feeds as i64 - backing_off - dead;
-        for (health, value) in [
-            (FeedHealth::Healthy, healthy),
-            (FeedHealth::BackingOff, backing_off),
-            (FeedHealth::Dead, dead),
-        ] {
-            metrics
-                .feeds
-                .get_or_create(&StateLabels {
-                    state: health.as_str(),
-                })
-                .set(value);
-        }
-    }
-
-    /// The feed as a message names it; its title from the last parsed body
-    /// (read from the store once after a restart).
-    pub async fn feed_ref(
-        &self,
-        ctx: &Context,
-        feed_id: &str,
-        feed: Option<&FeedConfig>,
-    ) -> FeedRef {
-        let cached = self
-            .titles
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(feed_id)
-            .cloned();
-        let title = match cached {
-            Some(title) => title,
-            None => {
-                let title = ctx
-                    .store
-                    .feed_state(feed_id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|state| state.title);
-                self.note_title(feed_id, title.clone());
-                title
-            }
-        };
-        FeedRef {
-            id: feed_id.to_string(),
-            url: feed.map(|f| f.url.clone()).unwrap_or_default(),
-            title,
-        }
-    }
-
-    fn note_title(&self, feed_id: &str, title: Option<String>) {
-        self.titles
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(feed_id.to_string(), title);
-    }
-
-    fn note_health(&self, state: &FeedState) {
-        self.health
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(state.feed_id.clone(), state.health());
-    }
-}
-
-/// Polls one feed and records its items. Returns the stories that need
-/// work and when the feed is next due (Unix ms).
+/// Polls one feed, claimed with its `state`, records its items and saves
+/// the state (which releases the claim). Returns the stories that need
+/// work, claimed for this worker.
 pub(super) async fn poll_feed(
     ctx: &Context,
     feeds: &FeedBook,
     feed: &FeedConfig,
-) -> (Vec<StoryTask>, i64) {
-    let mut state = ctx
-        .store
-        .feed_state(&feed.id)
-        .await
-        .ok()
-        .flatten()
-        .filter(|state| state.url == feed.url)
-        .unwrap_or_else(|| FeedState::new(&feed.id, &feed.url));
+    state: FeedState,
+) -> Vec<StoryTask> {
+    let mut state = if state.url == feed.url {
+        state
+    } else {
+        FeedState::new(&feed.id, &feed.url)
+    };
     let now = Utc::now().timestamp_millis();
     let policy = ctx.config.poll.policy_for(Some(feed));
-    let Ok(url) = Url::parse(state.poll_url()) else {
-        return (
-            Vec::new(),
-            now + policy.base(&state.pace, now).as_millis() as i64,
-        );
-    };
     let started = Instant::now();
     let validators = Validators {
         etag: state.etag.clone(),
         last_modified: state.last_modified.clone(),
     };
-    let (outcome, tasks) = fetch_and_record(ctx, feeds, feed, &validators, &url, now).await;
+    let (outcome, tasks) = match Url::parse(state.poll_url()) {
+        Ok(url) => fetch_and_record(ctx, feeds, feed, &validators, &url, now).await,
+        Err(error) => (
+            PollOutcome::Failed {
+                kind: "url",
+                error: format!("feed URL: {error}"),
+                status: None,
+                retry_after: None,
+            },
+            Vec::new(),
+        ),
+    };
     if let PollOutcome::Fetched {
         moved_to: Some(to), ..
     }
@@ -166,11 +90,10 @@ pub(super) async fn poll_feed(
     ctx.metrics
         .record_poll(&feed.id, verdict.label(), started.elapsed());
     feeds.note_health(&state);
-    let next_due = state.next_due_ms;
     if let Err(error) = ctx.store.save_feed_state(&state).await {
         warn!(%error, "cannot save feed state");
     }
-    (tasks, next_due)
+    tasks
 }
 
 /// Fetches the feed and, when it changed, parses and records it.
@@ -274,7 +197,7 @@ pub(super) async fn record(
         .collect();
     let tasks = ctx
         .store
-        .record_items(feed_id, &discovered, &document.ambiguous)
+        .record_items(&ctx.claimant, feed_id, &discovered, &document.ambiguous)
         .await?;
     ctx.metrics.add_items("new", tasks.len() as u64);
     ctx.metrics

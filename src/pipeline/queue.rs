@@ -1,16 +1,15 @@
-//! The bounded queue between polls and story workers, and the set of
-//! stories queued or being worked on, so a sweep or a second feed never
-//! doubles one.
+//! The bounded queue between polls and story workers. A story is queued
+//! only if this worker does not hold it already (see [`super::Held`]), so
+//! a sweep or a second feed never doubles one.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{Instrument, info, info_span, warn};
 
-use super::poll::FeedBook;
+use super::feeds::FeedBook;
 use super::{Context, story};
 use crate::store::StoryWork;
 
@@ -25,7 +24,6 @@ struct Queued {
 pub(super) struct Intake {
     tx: mpsc::Sender<Queued>,
     ctx: Arc<Context>,
-    in_flight: Arc<Mutex<HashSet<String>>>,
 }
 
 /// Running story workers and the way to hand them stories.
@@ -39,13 +37,11 @@ impl Workers {
     /// from a queue of `pipeline.queue_capacity`.
     pub fn start(ctx: &Arc<Context>, feeds: &Arc<FeedBook>) -> Workers {
         let (tx, rx) = mpsc::channel(ctx.config.pipeline.queue_capacity);
-        let in_flight = Arc::new(Mutex::new(HashSet::new()));
         let intake = Intake {
             tx,
             ctx: Arc::clone(ctx),
-            in_flight: Arc::clone(&in_flight),
         };
-        let handle = tokio::spawn(work(Arc::clone(ctx), Arc::clone(feeds), in_flight, rx));
+        let handle = tokio::spawn(work(Arc::clone(ctx), Arc::clone(feeds), rx));
         Workers { intake, handle }
     }
 
@@ -58,13 +54,34 @@ impl Workers {
 }
 
 impl Intake {
-    /// Queues a story unless a worker holds it already; waits while the
-    /// queue is full, so polling slows to what the workers take.
-    pub async fn enqueue(&self, work: StoryWork) {
-        let story_id = work.story_id().to_string();
-        if !lock(&self.in_flight).insert(story_id.clone()) {
-            return;
+    /// Queues claimed stories, each unless this worker holds it already;
+    /// waits while the queue is full, so polling slows to what the workers
+    /// take. All are marked held first, so the heartbeat keeps their claims
+    /// alive while they wait.
+    pub async fn enqueue_all(&self, works: Vec<StoryWork>) {
+        let works: Vec<StoryWork> = works
+            .into_iter()
+            .filter(|work| self.ctx.held.take_story(work.story_id()))
+            .collect();
+        let mut works = works.into_iter();
+        while let Some(work) = works.next() {
+            if !self.send(work).await {
+                // Aborted: what was not queued is let go with the rest.
+                for work in works.by_ref() {
+                    self.ctx.held.drop_story(work.story_id());
+                }
+            }
         }
+    }
+
+    pub async fn enqueue(&self, work: StoryWork) {
+        self.enqueue_all(vec![work]).await;
+    }
+
+    /// Puts one held story on the queue; false when the queue is gone or
+    /// the abort came first (the story is no longer held then).
+    async fn send(&self, work: StoryWork) -> bool {
+        let story_id = work.story_id().to_string();
         let metrics = &self.ctx.metrics;
         metrics.stories_queued.inc();
         let queued = Queued {
@@ -77,41 +94,44 @@ impl Intake {
         };
         if !sent {
             metrics.stories_queued.dec();
-            lock(&self.in_flight).remove(&story_id);
+            self.ctx.held.drop_story(&story_id);
         }
+        sent
     }
 
-    /// Queues every unfinished story whose state last changed at or before
-    /// `changed_before_ms` and that no worker holds.
-    pub async fn resume(&self, changed_before_ms: i64) {
-        match self.ctx.store.unfinished(changed_before_ms).await {
-            Ok(work) => {
-                if !work.is_empty() {
-                    info!(stories = work.len(), "resuming unfinished stories");
+    /// Claims every unfinished story that no worker holds and queues it, a
+    /// queue's worth at a time; with `waiting_too`, also those whose retry
+    /// time has not come (a one-off run retries everything left).
+    pub async fn resume(&self, waiting_too: bool) {
+        let batch = self.ctx.config.pipeline.queue_capacity.max(1);
+        loop {
+            let now = chrono::Utc::now().timestamp_millis();
+            let claimed = match self
+                .ctx
+                .store
+                .claim_unfinished(&self.ctx.claimant, now, batch, waiting_too)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    warn!(%error, "cannot claim unfinished stories");
+                    return;
                 }
-                for item in work {
-                    if self.ctx.shutdown.is_cancelled() {
-                        return;
-                    }
-                    self.enqueue(item).await;
-                }
+            };
+            if !claimed.is_empty() {
+                info!(stories = claimed.len(), "resuming unfinished stories");
             }
-            Err(error) => warn!(%error, "cannot read unfinished stories"),
+            let done = claimed.len() < batch;
+            self.enqueue_all(claimed).await;
+            if done || self.ctx.shutdown.is_cancelled() {
+                return;
+            }
         }
     }
-}
-
-fn lock(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
-    set.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Takes stories off the queue, `story_concurrency` at a time.
-async fn work(
-    ctx: Arc<Context>,
-    feeds: Arc<FeedBook>,
-    in_flight: Arc<Mutex<HashSet<String>>>,
-    mut rx: mpsc::Receiver<Queued>,
-) {
+async fn work(ctx: Arc<Context>, feeds: Arc<FeedBook>, mut rx: mpsc::Receiver<Queued>) {
     let slots = Arc::new(Semaphore::new(ctx.config.pipeline.story_concurrency));
     let mut running = JoinSet::new();
     loop {
@@ -126,8 +146,7 @@ async fn work(
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
             break;
         };
-        let (ctx, feeds, in_flight) =
-            (Arc::clone(&ctx), Arc::clone(&feeds), Arc::clone(&in_flight));
+        let (ctx, feeds) = (Arc::clone(&ctx), Arc::clone(&feeds));
         running.spawn(async move {
             let _slot = slot;
             let story_id = work.story_id().to_string();
@@ -154,7 +173,7 @@ async fn work(
                 }
             }
             ctx.metrics.stories_in_flight.dec();
-            lock(&in_flight).remove(&story_id);
+            ctx.held.drop_story(&story_id);
         });
         while running.try_join_next().is_some() {}
     }
@@ -164,7 +183,7 @@ async fn work(
     while let Ok(Queued { work, .. }) = rx.try_recv() {
         ctx.metrics.stories_queued.dec();
         ctx.metrics.undelivered.inc();
-        lock(&in_flight).remove(work.story_id());
+        ctx.held.drop_story(work.story_id());
     }
     while running.join_next().await.is_some() {}
 }

@@ -1,59 +1,90 @@
 //! When feeds are polled: once each (`run --once`), or each when it is due
-//! (`run`), at most `poll.concurrency` at a time, with a periodic sweep for
-//! stories that no worker holds.
+//! (`run`), at most `poll.concurrency` at a time. Feeds and unfinished
+//! stories are claimed from the store, so several workers on one shared
+//! store never poll the same feed or work on the same story at once.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
-use super::poll::{FeedBook, poll_feed};
+use super::feeds::FeedBook;
+use super::poll::poll_feed;
 use super::queue::{Intake, Workers};
 use super::{Context, prune_archive};
+use crate::schedule::FeedState;
 use crate::store::StoryWork;
 
-/// How often the long-running worker looks for unfinished stories that no
-/// worker holds (a publish that gave up, a deferred update).
-const RESWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How often the long-running worker claims unfinished stories that no
+/// worker holds (a publish that gave up, a deferred update, a dead
+/// worker's stories) and applies the archive's retention.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
-/// An unfinished story untouched this long is taken up again by the sweep.
-const STUCK_AFTER: Duration = Duration::from_secs(300);
+/// How often the feed list is read again from the store.
+const RELOAD_EVERY: Duration = Duration::from_secs(60);
 
-/// Polls the feed at `index` of the config and queues its stories. Returns
-/// when the feed is next due (Unix ms).
-async fn poll_and_enqueue(ctx: &Context, feeds: &FeedBook, intake: &Intake, index: usize) -> i64 {
-    let feed = &ctx.config.feeds[index];
+/// The longest the scheduler sleeps before looking for due feeds again
+/// (another worker may have added one, or a claim lapsed).
+const MAX_IDLE: Duration = Duration::from_secs(1);
+
+/// Polls one claimed feed and queues its stories.
+async fn poll_and_enqueue(ctx: &Context, feeds: &FeedBook, intake: &Intake, state: FeedState) {
+    let Some(feed) = feeds.spec(ctx, &state.feed_id).await else {
+        warn!(feed_id = %state.feed_id, "claimed a feed that is not in the feed list");
+        return;
+    };
     let span = info_span!("poll", feed_id = %feed.id, url = %feed.url);
-    let (tasks, next_due) = poll_feed(ctx, feeds, feed).instrument(span).await;
-    for task in tasks {
-        intake.enqueue(StoryWork::Process(Box::new(task))).await;
-    }
-    next_due
+    ctx.held.take_feed(&feed.id);
+    let tasks = poll_feed(ctx, feeds, &feed, state).instrument(span).await;
+    ctx.held.drop_feed(&feed.id);
+    intake
+        .enqueue_all(
+            tasks
+                .into_iter()
+                .map(|task| StoryWork::Process(Box::new(task)))
+                .collect(),
+        )
+        .await;
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
 }
 
 /// Polls every feed once, processes every new story and waits for every
 /// confirm (or the abort).
 pub(super) async fn run_once(ctx: &Arc<Context>, feeds: &Arc<FeedBook>) {
     let workers = Workers::start(ctx, feeds);
-    workers.intake.resume(i64::MAX).await;
+    workers.intake.resume(true).await;
     let mut polls = JoinSet::new();
     let slots = Arc::new(Semaphore::new(ctx.config.poll.concurrency));
-    for index in 0..ctx.config.feeds.len() {
+    for feed_id in feeds.ids() {
         if ctx.shutdown.is_cancelled() {
             break;
         }
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
             break;
         };
+        let state = match ctx
+            .store
+            .claim_feed(&ctx.claimant, &feed_id, now_ms())
+            .await
+        {
+            Ok(Some(state)) => state,
+            // Another worker is polling it right now.
+            Ok(None) => continue,
+            Err(error) => {
+                warn!(%error, feed_id = %feed_id, "cannot claim the feed");
+                continue;
+            }
+        };
         let (ctx, feeds, intake) = (Arc::clone(ctx), Arc::clone(feeds), workers.intake.clone());
         polls.spawn(async move {
             let _slot = slot;
-            poll_and_enqueue(&ctx, &feeds, &intake, index).await;
+            poll_and_enqueue(&ctx, &feeds, &intake, state).await;
         });
         // Finished polls are reaped as we go, so 100,000 feeds do not leave
         // 100,000 finished tasks waiting.
@@ -72,102 +103,97 @@ pub(super) async fn run_once(ctx: &Arc<Context>, feeds: &Arc<FeedBook>) {
     workers.finish().await;
 }
 
-/// Each feed's next due time, soonest first.
-struct DueFeeds(BinaryHeap<Reverse<(i64, usize)>>);
-
-impl DueFeeds {
-    /// From the store's schedule: one read of every feed's state (per-feed
-    /// reads would take seconds at 100,000 feeds); a feed the store does not
-    /// know, or knows under another URL, is due now.
-    async fn load(ctx: &Context) -> DueFeeds {
-        let mut stored: HashMap<String, (String, i64)> = ctx
-            .store
-            .feed_states()
-            .await
-            .unwrap_or_else(|error| {
-                warn!(%error, "cannot read the feeds' schedule; polling every feed now");
-                Vec::new()
-            })
-            .into_iter()
-            .map(|state| (state.feed_id, (state.url, state.next_due_ms)))
-            .collect();
-        let now = Utc::now().timestamp_millis();
-        let heap = ctx
-            .config
-            .feeds
-            .iter()
-            .enumerate()
-            .map(|(index, feed)| {
-                let next = stored
-                    .remove(&feed.id)
-                    .filter(|(url, _)| *url == feed.url)
-                    .map_or(now, |(_, at)| at);
-                Reverse((next, index))
-            })
-            .collect();
-        DueFeeds(heap)
-    }
-
-    /// The next feed due at or before `now`, taken off the heap.
-    fn pop_due(&mut self, now: i64) -> Option<usize> {
-        let Reverse((at, index)) = *self.0.peek()?;
-        (at <= now).then(|| {
-            self.0.pop();
-            index
-        })
-    }
-
-    fn push(&mut self, index: usize, at: i64) {
-        self.0.push(Reverse((at, index)));
-    }
-
-    /// How long until the next feed is due, within [10 ms, 1 s].
-    fn wait(&self, now: i64) -> Duration {
-        let ms = self
-            .0
-            .peek()
-            .map_or(1000, |Reverse((at, _))| (at - now).clamp(10, 1000));
-        Duration::from_millis(ms as u64)
-    }
-}
-
 /// The long-running worker: polls feeds when due until `shutdown`.
 pub(super) async fn run_forever(ctx: &Arc<Context>, feeds: &Arc<FeedBook>) {
     let workers = Workers::start(ctx, feeds);
-    workers.intake.resume(i64::MAX).await;
-    let mut due = DueFeeds::load(ctx).await;
-    let (done_tx, mut done_rx) = mpsc::channel::<(usize, i64)>(ctx.config.feeds.len().max(1));
-    let slots = Arc::new(Semaphore::new(ctx.config.poll.concurrency));
-    let mut sweep = tokio::time::interval(RESWEEP_EVERY);
+    workers.intake.resume(true).await;
+    let concurrency = ctx.config.poll.concurrency;
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let freed = Arc::new(Notify::new());
+    // Claim in batches when every slot is busy: a claim per finished poll
+    // would cost a store round trip per poll.
+    let batch = (concurrency / 4).clamp(1, 64);
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
     sweep.tick().await;
+    let mut reload = tokio::time::interval(RELOAD_EVERY);
+    reload.tick().await;
     loop {
-        let now = Utc::now().timestamp_millis();
-        // All slots busy: a finishing poll wakes the loop below.
-        while let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
-            let Some(index) = due.pop_due(now) else {
-                break;
-            };
-            let (ctx, feeds, intake) = (Arc::clone(ctx), Arc::clone(feeds), workers.intake.clone());
-            let done_tx = done_tx.clone();
-            tokio::spawn(async move {
-                let _slot = slot;
-                let next = poll_and_enqueue(&ctx, &feeds, &intake, index).await;
-                let _ = done_tx.send((index, next)).await;
-            });
+        let free = slots.available_permits();
+        let mut saturated = free == 0;
+        if free > 0 {
+            match ctx
+                .store
+                .claim_due_feeds(&ctx.claimant, now_ms(), free)
+                .await
+            {
+                Ok(claimed) => {
+                    saturated = claimed.len() == free;
+                    for state in claimed {
+                        let slot = Arc::clone(&slots)
+                            .try_acquire_owned()
+                            .expect("a slot for each claimed feed");
+                        spawn_poll(ctx, feeds, &workers.intake, &freed, slot, state);
+                    }
+                }
+                Err(error) => warn!(%error, "cannot claim due feeds"),
+            }
         }
+        let wait = if saturated {
+            None
+        } else {
+            let now = now_ms();
+            let next = ctx.store.next_due_ms(now).await.ok().flatten();
+            Some(next.map_or(MAX_IDLE, |at| {
+                Duration::from_millis((at - now).clamp(10, MAX_IDLE.as_millis() as i64) as u64)
+            }))
+        };
         tokio::select! {
             _ = ctx.shutdown.cancelled() => break,
-            Some((index, next)) = done_rx.recv() => due.push(index, next),
+            _ = wait_for_slots(&slots, &freed, batch), if wait.is_none() => {}
+            _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
             _ = sweep.tick() => {
-                // Only stories stuck for a while: a fresh one may belong to
-                // another process (a backfill) working on the same store.
-                let stuck_before = Utc::now().timestamp_millis() - STUCK_AFTER.as_millis() as i64;
-                workers.intake.resume(stuck_before).await;
+                workers.intake.resume(false).await;
                 prune_archive(ctx).await;
             }
-            _ = tokio::time::sleep(due.wait(now)) => {}
+            _ = reload.tick() => feeds.reload(ctx).await,
         }
     }
     info!("shutting down: polling stopped, finishing in-flight stories");
     workers.finish().await;
+}
+
+fn spawn_poll(
+    ctx: &Arc<Context>,
+    feeds: &Arc<FeedBook>,
+    intake: &Intake,
+    freed: &Arc<Notify>,
+    slot: OwnedSemaphorePermit,
+    state: FeedState,
+) {
+    let (ctx, feeds, intake, freed) = (
+        Arc::clone(ctx),
+        Arc::clone(feeds),
+        intake.clone(),
+        Arc::clone(freed),
+    );
+    tokio::spawn(async move {
+        poll_and_enqueue(&ctx, &feeds, &intake, state).await;
+        drop(slot);
+        freed.notify_one();
+    });
+}
+
+/// Waits until `batch` poll slots are free, or a moment has passed with at
+/// least one free.
+async fn wait_for_slots(slots: &Semaphore, freed: &Notify, batch: usize) {
+    loop {
+        freed.notified().await;
+        if slots.available_permits() >= batch {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if slots.available_permits() > 0 {
+            return;
+        }
+    }
 }

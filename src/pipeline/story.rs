@@ -11,7 +11,7 @@ use url::Url;
 
 use super::Context;
 use super::deliver::{Delivered, deliver};
-use super::poll::FeedBook;
+use super::feeds::FeedBook;
 use crate::extract;
 use crate::fetch::FetchError;
 use crate::message::{Draft, Envelope, PageOutcome, compose};
@@ -24,13 +24,30 @@ use crate::store::{PendingMessage, StoryTask, StoryWork};
 /// crashes the worker or stays down cannot hold a story forever.
 const PAGE_ROUNDS: u32 = 5;
 
+/// An update whose page is down is tried again after this.
+const RETRY_DEFERRED: Duration = Duration::from_secs(300);
+
+/// A message the broker would not take (or a story the store failed on) is
+/// tried again after this.
+const RETRY_UNDELIVERED: Duration = Duration::from_secs(60);
+
+/// Lets go of a story that stays unfinished until `after` has passed.
+async fn release(ctx: &Context, story_id: &str, after: Duration) {
+    let until = chrono::Utc::now().timestamp_millis() + after.as_millis() as i64;
+    if let Err(error) = ctx.store.release(story_id, until).await {
+        warn!(%error, "cannot release the story; its claim will lapse");
+    }
+}
+
 /// What building a story's message came to.
 enum Built {
     /// A message to deliver (kept in the store as pending).
     Message(Envelope),
-    /// Nothing to deliver now: unchanged, deferred or a store failure; with
-    /// the story's new task when its item changed meanwhile.
+    /// Nothing to deliver now: unchanged or deferred; with the story's new
+    /// task when its item changed meanwhile.
     Nothing(Option<Box<StoryTask>>),
+    /// The store or the build failed: the story is let go, to be retried.
+    Failed,
 }
 
 pub(super) async fn handle(ctx: &Context, feeds: &FeedBook, work: StoryWork, queued_at: Instant) {
@@ -39,29 +56,39 @@ pub(super) async fn handle(ctx: &Context, feeds: &FeedBook, work: StoryWork, que
     while let Some(work) = next.take() {
         let envelope = match work {
             StoryWork::Republish(envelope) => envelope,
-            StoryWork::Process(task) => match build(ctx, feeds, *task).await {
-                Built::Message(envelope) => envelope,
-                Built::Nothing(reopened) => {
-                    next = reopened.map(StoryWork::Process);
-                    continue;
+            StoryWork::Process(task) => {
+                let story_id = task.story_id.clone();
+                match build(ctx, feeds, *task).await {
+                    Built::Message(envelope) => envelope,
+                    Built::Nothing(reopened) => {
+                        next = reopened.map(StoryWork::Process);
+                        continue;
+                    }
+                    Built::Failed => {
+                        release(ctx, &story_id, RETRY_UNDELIVERED).await;
+                        continue;
+                    }
                 }
-            },
+            }
         };
+        let story_id = envelope.story_id.clone();
         match deliver(ctx, envelope).await {
             Delivered::Yes(reopened) => {
                 ctx.metrics.story_latency.record(queued_at.elapsed());
                 ctx.metrics.processing_latency.record(started_at.elapsed());
                 next = reopened.map(StoryWork::Process);
             }
-            Delivered::No => {}
+            // Cut short by the abort, the story stays claimed: the claim is
+            // released when the worker signs off.
+            Delivered::No if ctx.abort.is_cancelled() => {}
+            Delivered::No => release(ctx, &story_id, RETRY_UNDELIVERED).await,
         }
     }
 }
 
 /// Fetches, extracts and builds the message; persists it as pending.
 async fn build(ctx: &Context, feeds: &FeedBook, task: StoryTask) -> Built {
-    let feed = ctx.config.feed(&task.feed_id);
-    let fetch_full_text = feed.is_none_or(|f| ctx.config.fetch_full_text(f));
+    let fetch_full_text = feeds.fetch_full_text(ctx, &task.feed_id);
     let link = task.item.link.as_deref().and_then(|l| Url::parse(l).ok());
     let mut rounds_spent = false;
     let page = match (&link, fetch_full_text) {
@@ -70,7 +97,7 @@ async fn build(ctx: &Context, feeds: &FeedBook, task: StoryTask) -> Built {
                 Ok(attempt) => attempt,
                 Err(error) => {
                     warn!(%error, "cannot count the page attempt; the story will be retried");
-                    return Built::Nothing(None);
+                    return Built::Failed;
                 }
             };
             rounds_spent = attempt >= PAGE_ROUNDS;
@@ -84,7 +111,7 @@ async fn build(ctx: &Context, feeds: &FeedBook, task: StoryTask) -> Built {
         }
         _ => None,
     };
-    let feed_ref = feeds.feed_ref(ctx, &task.feed_id, feed).await;
+    let feed_ref = feeds.feed_ref(ctx, &task.feed_id).await;
     // Rendering the feed's HTML is CPU work: off the async threads.
     let composed = {
         let task = task.clone();
@@ -103,7 +130,7 @@ async fn build(ctx: &Context, feeds: &FeedBook, task: StoryTask) -> Built {
         Ok(message) => message,
         Err(error) => {
             warn!(%error, "building the message failed; the story will be retried");
-            return Built::Nothing(None);
+            return Built::Failed;
         }
     };
     let status = message.extraction.status;
@@ -122,9 +149,7 @@ async fn build(ctx: &Context, feeds: &FeedBook, task: StoryTask) -> Built {
         .is_some_and(|published| !status.at_least_as_good_as(published));
     if worse && !rounds_spent {
         info!(story_id = %task.story_id, status = status.as_str(), "page unavailable for an update; the story stays open and is retried");
-        if let Err(error) = ctx.store.defer(&task.story_id).await {
-            warn!(%error, "cannot defer the story");
-        }
+        release(ctx, &task.story_id, RETRY_DEFERRED).await;
         return Built::Nothing(None);
     }
     if unchanged || worse {
@@ -140,11 +165,11 @@ async fn build(ctx: &Context, feeds: &FeedBook, task: StoryTask) -> Built {
             Ok(reopened) => Built::Nothing(reopened.map(Box::new)),
             Err(error) => {
                 warn!(%error, "cannot mark story unchanged");
-                Built::Nothing(None)
+                Built::Failed
             }
         };
     }
-    let envelope = Envelope::new(&message, ctx.config.routing_key_for(&task.feed_id));
+    let envelope = Envelope::new(&message, feeds.routing_key(ctx, &task.feed_id));
     let pending = PendingMessage {
         envelope,
         content_hash: message.content_hash,
@@ -153,7 +178,7 @@ async fn build(ctx: &Context, feeds: &FeedBook, task: StoryTask) -> Built {
     };
     if let Err(error) = ctx.store.save_pending(&pending).await {
         warn!(%error, "cannot persist the built message; the story will be retried");
-        return Built::Nothing(None);
+        return Built::Failed;
     }
     Built::Message(pending.envelope)
 }

@@ -11,10 +11,12 @@ pub(crate) mod tests;
 
 pub use crate::schedule::FeedState;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::config::FeedConfig;
 use crate::dedup::StoryIdentity;
 use crate::feed::FeedItem;
 use crate::message::{Envelope, ExtractionStatus};
@@ -148,24 +150,163 @@ pub struct ArchivedMessage {
     pub envelope: Envelope,
 }
 
-/// Persistent state behind the pipeline, shared by every task of a worker.
+/// A worker as the store knows it: who holds the feeds and stories it
+/// claimed, and for how long they stay its own without a heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimant {
+    /// `host:pid`: unique among live workers, and the same for a process
+    /// restarted as pid 1 of the same pod.
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    /// A claim not renewed for this long is free for any worker.
+    pub lease: Duration,
+}
+
+impl Claimant {
+    /// This process, on this host.
+    pub fn this_process(lease: Duration) -> Claimant {
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        Claimant::new(&host, std::process::id(), lease)
+    }
+
+    pub fn new(host: &str, pid: u32, lease: Duration) -> Claimant {
+        Claimant {
+            id: format!("{host}:{pid}"),
+            host: host.to_string(),
+            pid,
+            lease,
+        }
+    }
+
+    /// When a claim made or renewed at `now_ms` lapses.
+    pub fn lease_until(&self, now_ms: i64) -> i64 {
+        now_ms.saturating_add(self.lease.as_millis() as i64)
+    }
+}
+
+/// A worker registered in the store, as last heard of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerRecord {
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    pub started_ms: i64,
+    pub heartbeat_ms: i64,
+}
+
+/// What bringing the config's feeds into the store changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedSync {
+    pub added: u64,
+    pub updated: u64,
+    /// Feeds that came from the config and are no longer in it.
+    pub removed: u64,
+}
+
+/// Persistent state behind the pipeline, shared by every task of a worker
+/// and, with a shared backend, by every worker of a fleet: feeds and
+/// stories are claimed with a lease, so no two workers hold one at once.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Brings the feeds named in the config into the store: added, or
+    /// updated (the config wins); a feed that came from the config and is
+    /// no longer in it is removed. Feeds added with `feeds add` stay.
+    async fn sync_feeds(&self, feeds: &[FeedConfig]) -> Result<FeedSync, StoreError>;
+
+    /// Adds feeds (`feeds add`, `feeds import-opml`); an id the store has
+    /// already is left as it is. Returns the ids added.
+    async fn add_feeds(&self, feeds: &[FeedConfig]) -> Result<Vec<String>, StoreError>;
+
+    /// Removes a feed from the list; its stories and archive stay.
+    async fn remove_feed(&self, feed_id: &str) -> Result<bool, StoreError>;
+
+    /// Every feed the workers poll, by id.
+    async fn feeds(&self) -> Result<Vec<FeedConfig>, StoreError>;
+
     async fn feed_state(&self, feed_id: &str) -> Result<Option<FeedState>, StoreError>;
+
+    /// Saves a feed's state after a poll and releases the feed's claim.
     async fn save_feed_state(&self, state: &FeedState) -> Result<(), StoreError>;
 
+    /// Claims up to `limit` feeds due at `now_ms` that no worker holds,
+    /// soonest first.
+    async fn claim_due_feeds(
+        &self,
+        claimant: &Claimant,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<FeedState>, StoreError>;
+
+    /// Claims one feed whether or not it is due (`run --once`), unless
+    /// another worker holds it.
+    async fn claim_feed(
+        &self,
+        claimant: &Claimant,
+        feed_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<FeedState>, StoreError>;
+
+    /// When the next feed that no worker holds falls due.
+    async fn next_due_ms(&self, now_ms: i64) -> Result<Option<i64>, StoreError>;
+
     /// Records the items of one poll of `feed_id` in one transaction and
-    /// returns the stories that need work: new ones, and known ones whose
-    /// item changed in this feed since its last poll. `ambiguous` are keys
-    /// the document showed to name several stories: never matched again.
-    /// An item that changes while its story is unfinished is kept, and the
-    /// story reopens once the message in progress is confirmed.
+    /// returns the stories that need work, claimed for `claimant`: new
+    /// ones, and known ones whose item changed in this feed since its last
+    /// poll. `ambiguous` are keys the document showed to name several
+    /// stories: never matched again. An item that changes while its story
+    /// is unfinished is kept, and the story reopens once the message in
+    /// progress is confirmed.
     async fn record_items(
         &self,
+        claimant: &Claimant,
         feed_id: &str,
         items: &[DiscoveredItem],
         ambiguous: &[String],
     ) -> Result<Vec<StoryTask>, StoreError>;
+
+    /// Claims up to `limit` unfinished stories that no worker holds, oldest
+    /// first: what a restart resumes, what a dead worker left, what a
+    /// failed publish or a deferred update waits to retry (once its time
+    /// has come, or at once with `waiting_too`, as `run --once` does).
+    async fn claim_unfinished(
+        &self,
+        claimant: &Claimant,
+        now_ms: i64,
+        limit: usize,
+        waiting_too: bool,
+    ) -> Result<Vec<StoryWork>, StoreError>;
+
+    /// Lets go of a story that stays unfinished, not to be claimed again
+    /// before `until_ms` (its publish gave up, or its page is down and what
+    /// it would publish now is worse than what it published before).
+    async fn release(&self, story_id: &str, until_ms: i64) -> Result<(), StoreError>;
+
+    /// Registers the claimant as a live worker.
+    async fn register(&self, claimant: &Claimant, now_ms: i64) -> Result<(), StoreError>;
+
+    /// Renews the claimant's heartbeat and its claims on the feeds and
+    /// stories it is working on (a claim it dropped by mistake lapses).
+    /// Returns how many workers are alive (heard of within a lease).
+    async fn heartbeat(
+        &self,
+        claimant: &Claimant,
+        now_ms: i64,
+        feeds: &[String],
+        stories: &[String],
+    ) -> Result<u64, StoreError>;
+
+    /// Every registered worker.
+    async fn workers(&self) -> Result<Vec<WorkerRecord>, StoreError>;
+
+    /// Releases everything `worker_id` holds and forgets the worker (it
+    /// stopped, or it died on this host).
+    async fn sign_off(&self, worker_id: &str) -> Result<(), StoreError>;
 
     /// Looks up whether any key of `identity` is known, without recording.
     async fn lookup(&self, identity: &StoryIdentity) -> Result<Option<StoryRecord>, StoreError>;
@@ -195,13 +336,9 @@ pub trait Store: Send + Sync + 'static {
     /// forever). Reset when the story is confirmed.
     async fn begin_attempt(&self, story_id: &str) -> Result<u32, StoreError>;
 
-    /// Leaves the story open for a later sweep (its page failed, and what it
-    /// would publish now is worse than what it published before).
-    async fn defer(&self, story_id: &str) -> Result<(), StoreError>;
-
     /// Every story not yet confirmed whose state last changed at or before
-    /// `changed_before_ms`, oldest first: what a restart resumes (with
-    /// `i64::MAX`), or what has been stuck for a while.
+    /// `changed_before_ms`, oldest first, claimed or not (for operators and
+    /// tests; workers take stories with [`Store::claim_unfinished`]).
     async fn unfinished(&self, changed_before_ms: i64) -> Result<Vec<StoryWork>, StoreError>;
 
     async fn story(&self, story_id: &str) -> Result<Option<StoryRecord>, StoreError>;

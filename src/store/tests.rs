@@ -3,6 +3,7 @@
 //! story is still on its way.
 
 use super::*;
+use crate::config::FeedConfig;
 use crate::dedup::{DocumentIdentity, identify, item_fingerprint};
 use crate::message::{ArticleEvent, message_id};
 
@@ -27,11 +28,30 @@ pub(crate) fn discovered(items: &[FeedItem], document: &DocumentIdentity) -> Vec
         .collect()
 }
 
+/// The worker the contract tests record as.
+pub(crate) fn worker() -> Claimant {
+    Claimant::new("test-host", 1, Duration::from_secs(60))
+}
+
 /// Records one document of `feed_id` as the pipeline does.
 pub(crate) async fn record(store: &dyn Store, feed_id: &str, items: &[FeedItem]) -> Vec<StoryTask> {
+    record_as(store, &worker(), feed_id, items).await
+}
+
+pub(crate) async fn record_as(
+    store: &dyn Store,
+    claimant: &Claimant,
+    feed_id: &str,
+    items: &[FeedItem],
+) -> Vec<StoryTask> {
     let document = identify(feed_id, items);
     store
-        .record_items(feed_id, &discovered(items, &document), &document.ambiguous)
+        .record_items(
+            claimant,
+            feed_id,
+            &discovered(items, &document),
+            &document.ambiguous,
+        )
         .await
         .unwrap()
 }
@@ -71,33 +91,70 @@ async fn publish(store: &dyn Store, task: &StoryTask, revision: u32) -> Option<S
         .unwrap()
 }
 
-fn sqlite() -> SqliteStore {
-    SqliteStore::in_memory().unwrap()
+/// Runs each named contract test against a store made by `$store` (an
+/// async expression), one `#[tokio::test]` per contract.
+macro_rules! contract_tests {
+    ($store:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let store = $store;
+                crate::store::tests::$name(&store).await;
+            }
+        )*
+    };
+}
+pub(crate) use contract_tests;
+
+/// Every contract test, by name, for [`contract_tests!`].
+macro_rules! all_contracts {
+    ($store:expr) => {
+        crate::store::tests::contract_tests!($store;
+new_story_once_across_feeds_and_guid_variants,
+            publish_lifecycle_and_resume,
+            changed_item_reopens_a_published_story,
+            an_update_while_the_story_is_on_its_way_reopens_it_after_the_confirm,
+            an_update_while_the_page_is_fetched_is_not_lost,
+            confirm_of_an_old_revision_does_not_finish_a_newer_one,
+            bare_guids_of_two_sites_are_two_stories,
+            a_link_shared_by_different_items_stops_matching,
+            one_story_twice_in_a_document_is_recorded_once_and_stays_quiet,
+            page_attempts_are_counted_until_the_story_is_confirmed,
+            a_status_page_seen_one_incident_at_a_time_keeps_them_apart,
+            a_reissued_guid_with_the_same_text_is_the_same_story,
+            the_config_wins_and_feeds_added_by_command_stay,
+            a_due_feed_is_claimed_by_one_worker_until_its_poll_is_saved,
+            a_dead_workers_claims_lapse_and_a_heartbeat_keeps_them,
+            a_released_story_waits_and_a_signed_off_worker_frees_at_once,
+            an_update_does_not_take_a_story_another_worker_holds,
+        );
+    };
+}
+pub(crate) use all_contracts;
+
+mod sqlite {
+    crate::store::tests::all_contracts!(crate::store::SqliteStore::in_memory().unwrap());
 }
 
-#[tokio::test]
-async fn new_story_once_across_feeds_and_guid_variants() {
-    let store = sqlite();
+pub(crate) async fn new_story_once_across_feeds_and_guid_variants(store: &dyn Store) {
     let a = item(
         "https://x.example/s1?at_medium=RSS",
         "https://x.example/s1#0",
         "T",
     );
     let b = item("https://x.example/s1", "https://x.example/s1#3", "T");
-    let work = record(&store, "feed-a", &[a.clone(), a.clone()]).await;
+    let work = record(store, "feed-a", &[a.clone(), a.clone()]).await;
     assert_eq!(
         work.len(),
         1,
         "an item repeated in one document is one story"
     );
-    assert!(record(&store, "feed-b", &[b]).await.is_empty());
-    assert!(record(&store, "feed-a", &[a]).await.is_empty());
+    assert!(record(store, "feed-b", &[b]).await.is_empty());
+    assert!(record(store, "feed-a", &[a]).await.is_empty());
 }
 
-#[tokio::test]
-async fn publish_lifecycle_and_resume() {
-    let store = sqlite();
-    let task = record(&store, "f", &[item("https://x.example/s1", "g1", "T")])
+pub(crate) async fn publish_lifecycle_and_resume(store: &dyn Store) {
+    let task = record(store, "f", &[item("https://x.example/s1", "g1", "T")])
         .await
         .remove(0);
     assert_eq!(task.url.as_deref(), Some("https://x.example/s1"));
@@ -119,11 +176,9 @@ async fn publish_lifecycle_and_resume() {
     assert_eq!(record.content_hash.as_deref(), Some("sha256:aa"));
 }
 
-#[tokio::test]
-async fn changed_item_reopens_a_published_story() {
-    let store = sqlite();
+pub(crate) async fn changed_item_reopens_a_published_story(store: &dyn Store) {
     let task = record(
-        &store,
+        store,
         "f",
         &[item("https://x.example/s1", "g1", "Old title")],
     )
@@ -136,7 +191,7 @@ async fn changed_item_reopens_a_published_story() {
     store.mark_published(&task.story_id, 1).await.unwrap();
 
     let changed = item("https://x.example/s1", "g1", "New title");
-    let work = record(&store, "f", std::slice::from_ref(&changed)).await;
+    let work = record(store, "f", std::slice::from_ref(&changed)).await;
     assert_eq!(work.len(), 1);
     assert_eq!(work[0].published_revision, 1);
     assert_eq!(work[0].published_hash.as_deref(), Some("sha256:aa"));
@@ -150,20 +205,16 @@ async fn changed_item_reopens_a_published_story() {
             .unwrap(),
         None
     );
-    assert!(record(&store, "f", &[changed]).await.is_empty());
+    assert!(record(store, "f", &[changed]).await.is_empty());
     assert!(store.unfinished(i64::MAX).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn an_update_while_the_story_is_on_its_way_reopens_it_after_the_confirm() {
-    let store = sqlite();
-    let first = record(
-        &store,
-        "f",
-        &[item("https://x.example/s", "g", "Old title")],
-    )
-    .await
-    .remove(0);
+pub(crate) async fn an_update_while_the_story_is_on_its_way_reopens_it_after_the_confirm(
+    store: &dyn Store,
+) {
+    let first = record(store, "f", &[item("https://x.example/s", "g", "Old title")])
+        .await
+        .remove(0);
     // The message of the old title is built and waiting for the broker...
     store
         .save_pending(&pending(&first, 1, "sha256:old"))
@@ -171,7 +222,7 @@ async fn an_update_while_the_story_is_on_its_way_reopens_it_after_the_confirm() 
         .unwrap();
     // ...when the feed corrects the title.
     let work = record(
-        &store,
+        store,
         "f",
         &[item("https://x.example/s", "g", "Corrected title")],
     )
@@ -186,7 +237,7 @@ async fn an_update_while_the_story_is_on_its_way_reopens_it_after_the_confirm() 
     assert_eq!(reopened.published_revision, 1);
     assert_eq!(store.unfinished(i64::MAX).await.unwrap().len(), 1);
     // The corrected revision goes out, and then the story is done.
-    assert_eq!(publish(&store, &reopened, 2).await, None);
+    assert_eq!(publish(store, &reopened, 2).await, None);
     assert!(store.unfinished(i64::MAX).await.unwrap().is_empty());
     assert_eq!(
         store
@@ -199,10 +250,8 @@ async fn an_update_while_the_story_is_on_its_way_reopens_it_after_the_confirm() 
     );
 }
 
-#[tokio::test]
-async fn an_update_while_the_page_is_fetched_is_not_lost() {
-    let store = sqlite();
-    let first = record(&store, "f", &[item("https://x.example/s", "g", "T1")])
+pub(crate) async fn an_update_while_the_page_is_fetched_is_not_lost(store: &dyn Store) {
+    let first = record(store, "f", &[item("https://x.example/s", "g", "T1")])
         .await
         .remove(0);
     store
@@ -211,10 +260,10 @@ async fn an_update_while_the_page_is_fetched_is_not_lost() {
         .unwrap();
     store.mark_published(&first.story_id, 1).await.unwrap();
     // Reopened by an edit, and while its page is fetched, edited again.
-    let second = record(&store, "f", &[item("https://x.example/s", "g", "T2")])
+    let second = record(store, "f", &[item("https://x.example/s", "g", "T2")])
         .await
         .remove(0);
-    let third = record(&store, "f", &[item("https://x.example/s", "g", "T3")]).await;
+    let third = record(store, "f", &[item("https://x.example/s", "g", "T3")]).await;
     assert_eq!(
         third.len(),
         1,
@@ -229,10 +278,8 @@ async fn an_update_while_the_page_is_fetched_is_not_lost() {
     assert_eq!(reopened.item.title.as_deref(), Some("T3"));
 }
 
-#[tokio::test]
-async fn confirm_of_an_old_revision_does_not_finish_a_newer_one() {
-    let store = sqlite();
-    let task = record(&store, "f", &[item("https://x.example/s", "g", "T")])
+pub(crate) async fn confirm_of_an_old_revision_does_not_finish_a_newer_one(store: &dyn Store) {
+    let task = record(store, "f", &[item("https://x.example/s", "g", "T")])
         .await
         .remove(0);
     store
@@ -243,22 +290,20 @@ async fn confirm_of_an_old_revision_does_not_finish_a_newer_one() {
     assert_eq!(store.unfinished(i64::MAX).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn bare_guids_of_two_sites_are_two_stories() {
-    let store = sqlite();
+pub(crate) async fn bare_guids_of_two_sites_are_two_stories(store: &dyn Store) {
     let bare = |guid: &str, title: &str| FeedItem {
         guid: Some(guid.into()),
         title: Some(title.into()),
         ..FeedItem::default()
     };
     assert_eq!(
-        record(&store, "site-a", &[bare("1", "A1"), bare("2", "A2")])
+        record(store, "site-a", &[bare("1", "A1"), bare("2", "A2")])
             .await
             .len(),
         2
     );
     assert_eq!(
-        record(&store, "site-b", &[bare("1", "B1"), bare("2", "B2")])
+        record(store, "site-b", &[bare("1", "B1"), bare("2", "B2")])
             .await
             .len(),
         2
@@ -266,18 +311,14 @@ async fn bare_guids_of_two_sites_are_two_stories() {
     assert_eq!(store.stats().await.unwrap().stories, 4);
 }
 
-#[tokio::test]
-async fn a_link_shared_by_different_items_stops_matching() {
-    let store = sqlite();
+pub(crate) async fn a_link_shared_by_different_items_stops_matching(store: &dyn Store) {
     let status = |guid: &str| item("https://status.example/", guid, guid);
     assert_eq!(
-        record(&store, "status", &[status("incident-1")])
-            .await
-            .len(),
+        record(store, "status", &[status("incident-1")]).await.len(),
         1
     );
     let work = record(
-        &store,
+        store,
         "status",
         &[
             status("incident-1"),
@@ -289,9 +330,7 @@ async fn a_link_shared_by_different_items_stops_matching() {
     assert_eq!(work.len(), 2, "two new incidents");
     // A later incident alone must not be taken for the first one by its link.
     assert_eq!(
-        record(&store, "status", &[status("incident-4")])
-            .await
-            .len(),
+        record(store, "status", &[status("incident-4")]).await.len(),
         1
     );
     assert_eq!(store.stats().await.unwrap().stories, 4);
@@ -301,13 +340,13 @@ async fn a_link_shared_by_different_items_stops_matching() {
         status("incident-3"),
         status("incident-4"),
     ];
-    assert!(record(&store, "status", &again).await.is_empty());
-    assert!(record(&store, "status", &again).await.is_empty());
+    assert!(record(store, "status", &again).await.is_empty());
+    assert!(record(store, "status", &again).await.is_empty());
 }
 
-#[tokio::test]
-async fn one_story_twice_in_a_document_is_recorded_once_and_stays_quiet() {
-    let store = sqlite();
+pub(crate) async fn one_story_twice_in_a_document_is_recorded_once_and_stays_quiet(
+    store: &dyn Store,
+) {
     // BBC lists a story twice, `#1` and `#8`, with two wordings of its title.
     let a = item(
         "https://www.bbc.com/sport/a?at_medium=RSS",
@@ -319,13 +358,13 @@ async fn one_story_twice_in_a_document_is_recorded_once_and_stays_quiet() {
         "https://www.bbc.com/sport/a#8",
         "Rochdale v York: their day",
     );
-    let task = record(&store, "front", &[a.clone(), b.clone()])
+    let task = record(store, "front", &[a.clone(), b.clone()])
         .await
         .remove(0);
-    publish(&store, &task, 1).await;
+    publish(store, &task, 1).await;
     for _ in 0..3 {
         assert!(
-            record(&store, "front", &[a.clone(), b.clone()])
+            record(store, "front", &[a.clone(), b.clone()])
                 .await
                 .is_empty(),
             "the story's fingerprint must not flip between its two items"
@@ -333,60 +372,54 @@ async fn one_story_twice_in_a_document_is_recorded_once_and_stays_quiet() {
     }
 }
 
-#[tokio::test]
-async fn page_attempts_are_counted_until_the_story_is_confirmed() {
-    let store = sqlite();
-    let task = record(&store, "f", &[item("https://x.example/s", "g", "T")])
+pub(crate) async fn page_attempts_are_counted_until_the_story_is_confirmed(store: &dyn Store) {
+    let task = record(store, "f", &[item("https://x.example/s", "g", "T")])
         .await
         .remove(0);
     assert_eq!(store.begin_attempt(&task.story_id).await.unwrap(), 1);
     assert_eq!(store.begin_attempt(&task.story_id).await.unwrap(), 2);
-    publish(&store, &task, 1).await;
+    publish(store, &task, 1).await;
     assert_eq!(store.begin_attempt(&task.story_id).await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn a_status_page_seen_one_incident_at_a_time_keeps_them_apart() {
-    let store = sqlite();
+pub(crate) async fn a_status_page_seen_one_incident_at_a_time_keeps_them_apart(store: &dyn Store) {
     let incident = |guid: &str, title: &str| item("https://status.example/", guid, title);
-    let second = record(&store, "status", &[incident("inc-2", "Login errors")])
+    let second = record(store, "status", &[incident("inc-2", "Login errors")])
         .await
         .remove(0);
-    publish(&store, &second, 1).await;
-    let first = record(&store, "status", &[incident("inc-1", "API degraded")]).await;
+    publish(store, &second, 1).await;
+    let first = record(store, "status", &[incident("inc-1", "API degraded")]).await;
     assert_eq!(first.len(), 1);
     assert_eq!(
         first[0].published_revision, 0,
         "a new story, not an update of inc-2"
     );
     assert_ne!(first[0].story_id, second.story_id);
-    publish(&store, &first[0], 1).await;
+    publish(store, &first[0], 1).await;
     assert!(
-        record(&store, "status", &[incident("inc-2", "Login errors")])
+        record(store, "status", &[incident("inc-2", "Login errors")])
             .await
             .is_empty()
     );
     assert!(
-        record(&store, "status", &[incident("inc-1", "API degraded")])
+        record(store, "status", &[incident("inc-1", "API degraded")])
             .await
             .is_empty()
     );
 }
 
-#[tokio::test]
-async fn a_reissued_guid_with_the_same_text_is_the_same_story() {
-    let store = sqlite();
+pub(crate) async fn a_reissued_guid_with_the_same_text_is_the_same_story(store: &dyn Store) {
     let task = record(
-        &store,
+        store,
         "f",
         &[item("https://x.example/s", "guid-old", "Same")],
     )
     .await
     .remove(0);
-    publish(&store, &task, 1).await;
+    publish(store, &task, 1).await;
     assert!(
         record(
-            &store,
+            store,
             "f",
             &[item("https://x.example/s", "guid-new", "Same")]
         )
@@ -394,4 +427,208 @@ async fn a_reissued_guid_with_the_same_text_is_the_same_story() {
         .is_empty()
     );
     assert_eq!(store.stats().await.unwrap().stories, 1);
+}
+
+fn feed(id: &str) -> FeedConfig {
+    FeedConfig {
+        id: id.into(),
+        url: format!("https://{id}.example/feed.xml"),
+        interval: None,
+        min_interval: None,
+        max_interval: None,
+        routing_key: None,
+        fetch_full_text: None,
+    }
+}
+
+const T0: i64 = 1_780_000_000_000;
+const LEASE_MS: i64 = 60_000;
+
+pub(crate) async fn the_config_wins_and_feeds_added_by_command_stay(store: &dyn Store) {
+    let sync = store.sync_feeds(&[feed("a"), feed("b")]).await.unwrap();
+    assert_eq!((sync.added, sync.updated, sync.removed), (2, 0, 0));
+    assert_eq!(
+        store.add_feeds(&[feed("b"), feed("c")]).await.unwrap(),
+        vec!["c".to_string()]
+    );
+    let mut b = feed("b");
+    b.interval = Some(Duration::from_secs(60));
+    // `a` left the config; `b` changed; `c` came from a command.
+    let sync = store.sync_feeds(&[b.clone()]).await.unwrap();
+    assert_eq!((sync.added, sync.updated, sync.removed), (0, 1, 1));
+    let feeds = store.feeds().await.unwrap();
+    let ids: Vec<&str> = feeds.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["b", "c"]);
+    assert_eq!((feeds[0].url.as_str(), feeds[0].interval), (b.url.as_str(), b.interval));
+    assert!(store.remove_feed("c").await.unwrap());
+    assert!(!store.remove_feed("c").await.unwrap());
+    assert_eq!(store.feeds().await.unwrap().len(), 1);
+}
+
+pub(crate) async fn a_due_feed_is_claimed_by_one_worker_until_its_poll_is_saved(store: &dyn Store) {
+    store
+        .sync_feeds(&[feed("a"), feed("b"), feed("c")])
+        .await
+        .unwrap();
+    let one = Claimant::new("host-1", 10, Duration::from_millis(LEASE_MS as u64));
+    let two = Claimant::new("host-2", 20, Duration::from_millis(LEASE_MS as u64));
+    let first = store.claim_due_feeds(&one, T0, 2).await.unwrap();
+    let second = store.claim_due_feeds(&two, T0, 10).await.unwrap();
+    let mut all: Vec<String> = first
+        .iter()
+        .chain(&second)
+        .map(|s| s.feed_id.clone())
+        .collect();
+    all.sort();
+    assert_eq!(all, ["a", "b", "c"], "each feed claimed once");
+    assert!(
+        store
+            .claim_due_feeds(&one, T0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.next_due_ms(T0).await.unwrap(),
+        None,
+        "every feed is held"
+    );
+    assert!(
+        store
+            .claim_feed(&two, &first[0].feed_id, T0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Saving the poll releases the claim; the feed is due again later.
+    let mut state = first[0].clone();
+    state.next_due_ms = T0 + 300_000;
+    store.save_feed_state(&state).await.unwrap();
+    assert!(
+        store
+            .claim_due_feeds(&two, T0 + 1, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.next_due_ms(T0 + 1).await.unwrap(), Some(T0 + 300_000));
+    // Due again; and the claims nobody saved have lapsed by then.
+    let due = store.claim_due_feeds(&two, T0 + 300_000, 10).await.unwrap();
+    assert_eq!(due.len(), 3);
+    assert!(due.iter().any(|d| d.feed_id == state.feed_id));
+}
+
+pub(crate) async fn a_dead_workers_claims_lapse_and_a_heartbeat_keeps_them(store: &dyn Store) {
+    store.sync_feeds(&[feed("a"), feed("b")]).await.unwrap();
+    let lease = Duration::from_millis(LEASE_MS as u64);
+    let (one, two) = (Claimant::new("h1", 1, lease), Claimant::new("h2", 2, lease));
+    store.register(&one, T0).await.unwrap();
+    let held = store.claim_due_feeds(&one, T0, 1).await.unwrap().remove(0);
+    let story = record_as(store, &one, "a", &[item("https://x.example/s", "g", "T")])
+        .await
+        .remove(0);
+    // `one` keeps beating for what it works on: nobody else gets them.
+    let later = T0 + LEASE_MS - 1_000;
+    let live = store
+        .heartbeat(
+            &one,
+            later,
+            std::slice::from_ref(&held.feed_id),
+            std::slice::from_ref(&story.story_id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(live, 1);
+    let after_first_lease = T0 + LEASE_MS + 1_000;
+    let feeds = store
+        .claim_due_feeds(&two, after_first_lease, 10)
+        .await
+        .unwrap();
+    assert!(feeds.iter().all(|f| f.feed_id != held.feed_id));
+    assert!(
+        store
+            .claim_unfinished(&two, after_first_lease, 10, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Then `one` dies: after a lease without a heartbeat, `two` takes over.
+    let lapsed = later + LEASE_MS + 1_000;
+    let taken = store
+        .claim_unfinished(&two, lapsed, 10, false)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].story_id(), story.story_id);
+    let feeds = store.claim_due_feeds(&two, lapsed, 10).await.unwrap();
+    assert!(feeds.iter().any(|f| f.feed_id == held.feed_id));
+    assert_eq!(store.workers().await.unwrap().len(), 1);
+}
+
+pub(crate) async fn a_released_story_waits_and_a_signed_off_worker_frees_at_once(
+    store: &dyn Store,
+) {
+    let lease = Duration::from_millis(LEASE_MS as u64);
+    let (one, two) = (Claimant::new("h1", 1, lease), Claimant::new("h2", 2, lease));
+    let tasks = record_as(
+        store,
+        &one,
+        "f",
+        &[
+            item("https://x.example/1", "g1", "T1"),
+            item("https://x.example/2", "g2", "T2"),
+        ],
+    )
+    .await;
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(
+        store
+            .claim_unfinished(&two, now, 10, true)
+            .await
+            .unwrap()
+            .is_empty(),
+        "held by one"
+    );
+    store
+        .release(&tasks[0].story_id, now + 300_000)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_unfinished(&two, now, 10, false)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not yet"
+    );
+    // A one-off run takes what waits, as soon as nobody holds it.
+    let waiting = store.claim_unfinished(&two, now, 10, true).await.unwrap();
+    assert_eq!(waiting.len(), 1);
+    store.sign_off(&one.id).await.unwrap();
+    let freed = store.claim_unfinished(&two, now, 10, false).await.unwrap();
+    assert_eq!(freed.len(), 1);
+    assert_eq!(freed[0].story_id(), tasks[1].story_id);
+}
+
+pub(crate) async fn an_update_does_not_take_a_story_another_worker_holds(store: &dyn Store) {
+    let lease = Duration::from_millis(LEASE_MS as u64);
+    let (one, two) = (Claimant::new("h1", 1, lease), Claimant::new("h2", 2, lease));
+    let first = record_as(store, &one, "f", &[item("https://x.example/s", "g", "Old")]).await;
+    assert_eq!(first.len(), 1);
+    // Worker two polls the same feed (after one released it) and sees an edit.
+    let edited = record_as(store, &two, "f", &[item("https://x.example/s", "g", "New")]).await;
+    assert!(
+        edited.is_empty(),
+        "one still works on it; it reopens after its confirm"
+    );
+    store
+        .save_pending(&pending(&first[0], 1, "sha256:old"))
+        .await
+        .unwrap();
+    let reopened = store
+        .mark_published(&first[0].story_id, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reopened.item.title.as_deref(), Some("New"));
 }

@@ -16,6 +16,7 @@ mod schema;
 mod stories;
 #[cfg(test)]
 mod tests;
+mod workers;
 
 use std::path::{Path, PathBuf};
 
@@ -23,9 +24,10 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 
 use super::{
-    ArchivedMessage, DiscoveredItem, FeedState, PendingMessage, Store, StoreError, StoreStats,
-    StoryRecord, StoryTask, StoryWork,
+    ArchivedMessage, Claimant, DiscoveredItem, FeedState, FeedSync, PendingMessage, Store,
+    StoreError, StoreStats, StoryRecord, StoryTask, StoryWork, WorkerRecord,
 };
+use crate::config::FeedConfig;
 use crate::dedup::StoryIdentity;
 
 fn now_ms() -> i64 {
@@ -118,6 +120,96 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn sync_feeds(&self, feeds: &[FeedConfig]) -> Result<FeedSync, StoreError> {
+        let feeds = feeds.to_vec();
+        self.call(move |c| feeds::sync_feeds(c, &feeds)).await
+    }
+
+    async fn add_feeds(&self, feeds: &[FeedConfig]) -> Result<Vec<String>, StoreError> {
+        let feeds = feeds.to_vec();
+        self.call(move |c| feeds::add_feeds(c, &feeds)).await
+    }
+
+    async fn remove_feed(&self, feed_id: &str) -> Result<bool, StoreError> {
+        let feed_id = feed_id.to_string();
+        self.call(move |c| feeds::remove_feed(c, &feed_id)).await
+    }
+
+    async fn feeds(&self) -> Result<Vec<FeedConfig>, StoreError> {
+        self.call(feeds::feeds).await
+    }
+
+    async fn claim_due_feeds(
+        &self,
+        claimant: &Claimant,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<FeedState>, StoreError> {
+        let claimant = claimant.clone();
+        self.call(move |c| feeds::claim_due_feeds(c, &claimant, now_ms, limit))
+            .await
+    }
+
+    async fn claim_feed(
+        &self,
+        claimant: &Claimant,
+        feed_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<FeedState>, StoreError> {
+        let (claimant, feed_id) = (claimant.clone(), feed_id.to_string());
+        self.call(move |c| feeds::claim_feed(c, &claimant, &feed_id, now_ms))
+            .await
+    }
+
+    async fn next_due_ms(&self, now_ms: i64) -> Result<Option<i64>, StoreError> {
+        self.call(move |c| feeds::next_due_ms(c, now_ms)).await
+    }
+
+    async fn claim_unfinished(
+        &self,
+        claimant: &Claimant,
+        now_ms: i64,
+        limit: usize,
+        waiting_too: bool,
+    ) -> Result<Vec<StoryWork>, StoreError> {
+        let claimant = claimant.clone();
+        self.call(move |c| stories::claim_unfinished(c, &claimant, now_ms, limit, waiting_too))
+            .await
+    }
+
+    async fn release(&self, story_id: &str, until_ms: i64) -> Result<(), StoreError> {
+        let story_id = story_id.to_string();
+        self.call(move |c| stories::release(c, &story_id, until_ms))
+            .await
+    }
+
+    async fn register(&self, claimant: &Claimant, now_ms: i64) -> Result<(), StoreError> {
+        let claimant = claimant.clone();
+        self.call(move |c| workers::register(c, &claimant, now_ms))
+            .await
+    }
+
+    async fn heartbeat(
+        &self,
+        claimant: &Claimant,
+        now_ms: i64,
+        feeds: &[String],
+        stories: &[String],
+    ) -> Result<u64, StoreError> {
+        let (claimant, feeds, stories) = (claimant.clone(), feeds.to_vec(), stories.to_vec());
+        self.call(move |c| workers::heartbeat(c, &claimant, now_ms, &feeds, &stories))
+            .await
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerRecord>, StoreError> {
+        self.call(workers::workers).await
+    }
+
+    async fn sign_off(&self, worker_id: &str) -> Result<(), StoreError> {
+        let worker_id = worker_id.to_string();
+        self.call(move |c| workers::sign_off(c, &worker_id)).await
+    }
+
     async fn feed_state(&self, feed_id: &str) -> Result<Option<FeedState>, StoreError> {
         let feed_id = feed_id.to_string();
         self.call(move |c| feeds::feed_state(c, &feed_id)).await
@@ -134,12 +226,14 @@ impl Store for SqliteStore {
 
     async fn record_items(
         &self,
+        claimant: &Claimant,
         feed_id: &str,
         items: &[DiscoveredItem],
         ambiguous: &[String],
     ) -> Result<Vec<StoryTask>, StoreError> {
-        let (feed_id, items, ambiguous) = (feed_id.to_string(), items.to_vec(), ambiguous.to_vec());
-        self.call(move |c| stories::record_items(c, &feed_id, &items, &ambiguous))
+        let (claimant, feed_id) = (claimant.clone(), feed_id.to_string());
+        let (items, ambiguous) = (items.to_vec(), ambiguous.to_vec());
+        self.call(move |c| stories::record_items(c, &claimant, &feed_id, &items, &ambiguous))
             .await
     }
 
@@ -177,11 +271,6 @@ impl Store for SqliteStore {
         let story_id = story_id.to_string();
         self.call(move |c| stories::begin_attempt(c, &story_id))
             .await
-    }
-
-    async fn defer(&self, story_id: &str) -> Result<(), StoreError> {
-        let story_id = story_id.to_string();
-        self.call(move |c| stories::defer(c, &story_id)).await
     }
 
     async fn unfinished(&self, changed_before_ms: i64) -> Result<Vec<StoryWork>, StoreError> {

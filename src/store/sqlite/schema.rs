@@ -9,8 +9,10 @@ use crate::store::StoreError;
 /// 3: `feeds.moved_url`, where a feed moved permanently (added by ALTER).
 /// 4: the feed's pace, `<ttl>` and skip schedule, for the scheduler (ALTER).
 /// 5: item versions, page attempts and extraction status of stories, the
-/// guid and link fragment of each sighting (ALTER); non-URL guid keys scoped by feed;
-/// published items' JSON dropped.
+/// guid and link fragment of each sighting, each feed's settings (the feed
+/// list lives in the store), leases on feeds and stories (ALTER), the
+/// workers table; non-URL guid keys scoped by feed; published items' JSON
+/// dropped.
 pub(super) const SCHEMA_VERSION: i64 = 5;
 
 /// Columns added after version 1: (version, table, column, definition).
@@ -28,6 +30,12 @@ const ADDED_COLUMNS: &[(i64, &str, &str, &str)] = &[
     (5, "stories", "attempts", "INTEGER NOT NULL DEFAULT 0"),
     (5, "sightings", "guid", "TEXT"),
     (5, "sightings", "fragment", "TEXT"),
+    (5, "feeds", "spec", "TEXT"),
+    (5, "feeds", "origin", "TEXT"),
+    (5, "feeds", "lease_owner", "TEXT"),
+    (5, "feeds", "lease_until", "INTEGER"),
+    (5, "stories", "lease_owner", "TEXT"),
+    (5, "stories", "lease_until", "INTEGER"),
 ];
 
 /// Version 5's data changes: guids that are not URLs were global keys and
@@ -59,8 +67,13 @@ CREATE TABLE IF NOT EXISTS feeds (
     newest_item_ms INTEGER,
     ttl_ms INTEGER,
     skip_hours INTEGER NOT NULL DEFAULT 0,
-    skip_days INTEGER NOT NULL DEFAULT 0
+    skip_days INTEGER NOT NULL DEFAULT 0,
+    spec TEXT,
+    origin TEXT,
+    lease_owner TEXT,
+    lease_until INTEGER
 );
+CREATE INDEX IF NOT EXISTS feeds_due ON feeds (next_due_ms) WHERE spec IS NOT NULL;
 CREATE TABLE IF NOT EXISTS stories (
     id TEXT PRIMARY KEY,
     state TEXT NOT NULL CHECK (state IN ('discovered', 'fetched', 'published')),
@@ -82,7 +95,9 @@ CREATE TABLE IF NOT EXISTS stories (
     pending_item_version INTEGER,
     pending_status TEXT,
     status TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until INTEGER
 );
 CREATE INDEX IF NOT EXISTS stories_unfinished ON stories (changed_ms) WHERE state != 'published';
 -- story_id '' marks a key that names several stories: never matched.
@@ -107,6 +122,13 @@ CREATE TABLE IF NOT EXISTS replay_progress (
     name TEXT PRIMARY KEY,
     last_seq INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS workers (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_ms INTEGER NOT NULL,
+    heartbeat_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sightings (
     feed_id TEXT NOT NULL,

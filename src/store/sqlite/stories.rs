@@ -9,7 +9,8 @@ use super::{known, now_ms};
 use crate::dedup::{StoryIdentity, story_id_for_key};
 use crate::message::{ArticleEvent, Envelope, ExtractionStatus, message_id};
 use crate::store::{
-    DiscoveredItem, PendingMessage, StoreError, StoryRecord, StoryState, StoryTask, StoryWork,
+    Claimant, DiscoveredItem, PendingMessage, StoreError, StoryRecord, StoryState, StoryTask,
+    StoryWork,
 };
 
 /// What the store makes of an identity: the story one of its keys names
@@ -66,6 +67,11 @@ fn mark_ambiguous(conn: &Connection, key: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// When an update to a known story hands it to the worker recording it: a
+/// published story it reopens, or an open one no worker holds.
+const TAKEN: &str =
+    "state = 'published' OR (state = 'discovered' AND (lease_until IS NULL OR lease_until < ?4))";
+
 /// Columns [`task_of`] reads, in order.
 const TASK_COLUMNS: &str = "id, feed_id, item, url, item_version, revision, content_hash, status";
 
@@ -84,18 +90,26 @@ fn task_of(row: &rusqlite::Row<'_>) -> Result<StoryTask, StoreError> {
     })
 }
 
-/// Runs an UPDATE … RETURNING [`TASK_COLUMNS`] and its state: the task
-/// when the update left the story open (`discovered`).
+/// Runs an UPDATE … RETURNING [`TASK_COLUMNS`], state, lease_owner: the
+/// task when the update left the story open (`discovered`) and held by
+/// `owner` (by anyone, with `None`).
 fn reopened(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
+    owner: Option<&str>,
 ) -> Result<Option<StoryTask>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query(params)?;
-    match rows.next()? {
-        Some(row) if row.get::<_, String>(8)? == "discovered" => Ok(Some(task_of(row)?)),
-        _ => Ok(None),
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let open = row.get::<_, String>(8)? == "discovered";
+    let holder: Option<String> = row.get(9)?;
+    if open && owner.is_none_or(|owner| holder.as_deref() == Some(owner)) {
+        Ok(Some(task_of(row)?))
+    } else {
+        Ok(None)
     }
 }
 
@@ -114,6 +128,7 @@ const RECORD_COLUMNS: &str = "id, state, feed_id, url, revision, content_hash";
 
 pub(super) fn record_items(
     conn: &mut Connection,
+    claimant: &Claimant,
     feed_id: &str,
     items: &[DiscoveredItem],
     ambiguous: &[String],
@@ -195,9 +210,18 @@ pub(super) fn record_items(
         let item_json = serde_json::to_string(&discovered.item)?;
         if is_new {
             let inserted = tx.execute(
-                "INSERT OR IGNORE INTO stories (id, state, feed_id, url, item, first_seen_ms, changed_ms)
-                 VALUES (?1, 'discovered', ?2, ?3, ?4, ?5, ?5)",
-                params![story_id, feed_id, identity.url, item_json, now],
+                "INSERT OR IGNORE INTO stories (id, state, feed_id, url, item, first_seen_ms,
+                     changed_ms, lease_owner, lease_until)
+                 VALUES (?1, 'discovered', ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+                params![
+                    story_id,
+                    feed_id,
+                    identity.url,
+                    item_json,
+                    now,
+                    claimant.id,
+                    claimant.lease_until(now)
+                ],
             )?;
             if inserted == 1 {
                 work.push(StoryTask {
@@ -217,19 +241,30 @@ pub(super) fn record_items(
             // The same story seen in another feed: not news.
             continue;
         }
-        // This feed's item changed. A finished story opens again; one in
-        // progress keeps the new item, and opens again once the message
-        // being delivered (built from the old one) is confirmed.
+        // This feed's item changed. A finished story opens again, claimed by
+        // this worker; one in progress keeps the new item, and opens again
+        // once the message being delivered (built from the old one) is
+        // confirmed; one waiting unclaimed is taken up with its new item.
         let task = reopened(
             &tx,
             &format!(
                 "UPDATE stories SET feed_id = ?2, item = ?3, changed_ms = ?4,
                     item_version = item_version + 1,
-                    state = CASE state WHEN 'published' THEN 'discovered' ELSE state END
+                    state = CASE state WHEN 'published' THEN 'discovered' ELSE state END,
+                    lease_owner = CASE WHEN {TAKEN} THEN ?5 ELSE lease_owner END,
+                    lease_until = CASE WHEN {TAKEN} THEN ?6 ELSE lease_until END
                  WHERE id = ?1
-                 RETURNING {TASK_COLUMNS}, state"
+                 RETURNING {TASK_COLUMNS}, state, lease_owner"
             ),
-            params![story_id, feed_id, item_json, now],
+            params![
+                story_id,
+                feed_id,
+                item_json,
+                now,
+                claimant.id,
+                claimant.lease_until(now)
+            ],
+            Some(&claimant.id),
         )?;
         work.extend(task);
     }
@@ -307,11 +342,14 @@ pub(super) fn mark_published(
                 pending_revision = NULL, pending_hash = NULL, pending_event = NULL,
                 pending_routing_key = NULL, pending_timestamp = NULL, pending_body = NULL,
                 pending_status = NULL, pending_item_version = NULL, attempts = 0,
+                lease_owner = CASE WHEN item_version > pending_item_version THEN lease_owner END,
+                lease_until = CASE WHEN item_version > pending_item_version THEN lease_until END,
                 published_ms = ?3, changed_ms = ?3
              WHERE id = ?1 AND pending_revision = ?2
-             RETURNING {TASK_COLUMNS}, state"
+             RETURNING {TASK_COLUMNS}, state, lease_owner"
         ),
         params![story_id, revision, now],
+        None,
     )?;
     tx.commit()?;
     Ok(task)
@@ -328,11 +366,14 @@ pub(super) fn mark_unchanged(
             "UPDATE stories SET
                 state = CASE WHEN item_version > ?2 THEN 'discovered' ELSE 'published' END,
                 item = CASE WHEN item_version > ?2 THEN item ELSE '' END,
-                attempts = 0, changed_ms = ?3
+                attempts = 0, changed_ms = ?3,
+                lease_owner = CASE WHEN item_version > ?2 THEN lease_owner END,
+                lease_until = CASE WHEN item_version > ?2 THEN lease_until END
              WHERE id = ?1 AND state = 'discovered' AND revision > 0
-             RETURNING {TASK_COLUMNS}, state"
+             RETURNING {TASK_COLUMNS}, state, lease_owner"
         ),
         params![story_id, item_version, now_ms()],
+        None,
     )
 }
 
@@ -347,12 +388,52 @@ pub(super) fn begin_attempt(conn: &mut Connection, story_id: &str) -> Result<u32
     Ok(attempts.unwrap_or(1))
 }
 
-pub(super) fn defer(conn: &mut Connection, story_id: &str) -> Result<(), StoreError> {
+pub(super) fn release(
+    conn: &mut Connection,
+    story_id: &str,
+    until_ms: i64,
+) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE stories SET changed_ms = ?2 WHERE id = ?1 AND state = 'discovered'",
-        params![story_id, now_ms()],
+        "UPDATE stories SET lease_owner = NULL, lease_until = ?2, changed_ms = ?3
+         WHERE id = ?1 AND state != 'published'",
+        params![story_id, until_ms, now_ms()],
     )?;
     Ok(())
+}
+
+pub(super) fn claim_unfinished(
+    conn: &mut Connection,
+    claimant: &Claimant,
+    now_ms: i64,
+    limit: usize,
+    waiting_too: bool,
+) -> Result<Vec<StoryWork>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "UPDATE stories SET lease_owner = ?1, lease_until = ?2
+         WHERE id IN (SELECT id FROM stories
+                      WHERE state != 'published'
+                        AND (lease_until IS NULL OR lease_until < ?3
+                             OR (?5 AND lease_owner IS NULL))
+                      ORDER BY changed_ms, id LIMIT ?4)
+         RETURNING {TASK_COLUMNS}, state, {PENDING_COLUMNS}, changed_ms"
+    ))?;
+    let mut rows = stmt.query(params![
+        claimant.id,
+        claimant.lease_until(now_ms),
+        now_ms,
+        limit as i64,
+        waiting_too
+    ])?;
+    let mut claimed = Vec::new();
+    while let Some(row) = rows.next()? {
+        claimed.push((row.get::<_, i64>(14)?, work_of(row)?));
+    }
+    // RETURNING keeps no order: oldest first, as the subquery chose them.
+    claimed.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| a.1.story_id().cmp(b.1.story_id()))
+    });
+    Ok(claimed.into_iter().map(|(_, work)| work).collect())
 }
 
 pub(super) fn unfinished(
@@ -360,31 +441,38 @@ pub(super) fn unfinished(
     changed_before_ms: i64,
 ) -> Result<Vec<StoryWork>, StoreError> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT {TASK_COLUMNS}, state, pending_revision, pending_event,
-                pending_routing_key, pending_timestamp, pending_body
+        "SELECT {TASK_COLUMNS}, state, {PENDING_COLUMNS}
          FROM stories WHERE state != 'published' AND changed_ms <= ?1 ORDER BY changed_ms, id"
     ))?;
     let mut rows = stmt.query([changed_before_ms])?;
     let mut work = Vec::new();
     while let Some(row) = rows.next()? {
-        let state: String = row.get(8)?;
-        if state == "fetched" {
-            let story_id: String = row.get(0)?;
-            let revision: u32 = row.get(9)?;
-            work.push(StoryWork::Republish(Envelope {
-                message_id: message_id(&story_id, revision),
-                story_id,
-                revision,
-                event: known(row, 10, ArticleEvent::parse)?,
-                routing_key: row.get(11)?,
-                timestamp: row.get(12)?,
-                body: row.get(13)?,
-            }));
-        } else {
-            work.push(StoryWork::Process(Box::new(task_of(row)?)));
-        }
+        work.push(work_of(row)?);
     }
     Ok(work)
+}
+
+/// The pending message's columns, after [`TASK_COLUMNS`] and the state.
+const PENDING_COLUMNS: &str =
+    "pending_revision, pending_event, pending_routing_key, pending_timestamp, pending_body";
+
+/// A story's work from a row of [`TASK_COLUMNS`], state, [`PENDING_COLUMNS`].
+fn work_of(row: &rusqlite::Row<'_>) -> Result<StoryWork, StoreError> {
+    let state: String = row.get(8)?;
+    if state != "fetched" {
+        return Ok(StoryWork::Process(Box::new(task_of(row)?)));
+    }
+    let story_id: String = row.get(0)?;
+    let revision: u32 = row.get(9)?;
+    Ok(StoryWork::Republish(Envelope {
+        message_id: message_id(&story_id, revision),
+        story_id,
+        revision,
+        event: known(row, 10, ArticleEvent::parse)?,
+        routing_key: row.get(11)?,
+        timestamp: row.get(12)?,
+        body: row.get(13)?,
+    }))
 }
 
 pub(super) fn story(

@@ -193,7 +193,12 @@ async fn record_items_waits_for_another_writer_instead_of_failing() {
         let document = crate::dedup::identify("w", &items);
         let discovered: Vec<DiscoveredItem> = crate::store::tests::discovered(&items, &document);
         worker
-            .record_items("w", &discovered, &document.ambiguous)
+            .record_items(
+                &crate::store::tests::worker(),
+                "w",
+                &discovered,
+                &document.ambiguous,
+            )
             .await
             .expect("a concurrent writer must not make record_items fail");
     }
