@@ -364,6 +364,42 @@ fn fix_rss_version(s: &str) -> String {
     out
 }
 
+/// The elements left open while scanning a document, with each name's
+/// positions in the stack, so an end tag finds its start tag in O(1) instead
+/// of searching the whole stack: a run of end tags that match nothing (80,000
+/// `<a>` then 80,000 `</b>`, 560 KB) made the search quadratic, over a minute.
+/// Every element is pushed and popped at most once: linear in the document.
+#[derive(Default)]
+struct OpenElements<'a> {
+    names: Vec<&'a str>,
+    positions: std::collections::HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> OpenElements<'a> {
+    fn open(&mut self, name: &'a str) {
+        self.positions
+            .entry(name)
+            .or_default()
+            .push(self.names.len());
+        self.names.push(name);
+    }
+
+    /// Closes the innermost open `name` and everything opened inside it; an
+    /// end tag that matches no open element is ignored.
+    fn close(&mut self, name: &str) {
+        let Some(&at) = self.positions.get(name).and_then(|p| p.last()) else {
+            return;
+        };
+        for closed in self.names.drain(at..) {
+            // Each name's positions are ascending, so the ones being closed
+            // are at the end of its list.
+            if let Some(p) = self.positions.get_mut(closed) {
+                p.pop();
+            }
+        }
+    }
+}
+
 /// Repair a truncated or broken XML feed: keep everything up to the end of the
 /// last complete `item`/`entry` (or, with none, up to the first one), then close
 /// every element still open. Returns `None` when there is nothing to repair.
@@ -386,7 +422,7 @@ pub fn repair_truncated(s: &str) -> Option<String> {
         }
     };
     let prefix = &s[..cut];
-    let mut stack: Vec<&str> = Vec::new();
+    let mut stack = OpenElements::default();
     let mut i = 0;
     while let Some(off) = prefix[i..].find('<') {
         i += off;
@@ -403,24 +439,21 @@ pub fn repair_truncated(s: &str) -> Option<String> {
         let end = i + end_rel;
         let tag = &prefix[i + 1..end];
         if let Some(name) = tag.strip_prefix('/') {
-            let name = name.trim();
-            if let Some(pos) = stack.iter().rposition(|n| *n == name) {
-                stack.truncate(pos);
-            }
+            stack.close(name.trim());
         } else if !tag.ends_with('/') {
             let name = tag
                 .split(|c: char| c.is_whitespace() || c == '/')
                 .next()
                 .unwrap_or("");
             if !name.is_empty() {
-                stack.push(name);
+                stack.open(name);
             }
         }
         i = end + 1;
     }
     let mut out = String::with_capacity(cut + 64);
     out.push_str(prefix);
-    for name in stack.iter().rev() {
+    for name in stack.names.iter().rev() {
         out.push_str("</");
         out.push_str(name);
         out.push('>');
@@ -575,15 +608,14 @@ pub fn extract_embedded_feed(s: &str) -> Option<String> {
         ("<rss", "</rss>"),
         ("<rdf:RDF", "</rdf:RDF>"),
     ] {
+        // Looked up once: searching from the end for every candidate start
+        // tag made a page of many `<feed ` after a `</feed>` quadratic.
+        let end = s.rfind(close).map_or(s.len(), |e| e + close.len());
         let mut from = 0;
-        while let Some(off) = s[from..].find(open) {
+        while let Some(off) = s[from..end].find(open) {
             let start = from + off;
             from = start + open.len();
             if !s[from..].starts_with(|c: char| c.is_whitespace() || c == '>') {
-                continue;
-            }
-            let end = s.rfind(close).map_or(s.len(), |e| e + close.len());
-            if end <= start {
                 continue;
             }
             return Some(s[start..end].to_string());
@@ -872,5 +904,50 @@ mod tests {
             repair_truncated(s).as_deref(),
             Some("<rss version=\"2.0\"><channel><title>t</title><!-- error --></channel></rss>")
         );
+    }
+
+    #[test]
+    fn embedded_feed_search_is_linear() {
+        let page =
+            "<html><body><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title></feed>";
+        assert_eq!(
+            extract_embedded_feed(page).as_deref(),
+            Some("<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title></feed>")
+        );
+        // 10 MB of candidate start tags after the last end tag: a search from
+        // the end for each of them was hours of work.
+        let page = format!("<html>{}{}", "</feed>", "<feed >".repeat(1_500_000));
+        assert_eq!(extract_embedded_feed(&page), None);
+        assert!(prepare(page.as_bytes(), None).is_err());
+    }
+
+    #[test]
+    fn repair_closes_the_innermost_match() {
+        // </b> closes b and the a and c inside it, not the outer a.
+        let s = "<rss><channel><x><a><b><a><c></b><item></item><item><y>";
+        assert_eq!(
+            repair_truncated(s).as_deref(),
+            Some("<rss><channel><x><a><b><a><c></b><item></item></a></x></channel></rss>")
+        );
+        let s = "<rss><channel><item><d><a><b></x></a><c></item><item><t>x";
+        assert_eq!(
+            repair_truncated(s).as_deref(),
+            Some("<rss><channel><item><d><a><b></x></a><c></item></channel></rss>")
+        );
+    }
+
+    #[test]
+    fn repair_of_a_huge_broken_feed_is_linear() {
+        // 10 MB of open elements then of end tags that match none of them,
+        // cut mid-item: the stack search made this hours of work.
+        let n = 1_400_000;
+        let s = format!(
+            "<rss version=\"2.0\"><channel><item><description>{}{}</description></item><item><title>b",
+            "<a>".repeat(n),
+            "</b>".repeat(n)
+        );
+        assert!(s.len() > 9_000_000);
+        let repaired = repair_truncated(&s).expect("repaired");
+        assert!(repaired.ends_with("</description></item></channel></rss>"));
     }
 }
