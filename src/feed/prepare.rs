@@ -225,6 +225,9 @@ pub fn prepare(body: &[u8], content_type: Option<&str>) -> Result<Prepared, Stri
                 rss090 = true;
                 t = fixed;
             }
+            if let Some(capped) = cap_elements(&t, MAX_ITEMS, MAX_ELEMENTS) {
+                t = capped;
+            }
             fix_rss_version(&t)
         }
     };
@@ -421,7 +424,12 @@ pub fn repair_truncated(s: &str) -> Option<String> {
             }
         }
     };
-    let prefix = &s[..cut];
+    let out = close_open_elements(&s[..cut]);
+    (out != s).then_some(out)
+}
+
+/// `prefix` followed by the end tags of every element it leaves open.
+fn close_open_elements(prefix: &str) -> String {
     let mut stack = OpenElements::default();
     let mut i = 0;
     while let Some(off) = prefix[i..].find('<') {
@@ -451,14 +459,78 @@ pub fn repair_truncated(s: &str) -> Option<String> {
         }
         i = end + 1;
     }
-    let mut out = String::with_capacity(cut + 64);
+    let mut out = String::with_capacity(prefix.len() + 64);
     out.push_str(prefix);
     for name in stack.names.iter().rev() {
         out.push_str("</");
         out.push_str(name);
         out.push('>');
     }
-    (out != s).then_some(out)
+    out
+}
+
+/// Most items a feed document yields; the rest of a longer one is cut.
+pub const MAX_ITEMS: usize = 10_000;
+/// Most elements a feed document may have before the rest is cut. feed-rs
+/// builds a struct of 50–500 bytes for each element it knows, so 10 MB of
+/// `<item/>` (1.4 million items) took 1.1 GB; real feeds of that size have
+/// far fewer, longer elements.
+pub const MAX_ELEMENTS: usize = 200_000;
+
+/// Cuts an XML feed before its item number `max_items + 1`, or before the
+/// item (or, outside items, the element) at which it passes `max_elements`
+/// elements, and closes what is open, so that what feed-rs builds is bounded
+/// by the limits and not by how small each element can be written. Markup
+/// in CDATA and comments does not count. `None` when within the limits.
+pub fn cap_elements(s: &str, max_items: usize, max_elements: usize) -> Option<String> {
+    let mut elements = 0usize;
+    let mut items = 0usize;
+    // Start of the item being read, while inside one.
+    let mut item_start: Option<usize> = None;
+    let mut i = 0;
+    let cut = loop {
+        let off = s[i..].find('<')?;
+        i += off;
+        if let Some(next) = skip_special(s, i) {
+            i = next;
+            continue;
+        }
+        let (tag_end, end) = match s[i..].find('>') {
+            Some(j) => (i + j, i + j + 1),
+            None => (s.len(), s.len()),
+        };
+        let tag = &s[i + 1..tag_end];
+        let (is_end, rest) = match tag.strip_prefix('/') {
+            Some(rest) => (true, rest),
+            None => (false, tag),
+        };
+        let name = rest
+            .split(|c: char| c.is_whitespace() || c == '/' || c == '>')
+            .next()
+            .unwrap_or("");
+        let (prefix, local) = name.rsplit_once(':').unwrap_or(("", name));
+        let is_item = matches!(local, "item" | "entry")
+            && (prefix.is_empty() || prefix == "rss" || prefix == "atom");
+        if is_end {
+            if is_item {
+                item_start = None;
+            }
+        } else if !name.is_empty() {
+            elements += 1;
+            if is_item {
+                items += 1;
+                if items > max_items {
+                    break i;
+                }
+                item_start = (!tag.ends_with('/')).then_some(i);
+            }
+            if elements > max_elements {
+                break item_start.unwrap_or(i);
+            }
+        }
+        i = end;
+    };
+    Some(close_open_elements(&s[..cut]))
 }
 
 /// Coerce a JSON Feed into the exact shapes feed-rs deserialises: `http://`
@@ -919,6 +991,36 @@ mod tests {
         let page = format!("<html>{}{}", "</feed>", "<feed >".repeat(1_500_000));
         assert_eq!(extract_embedded_feed(&page), None);
         assert!(prepare(page.as_bytes(), None).is_err());
+    }
+
+    #[test]
+    fn documents_are_cut_at_the_item_and_element_limits() {
+        let feed = "<rss><channel><title>t</title><item><a/><b/></item><item/><item><c/><d/><e/></item><!-- <x/><y/> --></channel></rss>";
+        assert_eq!(cap_elements(feed, 3, 100), None);
+        assert_eq!(
+            cap_elements(feed, 2, 100).as_deref(),
+            Some("<rss><channel><title>t</title><item><a/><b/></item><item/></channel></rss>")
+        );
+        // Passing the element limit inside an item drops that whole item.
+        assert_eq!(
+            cap_elements(feed, 10, 8).as_deref(),
+            Some("<rss><channel><title>t</title><item><a/><b/></item><item/></channel></rss>")
+        );
+        // Outside items, the cut is at the element that passes it.
+        assert_eq!(
+            cap_elements("<feed><title/><link/><link/><link/></feed>", 10, 3).as_deref(),
+            Some("<feed><title/><link/></feed>")
+        );
+        // Atom entries, RDF items and comments, CDATA, in the count.
+        let atom = "<feed xmlns='http://www.w3.org/2005/Atom'><entry><id>1</id></entry><entry><id><![CDATA[<a><b>]]></id></entry></feed>";
+        assert_eq!(
+            cap_elements(atom, 1, 100).as_deref(),
+            Some("<feed xmlns='http://www.w3.org/2005/Atom'><entry><id>1</id></entry></feed>")
+        );
+        assert_eq!(cap_elements(atom, 2, 5), None);
+        for garbage in ["<", "<item", "<é", "<item/é", "</", "<rss><item>é"] {
+            let _ = cap_elements(garbage, 0, 0);
+        }
     }
 
     #[test]

@@ -448,3 +448,20 @@ fn rfc5005_links_are_exposed_absolute() {
         feed.links
     );
 }
+
+#[test]
+fn many_distinct_categories_are_kept() {
+    // Up to MAX_ELEMENTS categories in one item: deduplicating them by
+    // searching the list was quadratic (minutes).
+    let n = 180_000;
+    let categories: String = (0..n)
+        .chain(0..10)
+        .map(|i| format!("<category>c{i}</category>"))
+        .collect();
+    let rss = format!(
+        "<rss version=\"2.0\"><channel><title>t</title><item><title>x</title>{categories}</item></channel></rss>"
+    );
+    let f = parse(rss.as_bytes());
+    assert_eq!(f.items[0].categories.len(), n);
+    assert_eq!(f.items[0].categories[1], "c1");
+}
