@@ -222,3 +222,34 @@ fn open_formatting_elements_in_item_html() {
     let (_, peak) = peak_during(|| html_to_text(&html));
     assert!(peak <= bound(html.len()), "{peak}");
 }
+
+#[test]
+fn json_feed_of_many_small_values() {
+    // 11 MB of `{"id":"1"}` items took 1.5 GB.
+    let version = "\"version\":\"https://jsonfeed.org/version/1.1\",\"title\":\"t\"";
+    let items: Vec<String> = (0..700_000)
+        .map(|i| format!("{{\"id\":\"{i}\",\"content_text\":\"x\"}}"))
+        .collect();
+    let items = items.join(",");
+    let feed = format!("{{{version},\"items\":[{items}]}}");
+    let parsed = parse_within_bound("700,000 JSON items", feed.as_bytes()).expect("a feed");
+    assert_eq!(parsed.items.len(), MAX_ITEMS);
+    assert_eq!(parsed.items[3].guid.as_deref(), Some("3"));
+    // The same without a version, and cut off: errors, within the bound.
+    let feed = format!("{{\"title\":\"t\",\"items\":[{items}]}}");
+    assert!(parse_within_bound("JSON without a version", feed.as_bytes()).is_err());
+    let feed = format!("{{{version},\"items\":[{items}");
+    assert!(parse_within_bound("truncated JSON", feed.as_bytes()).is_err());
+    // One item of 2 million tags, and a member of 5 million numbers.
+    let feed = format!(
+        "{{{version},\"items\":[{{\"id\":\"1\",\"tags\":[{}\"x\"]}}]}}",
+        "\"a\",".repeat(2_000_000)
+    );
+    let _ = parse_within_bound("2 million tags", feed.as_bytes());
+    let feed = format!(
+        "{{{version},\"x\":[{}0],\"items\":[{{\"id\":\"1\"}}]}}",
+        "0,".repeat(5_000_000)
+    );
+    let parsed = parse_within_bound("5 million numbers", feed.as_bytes()).expect("a feed");
+    assert_eq!(parsed.items.len(), 1);
+}

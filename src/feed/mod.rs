@@ -36,9 +36,12 @@ pub fn parse_feed(
 ) -> Result<ParsedFeed, FeedError> {
     let prepared = prepare::prepare(body, content_type).map_err(FeedError::NotAFeed)?;
     let feed = match prepared.kind {
-        DocKind::Json => {
-            run_feed_rs(&prepared.text, feed_url).map_err(|e| json_error(&prepared.text, e))?
-        }
+        DocKind::Json => match prepared.invalid_json {
+            Some(e) => return Err(json_error(&prepared.text, Failure::Json(e))),
+            None => {
+                run_feed_rs(&prepared.text, feed_url).map_err(|e| json_error(&prepared.text, e))?
+            }
+        },
         DocKind::Xml => match parse_xml_with_repairs(&prepared.text, feed_url) {
             Ok(feed) => feed,
             Err(Failure::Parse(ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot))) => {
@@ -91,6 +94,8 @@ pub fn parse_feed(
 
 enum Failure {
     Parse(ParseFeedError),
+    /// Not a JSON object at all (found before feed-rs is asked).
+    Json(String),
     Panic,
 }
 
@@ -98,6 +103,7 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Parse(e) => write!(f, "{e}"),
+            Failure::Json(e) => write!(f, "invalid JSON: {e}"),
             Failure::Panic => f.write_str("feed parser panicked"),
         }
     }

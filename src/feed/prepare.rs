@@ -19,6 +19,8 @@ pub struct Prepared {
     pub kind: DocKind,
     /// The document was RSS 0.90 (RDF with the Netscape namespace, rewritten to RSS 1.0's).
     pub rss090: bool,
+    /// Why a JSON document is not even a JSON object (syntax error, array...).
+    pub invalid_json: Option<String>,
 }
 
 /// Extract `charset=...` from a Content-Type header value.
@@ -207,8 +209,16 @@ pub fn prepare(body: &[u8], content_type: Option<&str>) -> Result<Prepared, Stri
         _ => return Err("document is neither XML nor JSON".into()),
     };
     let mut rss090 = false;
+    let mut invalid_json = None;
     let text = match kind {
-        DocKind::Json => normalize_json_feed(text).unwrap_or_else(|| text.to_string()),
+        DocKind::Json => match normalize_json_feed(text) {
+            Ok(normalized) => normalized,
+            Err(e) => {
+                // Not handed to feed-rs, which would read all of it first.
+                invalid_json = Some(e);
+                text.to_string()
+            }
+        },
         DocKind::Xml => {
             let mut t = strip_declared_encoding(text);
             if let Some(root) = root_element_name(&t)
@@ -231,7 +241,12 @@ pub fn prepare(body: &[u8], content_type: Option<&str>) -> Result<Prepared, Stri
             fix_rss_version(&t)
         }
     };
-    Ok(Prepared { text, kind, rss090 })
+    Ok(Prepared {
+        text,
+        kind,
+        rss090,
+        invalid_json,
+    })
 }
 
 /// Byte offset just past the markup construct starting at `i` (`<!--`, `<?`, `<![CDATA[`, `<!DOCTYPE`), if it is one.
@@ -533,14 +548,233 @@ pub fn cap_elements(s: &str, max_items: usize, max_elements: usize) -> Option<St
     Some(close_open_elements(&s[..cut]))
 }
 
+/// Reading a JSON Feed within [`MAX_ITEMS`] items and [`MAX_ELEMENTS`]
+/// values: a `serde_json::Value` costs 30–100 bytes for each value however
+/// short it is written, and feed-rs about as much again, so 11 MB of
+/// `{"id":"1"}` items took 1.5 GB. The first items that fit are kept; a
+/// top-level member other than `items` that does not fit is dropped.
+mod bounded_json {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Value};
+    use std::cell::Cell;
+    use std::fmt;
+
+    /// Parses `text` as a JSON object within the limits.
+    pub fn parse(text: &str, max_items: usize, max_values: usize) -> Result<Value, String> {
+        let left = Cell::new(max_values);
+        let mut de = serde_json::Deserializer::from_str(text);
+        let root = de
+            .deserialize_map(Root {
+                left: &left,
+                max_items,
+            })
+            .map_err(|e| e.to_string())?;
+        de.end().map_err(|e| e.to_string())?;
+        Ok(root)
+    }
+
+    fn skip_rest<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    struct Root<'a> {
+        left: &'a Cell<usize>,
+        max_items: usize,
+    }
+
+    impl<'de> Visitor<'de> for Root<'_> {
+        type Value = Value;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut out = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                // What a member that does not fit had used goes back to the
+                // budget: it is dropped whole.
+                let before = self.left.get();
+                let value = if key == "items" {
+                    map.next_value_seed(Items {
+                        left: self.left,
+                        max_items: self.max_items,
+                    })?
+                } else {
+                    map.next_value_seed(Bounded(self.left))?
+                };
+                match value {
+                    Some(value) => {
+                        out.insert(key, value);
+                    }
+                    None => self.left.set(before),
+                }
+            }
+            Ok(Value::Object(out))
+        }
+    }
+
+    /// The `items` array: complete items while they fit, the rest skipped.
+    struct Items<'a> {
+        left: &'a Cell<usize>,
+        max_items: usize,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Items<'_> {
+        type Value = Option<Value>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Items<'_> {
+        type Value = Option<Value>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an array of items")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Value>, A::Error> {
+            let mut items = Vec::new();
+            while items.len() < self.max_items {
+                let before = self.left.get();
+                match seq.next_element_seed(Bounded(self.left))? {
+                    Some(Some(item)) => items.push(item),
+                    Some(None) => {
+                        self.left.set(before);
+                        break;
+                    }
+                    None => return Ok(Some(Value::Array(items))),
+                }
+            }
+            skip_rest(&mut seq)?;
+            Ok(Some(Value::Array(items)))
+        }
+        // Not an array: kept as it is (within the budget), for feed-rs to refuse.
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Option<Value>, E> {
+            Bounded(self.left).visit_bool(v)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Option<Value>, E> {
+            Bounded(self.left).visit_i64(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Option<Value>, E> {
+            Bounded(self.left).visit_u64(v)
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Option<Value>, E> {
+            Bounded(self.left).visit_f64(v)
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Option<Value>, E> {
+            Bounded(self.left).visit_str(v)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<Value>, E> {
+            Bounded(self.left).visit_unit()
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<Value>, A::Error> {
+            Bounded(self.left).visit_map(map)
+        }
+    }
+
+    /// Any value, or `None` (and the rest of it skipped) once the budget of
+    /// values is spent.
+    #[derive(Clone, Copy)]
+    struct Bounded<'a>(&'a Cell<usize>);
+
+    impl Bounded<'_> {
+        fn take(self) -> bool {
+            let left = self.0.get();
+            self.0.set(left.saturating_sub(1));
+            left > 0
+        }
+        fn scalar<E>(self, v: impl FnOnce() -> Value) -> Result<Option<Value>, E> {
+            Ok(self.take().then(v))
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Bounded<'_> {
+        type Value = Option<Value>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Bounded<'_> {
+        type Value = Option<Value>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Option<Value>, E> {
+            self.scalar(|| Value::Bool(v))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Option<Value>, E> {
+            self.scalar(|| Value::from(v))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Option<Value>, E> {
+            self.scalar(|| Value::from(v))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Option<Value>, E> {
+            self.scalar(|| Value::from(v))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Option<Value>, E> {
+            self.scalar(|| Value::String(v.to_string()))
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Option<Value>, E> {
+            self.scalar(|| Value::String(v))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<Value>, E> {
+            self.scalar(|| Value::Null)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Option<Value>, E> {
+            self.scalar(|| Value::Null)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Value>, A::Error> {
+            if !self.take() {
+                skip_rest(&mut seq)?;
+                return Ok(None);
+            }
+            let mut out = Vec::new();
+            while let Some(value) = seq.next_element_seed(self)? {
+                match value {
+                    Some(value) => out.push(value),
+                    None => {
+                        skip_rest(&mut seq)?;
+                        return Ok(None);
+                    }
+                }
+            }
+            Ok(Some(Value::Array(out)))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
+            let mut out = self.take().then(Map::new);
+            while let Some(key) = map.next_key::<String>()? {
+                match out.as_mut() {
+                    Some(members) => match map.next_value_seed(self)? {
+                        Some(value) => {
+                            members.insert(key, value);
+                        }
+                        None => out = None,
+                    },
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(out.map(Value::Object))
+        }
+    }
+}
+
 /// Coerce a JSON Feed into the exact shapes feed-rs deserialises: `http://`
 /// version URLs, numeric ids, comma-separated `tags` strings, string authors,
-/// missing titles, attachments without required fields. Returns `None` when
-/// the text is not a JSON object (feed-rs then reports the error itself).
-pub fn normalize_json_feed(text: &str) -> Option<String> {
+/// missing titles, attachments without required fields; at most
+/// [`MAX_ITEMS`] items and [`MAX_ELEMENTS`] values are read. An error when
+/// the text is not a JSON object; a document without a `version` string is
+/// returned as read, for feed-rs to refuse.
+pub fn normalize_json_feed(text: &str) -> Result<String, String> {
     use serde_json::{Map, Value};
-    let mut root: Value = serde_json::from_str(text).ok()?;
-    let obj = root.as_object_mut()?;
+    let mut root = bounded_json::parse(text, MAX_ITEMS, MAX_ELEMENTS)?;
+    let obj = root
+        .as_object_mut()
+        .expect("bounded_json::parse returns an object");
 
     fn coerce_string(map: &mut Map<String, Value>, key: &str) {
         let replacement = match map.get(key) {
@@ -593,7 +827,7 @@ pub fn normalize_json_feed(text: &str) -> Option<String> {
             *v = format!("https://jsonfeed.org/{rest}");
         }
     } else {
-        return None;
+        return serde_json::to_string(&root).map_err(|e| e.to_string());
     }
     for key in [
         "title",
@@ -670,7 +904,7 @@ pub fn normalize_json_feed(text: &str) -> Option<String> {
             }
         }
     }
-    serde_json::to_string(&root).ok()
+    serde_json::to_string(&root).map_err(|e| e.to_string())
 }
 
 /// A feed (`<feed>`, `<rss>`, `<rdf:RDF>`) embedded in an HTML/XHTML page, if any.
@@ -1021,6 +1255,35 @@ mod tests {
         for garbage in ["<", "<item", "<é", "<item/é", "</", "<rss><item>é"] {
             let _ = cap_elements(garbage, 0, 0);
         }
+    }
+
+    #[test]
+    fn json_is_read_within_the_item_and_value_limits() {
+        let parse = |text: &str, items, values| {
+            bounded_json::parse(text, items, values).map(|v| v.to_string())
+        };
+        assert_eq!(
+            parse(
+                r#"{"items":[{"id":"1"},{"id":"2"},{"id":"3"}],"title":"t"}"#,
+                2,
+                100
+            )
+            .as_deref(),
+            Ok(r#"{"items":[{"id":"1"},{"id":"2"}],"title":"t"}"#)
+        );
+        // A member too big for the budget is dropped and gives its share back.
+        assert_eq!(
+            parse(
+                r#"{"x":[0,0,0,0,0,0],"items":[{"id":"1"},{"id":"2"}],"title":"t"}"#,
+                10,
+                3
+            )
+            .as_deref(),
+            Ok(r#"{"items":[{"id":"1"}],"title":"t"}"#)
+        );
+        assert!(parse("[1, 2]", 10, 10).is_err());
+        assert!(parse(r#"{"items": [{"id": "1"}"#, 10, 10).is_err());
+        assert!(parse(r#"{"a": 1} x"#, 10, 10).is_err());
     }
 
     #[test]
