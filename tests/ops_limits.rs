@@ -60,7 +60,10 @@ async fn healthz_answers_under_idle_connections_at_the_descriptor_limit() {
     let mut idle = Vec::new();
     for _ in 0..80 {
         let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        stream.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .unwrap();
         idle.push(stream);
     }
     // Each probe gets two seconds; ten in a row must all answer.
