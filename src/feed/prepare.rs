@@ -164,35 +164,33 @@ pub fn decode_body(bytes: &[u8], content_type: Option<&str>) -> (String, &'stati
     (text.into_owned(), enc.name())
 }
 
-/// Remove the `encoding="..."` pseudo-attribute from a leading XML declaration
-/// (the text is UTF-8 now, which is XML's default).
+/// Rewrites the XML declaration at the start to a plain `<?xml
+/// version="1.0"?>` (the text is UTF-8 now, XML's default) and removes any
+/// other one: feed-rs switches quick-xml's decoder for each declaration that
+/// names an encoding, and quick-xml panics when that happens past the start
+/// of the document (found by fuzzing). CDATA and comments are left alone.
 fn strip_declared_encoding(text: &str) -> String {
-    if !text.starts_with("<?xml") {
-        return text.to_string();
-    }
-    let Some(end) = text.find("?>") else {
-        return text.to_string();
-    };
-    let decl = &text[..end];
-    let Some(idx) = decl.find("encoding") else {
-        return text.to_string();
-    };
-    let after = &decl[idx + "encoding".len()..];
-    let trimmed = after.trim_start();
-    let Some(rest) = trimmed.strip_prefix('=') else {
-        return text.to_string();
-    };
-    let rest_trim = rest.trim_start();
-    let Some(quote) = rest_trim.chars().next().filter(|c| *c == '"' || *c == '\'') else {
-        return text.to_string();
-    };
-    let Some(close) = rest_trim[1..].find(quote) else {
-        return text.to_string();
-    };
-    let consumed = (decl.len() - rest_trim.len()) + 1 + close + 1;
     let mut out = String::with_capacity(text.len());
-    out.push_str(decl[..idx].trim_end());
-    out.push_str(&text[consumed..]);
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(off) = text[i..].find('<') {
+        i += off;
+        let rest = &text[i..];
+        let is_declaration = rest.starts_with("<?xml")
+            && rest[5..].starts_with(|c: char| c.is_whitespace() || c == '?');
+        if !is_declaration {
+            i = skip_special(text, i).unwrap_or(i + 1);
+            continue;
+        }
+        let end = rest.find("?>").map_or(text.len(), |e| i + e + 2);
+        out.push_str(&text[copied..i]);
+        if i == 0 {
+            out.push_str("<?xml version=\"1.0\"?>");
+        }
+        copied = end;
+        i = end;
+    }
+    out.push_str(&text[copied..]);
     out
 }
 
@@ -1143,6 +1141,18 @@ mod tests {
         let (bytes, _, _) = encoding_rs::GB18030.encode("<?xml version=\"1.0\" encoding=\"gb18030\"?><rss version=\"2.0\"><channel><title>中文新闻标题</title></channel></rss>");
         let p = prepare(&bytes, None).expect("prepared");
         assert!(p.text.contains("中文新闻标题"));
+    }
+
+    #[test]
+    fn declarations_past_the_start_are_removed() {
+        assert_eq!(
+            strip_declared_encoding(
+                "<?xml version='1.0' encoding='latin1' standalone='yes'?><rss><?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><![CDATA[<?xml x?>]]><?xml-stylesheet href='a'?></rss>"
+            ),
+            "<?xml version=\"1.0\"?><rss><![CDATA[<?xml x?>]]><?xml-stylesheet href='a'?></rss>"
+        );
+        assert_eq!(strip_declared_encoding("<rss/><?xml "), "<rss/>");
+        assert_eq!(strip_declared_encoding("<rss/>"), "<rss/>");
     }
 
     #[test]

@@ -465,3 +465,15 @@ fn many_distinct_categories_are_kept() {
     assert_eq!(f.items[0].categories.len(), n);
     assert_eq!(f.items[0].categories[1], "c1");
 }
+
+#[test]
+fn a_second_declaration_naming_an_encoding_is_ignored() {
+    // quick-xml panicked when feed-rs switched its decoder for a declaration
+    // past the start (found by fuzzing); the feed was lost.
+    let rss = "\0\0<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rss version=\"2.0\"><channel><title>t</title>\
+               <?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\
+               <item><title>a</title><guid>1</guid></item></channel></rss>";
+    let f = parse(rss.as_bytes());
+    assert_eq!(f.items.len(), 1);
+    assert_eq!(f.items[0].title.as_deref(), Some("a"));
+}
