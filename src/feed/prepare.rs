@@ -168,18 +168,19 @@ pub fn decode_body(bytes: &[u8], content_type: Option<&str>) -> (String, &'stati
 /// version="1.0"?>` (the text is UTF-8 now, XML's default) and removes any
 /// other one: feed-rs switches quick-xml's decoder for each declaration that
 /// names an encoding, and quick-xml panics when that happens past the start
-/// of the document (found by fuzzing). CDATA and comments are left alone.
+/// of the document (found by fuzzing). Removed wherever it stands, in
+/// comments and CDATA too: where quick-xml sees markup in a broken document
+/// is not worth second-guessing.
 fn strip_declared_encoding(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut i = 0;
-    while let Some(off) = text[i..].find('<') {
+    while let Some(off) = text[i..].find("<?xml") {
         i += off;
         let rest = &text[i..];
-        let is_declaration = rest.starts_with("<?xml")
-            && rest[5..].starts_with(|c: char| c.is_whitespace() || c == '?');
-        if !is_declaration {
-            i = skip_special(text, i).unwrap_or(i + 1);
+        // What quick-xml reads as a declaration: `<?xml?>` or `<?xml ...?>`.
+        if !rest[5..].starts_with(|c: char| c.is_whitespace() || c == '?') {
+            i += 5;
             continue;
         }
         let end = rest.find("?>").map_or(text.len(), |e| i + e + 2);
@@ -1149,9 +1150,14 @@ mod tests {
             strip_declared_encoding(
                 "<?xml version='1.0' encoding='latin1' standalone='yes'?><rss><?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><![CDATA[<?xml x?>]]><?xml-stylesheet href='a'?></rss>"
             ),
-            "<?xml version=\"1.0\"?><rss><![CDATA[<?xml x?>]]><?xml-stylesheet href='a'?></rss>"
+            "<?xml version=\"1.0\"?><rss><![CDATA[]]><?xml-stylesheet href='a'?></rss>"
         );
         assert_eq!(strip_declared_encoding("<rss/><?xml "), "<rss/>");
+        // Inside an unclosed comment, as quick-xml may not see it.
+        assert_eq!(
+            strip_declared_encoding("<rss><!-- x <?xml version='1.0' encoding='latin1'?></rss>"),
+            "<rss><!-- x </rss>"
+        );
         assert_eq!(strip_declared_encoding("<rss/>"), "<rss/>");
     }
 

@@ -476,4 +476,12 @@ fn a_second_declaration_naming_an_encoding_is_ignored() {
     let f = parse(rss.as_bytes());
     assert_eq!(f.items.len(), 1);
     assert_eq!(f.items[0].title.as_deref(), Some("a"));
+    // The fuzzer's second find: `<!--` in an attribute value hid the
+    // declaration from a scan that skipped comments, not from quick-xml.
+    let atom = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title>\
+                <link rel=\"alternate\" title=\"a <!-- b\" href=\"https://example.org/\"/>\
+                <?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\
+                <entry><id>urn:1</id><title>e</title></entry></feed>";
+    let f = parse(atom.as_bytes());
+    assert_eq!(f.items.len(), 1);
 }
