@@ -94,7 +94,7 @@ pub fn parse_feed(
 
 enum Failure {
     Parse(ParseFeedError),
-    /// Not a JSON object at all (found before feed-rs is asked).
+    /// Not JSON, or not a JSON object (found before feed-rs is asked).
     Json(String),
     Panic,
 }
