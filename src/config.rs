@@ -454,12 +454,21 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        // The messages never quote the URL: it may hold the password.
         let broker_url = Url::parse(&self.broker.url)
             .map_err(|e| ConfigError::invalid("broker.url", format!("not a URL: {e}")))?;
         if !matches!(broker_url.scheme(), "amqp" | "amqps") {
             return Err(ConfigError::invalid(
                 "broker.url",
                 "scheme must be amqp or amqps",
+            ));
+        }
+        // `amqp:user:pass@host` parses as a URL with no host (all of it is
+        // the path), which lapin refuses only when connecting, quoting it.
+        if broker_url.cannot_be_a_base() || broker_url.host_str().is_none_or(str::is_empty) {
+            return Err(ConfigError::invalid(
+                "broker.url",
+                "must be amqp[s]://[user[:password]@]host[:port][/vhost]",
             ));
         }
         if self.broker.exchange.trim().is_empty() {
@@ -657,12 +666,7 @@ impl Config {
     /// The resolved config as TOML, with the broker password masked.
     pub fn to_masked_toml(&self) -> String {
         let mut masked = self.clone();
-        if let Ok(mut url) = Url::parse(&masked.broker.url)
-            && url.password().is_some()
-        {
-            let _ = url.set_password(Some("***"));
-            masked.broker.url = url.to_string();
-        }
+        masked.broker.url = redact_url(&masked.broker.url);
         toml::to_string_pretty(&masked).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
 
@@ -674,6 +678,24 @@ impl Config {
         feed.fetch_full_text
             .unwrap_or(self.pipeline.fetch_full_text)
     }
+}
+
+/// A broker URL fit to print: the password replaced by `***`. Anything
+/// that is not a URL with a host (where a password could hide anywhere)
+/// prints as a placeholder, so no input ever shows its password. The one
+/// function every log line, error and `check-config` uses.
+pub fn redact_url(url: &str) -> String {
+    const UNPRINTABLE: &str = "(broker URL not shown: not amqp[s]://host...)";
+    let Ok(mut parsed) = Url::parse(url) else {
+        return UNPRINTABLE.into();
+    };
+    if parsed.cannot_be_a_base() || parsed.host_str().is_none_or(str::is_empty) {
+        return UNPRINTABLE.into();
+    }
+    if parsed.password().is_some() && parsed.set_password(Some("***")).is_err() {
+        return UNPRINTABLE.into();
+    }
+    parsed.to_string()
 }
 
 #[cfg(test)]
@@ -758,6 +780,54 @@ interval = "5m"
         let config = Config::from_toml(&text, None).unwrap();
         assert_eq!(config.routing_key_for("bbc-world"), "news.bbc-world.v1");
         assert_eq!(config.fetch.hosts["127.0.0.1"].concurrency, Some(8));
+    }
+
+    #[test]
+    fn malformed_broker_urls_are_refused_without_quoting_them() {
+        for url in [
+            "amqp:user:S3cret@rabbit",
+            "amqp:user:S3cret@rabbit:5672/%2f",
+            "amqp:/user:S3cret@rabbit",
+            "amqp://",
+            "amqp:///%2f",
+        ] {
+            match Config::from_toml(MINIMAL, Some(url.into())) {
+                Err(e @ ConfigError::Invalid { .. }) => {
+                    let text = e.to_string();
+                    assert!(text.starts_with("config key `broker.url`"), "{url}: {text}");
+                    assert!(!text.contains("S3cret"), "{url}: {text}");
+                }
+                other => panic!("{url}: expected an invalid broker.url, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn redaction_never_shows_a_password() {
+        assert_eq!(
+            redact_url("amqp://guest:S3cret@rabbit:5672/%2f"),
+            "amqp://guest:***@rabbit:5672/%2f"
+        );
+        assert_eq!(redact_url("amqp://rabbit/"), "amqp://rabbit/");
+        assert_eq!(
+            redact_url("amqps://user:S3cret@rabbit.example/vh?heartbeat=10"),
+            "amqps://user:***@rabbit.example/vh?heartbeat=10"
+        );
+        for url in [
+            "amqp:user:S3cret@rabbit",
+            "amqp:/user:S3cret@rabbit",
+            "amqp://user:S3cret@rabbit:notaport/",
+            "amqp://user:S3cret@@rabbit",
+            "amqp://user:S3cret%40@rabbit",
+            "amqp://user:S3cret@[::1",
+            "user:S3cret@rabbit",
+            "S3cret",
+            "amqp://user:S3cret@/%2f",
+            "mailto:user:S3cret@rabbit",
+        ] {
+            let shown = redact_url(url);
+            assert!(!shown.contains("S3cret"), "{url} shown as {shown}");
+        }
     }
 
     #[test]

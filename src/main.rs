@@ -328,7 +328,22 @@ fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
 
 fn init_logging(format: Option<LogFormat>) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // lapin logs each returned message with its body at WARN and its frames
+    // (the login's password among them) at TRACE; amq-protocol-tcp logs the
+    // broker URI, password included, at TRACE. Errors only from them, unless
+    // RUST_LOG names them itself.
+    const QUIET: [&str; 2] = ["lapin", "amq_protocol"];
+    let user = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let mut directives = user.clone().unwrap_or_else(|| "info".into());
+    for target in QUIET {
+        if !user.as_deref().is_some_and(|u| u.contains(target)) {
+            directives.push_str(&format!(",{target}=error"));
+        }
+    }
+    let filter = EnvFilter::try_new(&directives)
+        .unwrap_or_else(|_| EnvFilter::new("info,lapin=error,amq_protocol=error"));
     let json = match format {
         Some(LogFormat::Json) => true,
         Some(LogFormat::Pretty) => false,

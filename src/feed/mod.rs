@@ -15,11 +15,13 @@ mod text;
 pub use dates::parse_date;
 pub use model::{FeedError, FeedFormat, FeedItem, ParsedFeed};
 pub use opml::{Subscription, parse_opml};
+pub use prepare::{MAX_ELEMENTS, MAX_ITEMS};
 pub use text::html_to_text;
 
 use feed_rs::model::{Entry, Feed, FeedType, Link};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 use prepare::DocKind;
+use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use url::Url;
 
@@ -34,9 +36,12 @@ pub fn parse_feed(
 ) -> Result<ParsedFeed, FeedError> {
     let prepared = prepare::prepare(body, content_type).map_err(FeedError::NotAFeed)?;
     let feed = match prepared.kind {
-        DocKind::Json => {
-            run_feed_rs(&prepared.text, feed_url).map_err(|e| json_error(&prepared.text, e))?
-        }
+        DocKind::Json => match prepared.invalid_json {
+            Some(e) => return Err(json_error(&prepared.text, Failure::Json(e))),
+            None => {
+                run_feed_rs(&prepared.text, feed_url).map_err(|e| json_error(&prepared.text, e))?
+            }
+        },
         DocKind::Xml => match parse_xml_with_repairs(&prepared.text, feed_url) {
             Ok(feed) => feed,
             Err(Failure::Parse(ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot))) => {
@@ -89,6 +94,8 @@ pub fn parse_feed(
 
 enum Failure {
     Parse(ParseFeedError),
+    /// Not JSON, or not a JSON object (found before feed-rs is asked).
+    Json(String),
     Panic,
 }
 
@@ -96,6 +103,7 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Parse(e) => write!(f, "{e}"),
+            Failure::Json(e) => write!(f, "invalid JSON: {e}"),
             Failure::Panic => f.write_str("feed parser panicked"),
         }
     }
@@ -303,9 +311,21 @@ fn pick_image(entry: &Entry, base: Option<&Url>) -> Option<String> {
         .find_map(|l| absolute_http(&l.href, base))
 }
 
-fn push_unique(v: &mut Vec<String>, s: String) {
-    if !s.is_empty() && !v.contains(&s) {
-        v.push(s);
+/// Distinct non-empty strings in first-seen order. A set beside the list,
+/// because an item may carry up to [`MAX_ELEMENTS`] categories and a search
+/// of the list for each would be quadratic.
+#[derive(Default)]
+struct Distinct {
+    list: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl Distinct {
+    fn push(&mut self, s: String) {
+        if !s.is_empty() && !self.seen.contains(&s) {
+            self.seen.insert(s.clone());
+            self.list.push(s);
+        }
     }
 }
 
@@ -335,7 +355,7 @@ fn map_entry(entry: Entry, feed_url: Option<&Url>, scanned_image: Option<&str>) 
         .as_ref()
         .and_then(|c| c.body.clone())
         .and_then(|b| non_empty(b.trim().to_string()));
-    let mut authors = Vec::new();
+    let mut authors = Distinct::default();
     for p in entry.authors.iter() {
         let name = p
             .name
@@ -343,17 +363,17 @@ fn map_entry(entry: Entry, feed_url: Option<&Url>, scanned_image: Option<&str>) 
             .map(|n| text::clean_inline(n, false))
             .filter(|n| !n.is_empty());
         if let Some(n) = name.or_else(|| p.email.clone()) {
-            push_unique(&mut authors, n);
+            authors.push(n);
         }
     }
-    let mut categories = Vec::new();
+    let mut categories = Distinct::default();
     for c in &entry.categories {
         let term = c
             .label
             .as_deref()
             .filter(|l| !l.trim().is_empty())
             .unwrap_or(&c.term);
-        push_unique(&mut categories, text::clean_inline(term, false));
+        categories.push(text::clean_inline(term, false));
     }
     // feed-rs resolves links against nested xml:base but does not expose the
     // resolved base; the item's own link is the best base for relative images.
@@ -372,11 +392,11 @@ fn map_entry(entry: Entry, feed_url: Option<&Url>, scanned_image: Option<&str>) 
         title,
         summary,
         content_html,
-        authors,
+        authors: authors.list,
         published: entry.published,
         updated: entry.updated,
         image,
-        categories,
+        categories: categories.list,
     }
 }
 

@@ -1,6 +1,10 @@
 //! OPML subscription lists, as feed readers export them: every `<outline>`
 //! with an `xmlUrl`, at any depth (folders nest outlines).
 
+use std::borrow::Cow;
+
+use crate::extract::depth;
+
 /// One subscription of an OPML file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
@@ -8,13 +12,25 @@ pub struct Subscription {
     pub xml_url: String,
 }
 
+/// The HTML parser is lenient and lower-cases attribute names, which is
+/// what OPML files from the wild need (xmlUrl, xmlurl, XMLURL all occur).
+/// Its tree builder is quadratic in nesting depth, so a file nested past the
+/// extractor's cap goes through the extractor's pre-pass first. Only then:
+/// the pre-pass also drops `title` attributes (`text` remains).
+fn parse_document(text: &str) -> dom_query::Document {
+    let capped = if depth::max_depth(text) > depth::MAX_DEPTH {
+        depth::cap_depth(text)
+    } else {
+        Cow::Borrowed(text)
+    };
+    dom_query::Document::from(capped.as_ref())
+}
+
 /// Reads the subscriptions of an OPML document. Lenient: attribute names in
 /// any case, folders at any depth, entities decoded; malformed XML yields
 /// what can be read.
 pub fn parse_opml(text: &str) -> Vec<Subscription> {
-    // The HTML parser is lenient and lower-cases attribute names, which is
-    // what OPML files from the wild need (xmlUrl, xmlurl, XMLURL all occur).
-    let doc = dom_query::Document::from(text);
+    let doc = parse_document(text);
     let mut out: Vec<Subscription> = Vec::new();
     for node in doc.select("outline[xmlurl]").nodes() {
         let Some(url) = node.attr("xmlurl").map(|u| u.trim().to_string()) else {
@@ -64,6 +80,28 @@ mod tests {
                     title: Some("Tech & Science".into()),
                     xml_url: "https://example.org/tech.atom".into()
                 },
+            ]
+        );
+    }
+
+    #[test]
+    fn deep_folders_are_parsed_with_the_depth_cap() {
+        let n = 30_000;
+        let opml = format!(
+            "<opml><body>{}<outline text=\"Deep\" xmlUrl=\"https://example.org/deep.xml\"/>{}\
+             <outline text=\"Top\" xmlUrl=\"https://example.org/top.xml\"/></body></opml>",
+            "<outline text=\"folder\">".repeat(n),
+            "</outline>".repeat(n)
+        );
+        let depth = crate::feed::text::tree_depth(&parse_document(&opml));
+        // html, body and opml wrap the outlines.
+        assert!(depth <= depth::MAX_DEPTH + 4, "{depth}");
+        let urls: Vec<String> = parse_opml(&opml).into_iter().map(|s| s.xml_url).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://example.org/deep.xml",
+                "https://example.org/top.xml"
             ]
         );
     }

@@ -19,6 +19,8 @@ pub struct Prepared {
     pub kind: DocKind,
     /// The document was RSS 0.90 (RDF with the Netscape namespace, rewritten to RSS 1.0's).
     pub rss090: bool,
+    /// Why a JSON document is not even a JSON object (syntax error, array...).
+    pub invalid_json: Option<String>,
 }
 
 /// Extract `charset=...` from a Content-Type header value.
@@ -162,35 +164,34 @@ pub fn decode_body(bytes: &[u8], content_type: Option<&str>) -> (String, &'stati
     (text.into_owned(), enc.name())
 }
 
-/// Remove the `encoding="..."` pseudo-attribute from a leading XML declaration
-/// (the text is UTF-8 now, which is XML's default).
+/// Rewrites the XML declaration at the start to a plain `<?xml
+/// version="1.0"?>` (the text is UTF-8 now, XML's default) and removes any
+/// other one: feed-rs switches quick-xml's decoder for each declaration that
+/// names an encoding, and quick-xml panics when that happens past the start
+/// of the document (found by fuzzing). Removed wherever it stands, in
+/// comments and CDATA too: where quick-xml sees markup in a broken document
+/// is not worth second-guessing.
 fn strip_declared_encoding(text: &str) -> String {
-    if !text.starts_with("<?xml") {
-        return text.to_string();
-    }
-    let Some(end) = text.find("?>") else {
-        return text.to_string();
-    };
-    let decl = &text[..end];
-    let Some(idx) = decl.find("encoding") else {
-        return text.to_string();
-    };
-    let after = &decl[idx + "encoding".len()..];
-    let trimmed = after.trim_start();
-    let Some(rest) = trimmed.strip_prefix('=') else {
-        return text.to_string();
-    };
-    let rest_trim = rest.trim_start();
-    let Some(quote) = rest_trim.chars().next().filter(|c| *c == '"' || *c == '\'') else {
-        return text.to_string();
-    };
-    let Some(close) = rest_trim[1..].find(quote) else {
-        return text.to_string();
-    };
-    let consumed = (decl.len() - rest_trim.len()) + 1 + close + 1;
     let mut out = String::with_capacity(text.len());
-    out.push_str(decl[..idx].trim_end());
-    out.push_str(&text[consumed..]);
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(off) = text[i..].find("<?xml") {
+        i += off;
+        let rest = &text[i..];
+        // What quick-xml reads as a declaration: `<?xml?>` or `<?xml ...?>`.
+        if !rest[5..].starts_with(|c: char| c.is_whitespace() || c == '?') {
+            i += 5;
+            continue;
+        }
+        let end = rest.find("?>").map_or(text.len(), |e| i + e + 2);
+        out.push_str(&text[copied..i]);
+        if i == 0 {
+            out.push_str("<?xml version=\"1.0\"?>");
+        }
+        copied = end;
+        i = end;
+    }
+    out.push_str(&text[copied..]);
     out
 }
 
@@ -207,8 +208,16 @@ pub fn prepare(body: &[u8], content_type: Option<&str>) -> Result<Prepared, Stri
         _ => return Err("document is neither XML nor JSON".into()),
     };
     let mut rss090 = false;
+    let mut invalid_json = None;
     let text = match kind {
-        DocKind::Json => normalize_json_feed(text).unwrap_or_else(|| text.to_string()),
+        DocKind::Json => match normalize_json_feed(text) {
+            Ok(normalized) => normalized,
+            Err(e) => {
+                // Not handed to feed-rs, which would read all of it first.
+                invalid_json = Some(e);
+                text.to_string()
+            }
+        },
         DocKind::Xml => {
             let mut t = strip_declared_encoding(text);
             if let Some(root) = root_element_name(&t)
@@ -225,10 +234,18 @@ pub fn prepare(body: &[u8], content_type: Option<&str>) -> Result<Prepared, Stri
                 rss090 = true;
                 t = fixed;
             }
+            if let Some(capped) = cap_elements(&t, MAX_ITEMS, MAX_ELEMENTS) {
+                t = capped;
+            }
             fix_rss_version(&t)
         }
     };
-    Ok(Prepared { text, kind, rss090 })
+    Ok(Prepared {
+        text,
+        kind,
+        rss090,
+        invalid_json,
+    })
 }
 
 /// Byte offset just past the markup construct starting at `i` (`<!--`, `<?`, `<![CDATA[`, `<!DOCTYPE`), if it is one.
@@ -364,6 +381,42 @@ fn fix_rss_version(s: &str) -> String {
     out
 }
 
+/// The elements left open while scanning a document, with each name's
+/// positions in the stack, so an end tag finds its start tag in O(1) instead
+/// of searching the whole stack: a run of end tags that match nothing (80,000
+/// `<a>` then 80,000 `</b>`, 560 KB) made the search quadratic, over a minute.
+/// Every element is pushed and popped at most once: linear in the document.
+#[derive(Default)]
+struct OpenElements<'a> {
+    names: Vec<&'a str>,
+    positions: std::collections::HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> OpenElements<'a> {
+    fn open(&mut self, name: &'a str) {
+        self.positions
+            .entry(name)
+            .or_default()
+            .push(self.names.len());
+        self.names.push(name);
+    }
+
+    /// Closes the innermost open `name` and everything opened inside it; an
+    /// end tag that matches no open element is ignored.
+    fn close(&mut self, name: &str) {
+        let Some(&at) = self.positions.get(name).and_then(|p| p.last()) else {
+            return;
+        };
+        for closed in self.names.drain(at..) {
+            // Each name's positions are ascending, so the ones being closed
+            // are at the end of its list.
+            if let Some(p) = self.positions.get_mut(closed) {
+                p.pop();
+            }
+        }
+    }
+}
+
 /// Repair a truncated or broken XML feed: keep everything up to the end of the
 /// last complete `item`/`entry` (or, with none, up to the first one), then close
 /// every element still open. Returns `None` when there is nothing to repair.
@@ -385,8 +438,13 @@ pub fn repair_truncated(s: &str) -> Option<String> {
             }
         }
     };
-    let prefix = &s[..cut];
-    let mut stack: Vec<&str> = Vec::new();
+    let out = close_open_elements(&s[..cut]);
+    (out != s).then_some(out)
+}
+
+/// `prefix` followed by the end tags of every element it leaves open.
+fn close_open_elements(prefix: &str) -> String {
+    let mut stack = OpenElements::default();
     let mut i = 0;
     while let Some(off) = prefix[i..].find('<') {
         i += off;
@@ -403,39 +461,319 @@ pub fn repair_truncated(s: &str) -> Option<String> {
         let end = i + end_rel;
         let tag = &prefix[i + 1..end];
         if let Some(name) = tag.strip_prefix('/') {
-            let name = name.trim();
-            if let Some(pos) = stack.iter().rposition(|n| *n == name) {
-                stack.truncate(pos);
-            }
+            stack.close(name.trim());
         } else if !tag.ends_with('/') {
             let name = tag
                 .split(|c: char| c.is_whitespace() || c == '/')
                 .next()
                 .unwrap_or("");
             if !name.is_empty() {
-                stack.push(name);
+                stack.open(name);
             }
         }
         i = end + 1;
     }
-    let mut out = String::with_capacity(cut + 64);
+    let mut out = String::with_capacity(prefix.len() + 64);
     out.push_str(prefix);
-    for name in stack.iter().rev() {
+    for name in stack.names.iter().rev() {
         out.push_str("</");
         out.push_str(name);
         out.push('>');
     }
-    (out != s).then_some(out)
+    out
+}
+
+/// Most items a feed document yields; the rest of a longer one is cut.
+pub const MAX_ITEMS: usize = 10_000;
+/// Most elements a feed document may have before the rest is cut. feed-rs
+/// builds a struct of 50–500 bytes for each element it knows, so 10 MB of
+/// `<item/>` (1.4 million items) took 1.1 GB; real feeds of that size have
+/// far fewer, longer elements.
+pub const MAX_ELEMENTS: usize = 200_000;
+
+/// Cuts an XML feed before its item number `max_items + 1`, or before the
+/// item (or, outside items, the element) at which it passes `max_elements`
+/// elements, and closes what is open, so that what feed-rs builds is bounded
+/// by the limits and not by how small each element can be written. Markup
+/// in CDATA and comments does not count. `None` when within the limits.
+pub fn cap_elements(s: &str, max_items: usize, max_elements: usize) -> Option<String> {
+    let mut elements = 0usize;
+    let mut items = 0usize;
+    // Start of the item being read, while inside one.
+    let mut item_start: Option<usize> = None;
+    let mut i = 0;
+    let cut = loop {
+        let off = s[i..].find('<')?;
+        i += off;
+        if let Some(next) = skip_special(s, i) {
+            i = next;
+            continue;
+        }
+        let (tag_end, end) = match s[i..].find('>') {
+            Some(j) => (i + j, i + j + 1),
+            None => (s.len(), s.len()),
+        };
+        let tag = &s[i + 1..tag_end];
+        let (is_end, rest) = match tag.strip_prefix('/') {
+            Some(rest) => (true, rest),
+            None => (false, tag),
+        };
+        let name = rest
+            .split(|c: char| c.is_whitespace() || c == '/' || c == '>')
+            .next()
+            .unwrap_or("");
+        let (prefix, local) = name.rsplit_once(':').unwrap_or(("", name));
+        let is_item = matches!(local, "item" | "entry")
+            && (prefix.is_empty() || prefix == "rss" || prefix == "atom");
+        if is_end {
+            if is_item {
+                item_start = None;
+            }
+        } else if !name.is_empty() {
+            elements += 1;
+            if is_item {
+                items += 1;
+                if items > max_items {
+                    break i;
+                }
+                item_start = (!tag.ends_with('/')).then_some(i);
+            }
+            if elements > max_elements {
+                break item_start.unwrap_or(i);
+            }
+        }
+        i = end;
+    };
+    Some(close_open_elements(&s[..cut]))
+}
+
+/// Reading a JSON Feed within [`MAX_ITEMS`] items and [`MAX_ELEMENTS`]
+/// values: a `serde_json::Value` costs 30–100 bytes for each value however
+/// short it is written, and feed-rs about as much again, so 11 MB of
+/// `{"id":"1"}` items took 1.5 GB. The first items that fit are kept; a
+/// top-level member other than `items` that does not fit is dropped.
+mod bounded_json {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Value};
+    use std::cell::Cell;
+    use std::fmt;
+
+    /// Parses `text` as a JSON object within the limits.
+    pub fn parse(text: &str, max_items: usize, max_values: usize) -> Result<Value, String> {
+        let left = Cell::new(max_values);
+        let mut de = serde_json::Deserializer::from_str(text);
+        let root = de
+            .deserialize_map(Root {
+                left: &left,
+                max_items,
+            })
+            .map_err(|e| e.to_string())?;
+        de.end().map_err(|e| e.to_string())?;
+        Ok(root)
+    }
+
+    fn skip_rest<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    struct Root<'a> {
+        left: &'a Cell<usize>,
+        max_items: usize,
+    }
+
+    impl<'de> Visitor<'de> for Root<'_> {
+        type Value = Value;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut out = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                // What a member that does not fit had used goes back to the
+                // budget: it is dropped whole.
+                let before = self.left.get();
+                let value = if key == "items" {
+                    map.next_value_seed(Items {
+                        left: self.left,
+                        max_items: self.max_items,
+                    })?
+                } else {
+                    map.next_value_seed(Bounded(self.left))?
+                };
+                match value {
+                    Some(value) => {
+                        out.insert(key, value);
+                    }
+                    None => self.left.set(before),
+                }
+            }
+            Ok(Value::Object(out))
+        }
+    }
+
+    /// The `items` array: complete items while they fit, the rest skipped.
+    struct Items<'a> {
+        left: &'a Cell<usize>,
+        max_items: usize,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Items<'_> {
+        type Value = Option<Value>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Items<'_> {
+        type Value = Option<Value>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an array of items")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Value>, A::Error> {
+            let mut items = Vec::new();
+            while items.len() < self.max_items {
+                let before = self.left.get();
+                match seq.next_element_seed(Bounded(self.left))? {
+                    Some(Some(item)) => items.push(item),
+                    Some(None) => {
+                        self.left.set(before);
+                        break;
+                    }
+                    None => return Ok(Some(Value::Array(items))),
+                }
+            }
+            skip_rest(&mut seq)?;
+            Ok(Some(Value::Array(items)))
+        }
+        // Not an array: kept as it is (within the budget), for feed-rs to refuse.
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Option<Value>, E> {
+            Bounded(self.left).visit_bool(v)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Option<Value>, E> {
+            Bounded(self.left).visit_i64(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Option<Value>, E> {
+            Bounded(self.left).visit_u64(v)
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Option<Value>, E> {
+            Bounded(self.left).visit_f64(v)
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Option<Value>, E> {
+            Bounded(self.left).visit_str(v)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<Value>, E> {
+            Bounded(self.left).visit_unit()
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<Value>, A::Error> {
+            Bounded(self.left).visit_map(map)
+        }
+    }
+
+    /// Any value, or `None` (and the rest of it skipped) once the budget of
+    /// values is spent.
+    #[derive(Clone, Copy)]
+    struct Bounded<'a>(&'a Cell<usize>);
+
+    impl Bounded<'_> {
+        fn take(self) -> bool {
+            let left = self.0.get();
+            self.0.set(left.saturating_sub(1));
+            left > 0
+        }
+        fn scalar<E>(self, v: impl FnOnce() -> Value) -> Result<Option<Value>, E> {
+            Ok(self.take().then(v))
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Bounded<'_> {
+        type Value = Option<Value>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Bounded<'_> {
+        type Value = Option<Value>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Option<Value>, E> {
+            self.scalar(|| Value::Bool(v))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Option<Value>, E> {
+            self.scalar(|| Value::from(v))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Option<Value>, E> {
+            self.scalar(|| Value::from(v))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Option<Value>, E> {
+            self.scalar(|| Value::from(v))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Option<Value>, E> {
+            self.scalar(|| Value::String(v.to_string()))
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Option<Value>, E> {
+            self.scalar(|| Value::String(v))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<Value>, E> {
+            self.scalar(|| Value::Null)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Option<Value>, E> {
+            self.scalar(|| Value::Null)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<Value>, A::Error> {
+            if !self.take() {
+                skip_rest(&mut seq)?;
+                return Ok(None);
+            }
+            let mut out = Vec::new();
+            while let Some(value) = seq.next_element_seed(self)? {
+                match value {
+                    Some(value) => out.push(value),
+                    None => {
+                        skip_rest(&mut seq)?;
+                        return Ok(None);
+                    }
+                }
+            }
+            Ok(Some(Value::Array(out)))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
+            let mut out = self.take().then(Map::new);
+            while let Some(key) = map.next_key::<String>()? {
+                match out.as_mut() {
+                    Some(members) => match map.next_value_seed(self)? {
+                        Some(value) => {
+                            members.insert(key, value);
+                        }
+                        None => out = None,
+                    },
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(out.map(Value::Object))
+        }
+    }
 }
 
 /// Coerce a JSON Feed into the exact shapes feed-rs deserialises: `http://`
 /// version URLs, numeric ids, comma-separated `tags` strings, string authors,
-/// missing titles, attachments without required fields. Returns `None` when
-/// the text is not a JSON object (feed-rs then reports the error itself).
-pub fn normalize_json_feed(text: &str) -> Option<String> {
+/// missing titles, attachments without required fields; at most
+/// [`MAX_ITEMS`] items and [`MAX_ELEMENTS`] values are read. An error when
+/// the text is not a JSON object; a document without a `version` string is
+/// returned as read, for feed-rs to refuse.
+pub fn normalize_json_feed(text: &str) -> Result<String, String> {
     use serde_json::{Map, Value};
-    let mut root: Value = serde_json::from_str(text).ok()?;
-    let obj = root.as_object_mut()?;
+    let mut root = bounded_json::parse(text, MAX_ITEMS, MAX_ELEMENTS)?;
+    let obj = root
+        .as_object_mut()
+        .expect("bounded_json::parse returns an object");
 
     fn coerce_string(map: &mut Map<String, Value>, key: &str) {
         let replacement = match map.get(key) {
@@ -488,7 +826,7 @@ pub fn normalize_json_feed(text: &str) -> Option<String> {
             *v = format!("https://jsonfeed.org/{rest}");
         }
     } else {
-        return None;
+        return serde_json::to_string(&root).map_err(|e| e.to_string());
     }
     for key in [
         "title",
@@ -565,7 +903,7 @@ pub fn normalize_json_feed(text: &str) -> Option<String> {
             }
         }
     }
-    serde_json::to_string(&root).ok()
+    serde_json::to_string(&root).map_err(|e| e.to_string())
 }
 
 /// A feed (`<feed>`, `<rss>`, `<rdf:RDF>`) embedded in an HTML/XHTML page, if any.
@@ -575,15 +913,14 @@ pub fn extract_embedded_feed(s: &str) -> Option<String> {
         ("<rss", "</rss>"),
         ("<rdf:RDF", "</rdf:RDF>"),
     ] {
+        // Looked up once: searching from the end for every candidate start
+        // tag made a page of many `<feed ` after a `</feed>` quadratic.
+        let end = s.rfind(close).map_or(s.len(), |e| e + close.len());
         let mut from = 0;
-        while let Some(off) = s[from..].find(open) {
+        while let Some(off) = s[from..end].find(open) {
             let start = from + off;
             from = start + open.len();
             if !s[from..].starts_with(|c: char| c.is_whitespace() || c == '>') {
-                continue;
-            }
-            let end = s.rfind(close).map_or(s.len(), |e| e + close.len());
-            if end <= start {
                 continue;
             }
             return Some(s[start..end].to_string());
@@ -808,6 +1145,23 @@ mod tests {
     }
 
     #[test]
+    fn declarations_past_the_start_are_removed() {
+        assert_eq!(
+            strip_declared_encoding(
+                "<?xml version='1.0' encoding='latin1' standalone='yes'?><rss><?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><![CDATA[<?xml x?>]]><?xml-stylesheet href='a'?></rss>"
+            ),
+            "<?xml version=\"1.0\"?><rss><![CDATA[]]><?xml-stylesheet href='a'?></rss>"
+        );
+        assert_eq!(strip_declared_encoding("<rss/><?xml "), "<rss/>");
+        // Inside an unclosed comment, as quick-xml may not see it.
+        assert_eq!(
+            strip_declared_encoding("<rss><!-- x <?xml version='1.0' encoding='latin1'?></rss>"),
+            "<rss><!-- x </rss>"
+        );
+        assert_eq!(strip_declared_encoding("<rss/>"), "<rss/>");
+    }
+
+    #[test]
     fn content_type_charset_used_without_declaration() {
         let (bytes, _, _) = encoding_rs::WINDOWS_1251
             .encode("<rss version=\"2.0\"><channel><title>Новости</title></channel></rss>");
@@ -872,5 +1226,109 @@ mod tests {
             repair_truncated(s).as_deref(),
             Some("<rss version=\"2.0\"><channel><title>t</title><!-- error --></channel></rss>")
         );
+    }
+
+    #[test]
+    fn embedded_feed_search_is_linear() {
+        let page =
+            "<html><body><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title></feed>";
+        assert_eq!(
+            extract_embedded_feed(page).as_deref(),
+            Some("<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title></feed>")
+        );
+        // 10 MB of candidate start tags after the last end tag: a search from
+        // the end for each of them was hours of work.
+        let page = format!("<html>{}{}", "</feed>", "<feed >".repeat(1_500_000));
+        assert_eq!(extract_embedded_feed(&page), None);
+        assert!(prepare(page.as_bytes(), None).is_err());
+    }
+
+    #[test]
+    fn documents_are_cut_at_the_item_and_element_limits() {
+        let feed = "<rss><channel><title>t</title><item><a/><b/></item><item/><item><c/><d/><e/></item><!-- <x/><y/> --></channel></rss>";
+        assert_eq!(cap_elements(feed, 3, 100), None);
+        assert_eq!(
+            cap_elements(feed, 2, 100).as_deref(),
+            Some("<rss><channel><title>t</title><item><a/><b/></item><item/></channel></rss>")
+        );
+        // Passing the element limit inside an item drops that whole item.
+        assert_eq!(
+            cap_elements(feed, 10, 8).as_deref(),
+            Some("<rss><channel><title>t</title><item><a/><b/></item><item/></channel></rss>")
+        );
+        // Outside items, the cut is at the element that passes it.
+        assert_eq!(
+            cap_elements("<feed><title/><link/><link/><link/></feed>", 10, 3).as_deref(),
+            Some("<feed><title/><link/></feed>")
+        );
+        // Atom entries, RDF items and comments, CDATA, in the count.
+        let atom = "<feed xmlns='http://www.w3.org/2005/Atom'><entry><id>1</id></entry><entry><id><![CDATA[<a><b>]]></id></entry></feed>";
+        assert_eq!(
+            cap_elements(atom, 1, 100).as_deref(),
+            Some("<feed xmlns='http://www.w3.org/2005/Atom'><entry><id>1</id></entry></feed>")
+        );
+        assert_eq!(cap_elements(atom, 2, 5), None);
+        for garbage in ["<", "<item", "<é", "<item/é", "</", "<rss><item>é"] {
+            let _ = cap_elements(garbage, 0, 0);
+        }
+    }
+
+    #[test]
+    fn json_is_read_within_the_item_and_value_limits() {
+        let parse = |text: &str, items, values| {
+            bounded_json::parse(text, items, values).map(|v| v.to_string())
+        };
+        assert_eq!(
+            parse(
+                r#"{"items":[{"id":"1"},{"id":"2"},{"id":"3"}],"title":"t"}"#,
+                2,
+                100
+            )
+            .as_deref(),
+            Ok(r#"{"items":[{"id":"1"},{"id":"2"}],"title":"t"}"#)
+        );
+        // A member too big for the budget is dropped and gives its share back.
+        assert_eq!(
+            parse(
+                r#"{"x":[0,0,0,0,0,0],"items":[{"id":"1"},{"id":"2"}],"title":"t"}"#,
+                10,
+                3
+            )
+            .as_deref(),
+            Ok(r#"{"items":[{"id":"1"}],"title":"t"}"#)
+        );
+        assert!(parse("[1, 2]", 10, 10).is_err());
+        assert!(parse(r#"{"items": [{"id": "1"}"#, 10, 10).is_err());
+        assert!(parse(r#"{"a": 1} x"#, 10, 10).is_err());
+    }
+
+    #[test]
+    fn repair_closes_the_innermost_match() {
+        // </b> closes b and the a and c inside it, not the outer a.
+        let s = "<rss><channel><x><a><b><a><c></b><item></item><item><y>";
+        assert_eq!(
+            repair_truncated(s).as_deref(),
+            Some("<rss><channel><x><a><b><a><c></b><item></item></a></x></channel></rss>")
+        );
+        let s = "<rss><channel><item><d><a><b></x></a><c></item><item><t>x";
+        assert_eq!(
+            repair_truncated(s).as_deref(),
+            Some("<rss><channel><item><d><a><b></x></a><c></item></channel></rss>")
+        );
+    }
+
+    #[test]
+    fn repair_of_a_huge_broken_feed_is_linear() {
+        // 10 MB of open elements then of end tags that match none of them,
+        // cut mid-item: the stack search made this hours of work.
+        let n = 1_400_000;
+        let s = format!(
+            "<rss version=\"2.0\"><channel><item><description>{}{}</description></item><item><title>b",
+            "<a>".repeat(n),
+            "</b>".repeat(n)
+        );
+        assert!(s.len() > 9_000_000);
+        let repaired = repair_truncated(&s).expect("repaired");
+        assert!(repaired.ends_with("</description></item></channel></rss>"));
     }
 }

@@ -448,3 +448,40 @@ fn rfc5005_links_are_exposed_absolute() {
         feed.links
     );
 }
+
+#[test]
+fn many_distinct_categories_are_kept() {
+    // Up to MAX_ELEMENTS categories in one item: deduplicating them by
+    // searching the list was quadratic (minutes).
+    let n = 180_000;
+    let categories: String = (0..n)
+        .chain(0..10)
+        .map(|i| format!("<category>c{i}</category>"))
+        .collect();
+    let rss = format!(
+        "<rss version=\"2.0\"><channel><title>t</title><item><title>x</title>{categories}</item></channel></rss>"
+    );
+    let f = parse(rss.as_bytes());
+    assert_eq!(f.items[0].categories.len(), n);
+    assert_eq!(f.items[0].categories[1], "c1");
+}
+
+#[test]
+fn a_second_declaration_naming_an_encoding_is_ignored() {
+    // quick-xml panicked when feed-rs switched its decoder for a declaration
+    // past the start (found by fuzzing); the feed was lost.
+    let rss = "\0\0<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rss version=\"2.0\"><channel><title>t</title>\
+               <?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\
+               <item><title>a</title><guid>1</guid></item></channel></rss>";
+    let f = parse(rss.as_bytes());
+    assert_eq!(f.items.len(), 1);
+    assert_eq!(f.items[0].title.as_deref(), Some("a"));
+    // The fuzzer's second find: `<!--` in an attribute value hid the
+    // declaration from a scan that skipped comments, not from quick-xml.
+    let atom = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title>\
+                <link rel=\"alternate\" title=\"a <!-- b\" href=\"https://example.org/\"/>\
+                <?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\
+                <entry><id>urn:1</id><title>e</title></entry></feed>";
+    let f = parse(atom.as_bytes());
+    assert_eq!(f.items.len(), 1);
+}

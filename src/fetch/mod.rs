@@ -216,6 +216,10 @@ impl Fetcher {
                     policy: Arc::clone(&addresses),
                 }))
                 .pool_max_idle_per_host(config.per_host_concurrency.max(2))
+                // reqwest reads HTTP(S)_PROXY/ALL_PROXY by default, and a proxy
+                // resolves and connects to the target itself: the guard
+                // above would never see the address.
+                .no_proxy()
         };
         let feed_client = builder()
             .redirect(reqwest::redirect::Policy::none())

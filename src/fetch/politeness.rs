@@ -14,12 +14,33 @@ use crate::config::FetchConfig;
 
 /// Longest pause a server's `Retry-After` can impose on a host.
 const MAX_HOST_PAUSE: Duration = Duration::from_secs(3600);
+/// Gates kept before idle ones are first swept out; after a sweep, the next
+/// one waits until the map has doubled, so sweeping stays linear overall.
+const SWEEP_AT_LEAST: usize = 1024;
 
 struct HostGate {
     permits: Arc<Semaphore>,
+    concurrency: usize,
     interval: Duration,
     /// Earliest time the next request may start.
     next_start: Mutex<Instant>,
+}
+
+impl HostGate {
+    /// Nothing would change if this gate were forgotten and made anew: no
+    /// request holds or waits for it (only the map refers to it), and
+    /// neither its spacing nor a `Retry-After` pause reaches into the future.
+    fn is_idle(self: &Arc<Self>, now: Instant) -> bool {
+        Arc::strong_count(self) == 1
+            && self.permits.available_permits() == self.concurrency
+            && *self.next_start.lock().unwrap_or_else(|p| p.into_inner()) <= now
+    }
+}
+
+struct Gates {
+    by_host: HashMap<String, Arc<HostGate>>,
+    /// Size at which idle gates are swept out next.
+    sweep_at: usize,
 }
 
 /// Hands out permission to send one request to a host.
@@ -27,7 +48,9 @@ pub struct HostLimiter {
     default_concurrency: usize,
     default_interval: Duration,
     overrides: HashMap<String, (Option<usize>, Option<Duration>)>,
-    gates: Mutex<HashMap<String, Arc<HostGate>>>,
+    /// One gate per host seen recently; idle ones are evicted, so the map
+    /// does not grow with every host ever fetched (feeds link anywhere).
+    gates: Mutex<Gates>,
 }
 
 /// Held while a request is in flight; dropping it frees the slot.
@@ -45,25 +68,43 @@ impl HostLimiter {
                 .iter()
                 .map(|(host, l)| (host.to_ascii_lowercase(), (l.concurrency, l.interval)))
                 .collect(),
-            gates: Mutex::new(HashMap::new()),
+            gates: Mutex::new(Gates {
+                by_host: HashMap::new(),
+                sweep_at: SWEEP_AT_LEAST,
+            }),
         }
     }
 
     fn gate(&self, host: &str) -> Arc<HostGate> {
         let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(gate) = gates.get(host) {
+        if let Some(gate) = gates.by_host.get(host) {
             return Arc::clone(gate);
         }
+        if gates.by_host.len() >= gates.sweep_at {
+            let now = Instant::now();
+            gates.by_host.retain(|_, gate| !gate.is_idle(now));
+            gates.sweep_at = (gates.by_host.len() * 2).max(SWEEP_AT_LEAST);
+        }
         let (concurrency, interval) = self.overrides.get(host).copied().unwrap_or((None, None));
+        let concurrency = concurrency.unwrap_or(self.default_concurrency);
         let gate = Arc::new(HostGate {
-            permits: Arc::new(Semaphore::new(
-                concurrency.unwrap_or(self.default_concurrency),
-            )),
+            permits: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
             interval: interval.unwrap_or(self.default_interval),
             next_start: Mutex::new(Instant::now()),
         });
-        gates.insert(host.to_string(), Arc::clone(&gate));
+        gates.by_host.insert(host.to_string(), Arc::clone(&gate));
         gate
+    }
+
+    /// Hosts with a gate now.
+    #[cfg(test)]
+    fn hosts_tracked(&self) -> usize {
+        self.gates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_host
+            .len()
     }
 
     /// Waits for a free slot on `host` and for its gap to pass.
@@ -132,6 +173,36 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert!(!waiting.is_finished());
         drop(first);
+        waiting.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_hosts_are_forgotten() {
+        let limiter = Arc::new(limiter(1, 250));
+        // A host paused by Retry-After, and one with a request in flight.
+        limiter.pause("paused.example", Duration::from_secs(600));
+        let busy = limiter.acquire("busy.example").await;
+        for i in 0..10_000 {
+            let _permit = limiter.acquire(&format!("h{i}.example")).await;
+            if i % 100 == 0 {
+                // Let the spacing of the hosts seen so far run out.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        let tracked = limiter.hosts_tracked();
+        assert!(tracked <= 2 * SWEEP_AT_LEAST, "{tracked} hosts tracked");
+        // Their limits still hold: the pause...
+        let t0 = Instant::now();
+        let _p = limiter.acquire("paused.example").await;
+        assert!(Instant::now() - t0 >= Duration::from_secs(500));
+        // ...and the request in flight.
+        let waiting = {
+            let limiter = Arc::clone(&limiter);
+            tokio::spawn(async move { limiter.acquire("busy.example").await })
+        };
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!waiting.is_finished());
+        drop(busy);
         waiting.await.unwrap();
     }
 

@@ -327,16 +327,10 @@ impl AmqpSink {
     }
 }
 
-/// The broker URL without its password, for logs.
+/// The broker URL without its password, for logs: the one redaction, shared
+/// with `check-config` ([`crate::config::redact_url`]).
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(parsed) => parsed.to_string(),
-        Err(_) => "(unparseable broker URL)".into(),
-    }
+    crate::config::redact_url(url)
 }
 
 /// The AMQP properties of a message.
