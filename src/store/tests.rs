@@ -459,7 +459,10 @@ pub(crate) async fn the_config_wins_and_feeds_added_by_command_stay(store: &dyn 
     let feeds = store.feeds().await.unwrap();
     let ids: Vec<&str> = feeds.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(ids, ["b", "c"]);
-    assert_eq!((feeds[0].url.as_str(), feeds[0].interval), (b.url.as_str(), b.interval));
+    assert_eq!(
+        (feeds[0].url.as_str(), feeds[0].interval),
+        (b.url.as_str(), b.interval)
+    );
     assert!(store.remove_feed("c").await.unwrap());
     assert!(!store.remove_feed("c").await.unwrap());
     assert_eq!(store.feeds().await.unwrap().len(), 1);
