@@ -20,13 +20,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{config_head, delete_topology};
+use feedwire::app::{self, Worker};
 use feedwire::config::Config;
-use feedwire::fetch::Fetcher;
 use feedwire::ops::{LatencyHistogram, Metrics, cpu_time, peak_rss_bytes};
-use feedwire::pipeline::Pipeline;
 use feedwire::publish::{AmqpSink, Sink};
 use feedwire::shutdown::Shutdown;
-use feedwire::store::{Claimant, SharedStore, SqliteStore};
 
 struct Args {
     feeds: usize,
@@ -270,24 +268,22 @@ fn main() {
     ));
     runtime.block_on(async {
         let signals = Shutdown::default();
-        let store: SharedStore = Arc::new(SqliteStore::open(&config.store.path).unwrap());
-        store.sync_feeds(&config.feeds).await.unwrap();
-        let fetcher = Fetcher::new(&config.fetch).unwrap();
+        let store = app::open_store(&config.store).await.unwrap();
         let sink = AmqpSink::connect(config.broker.clone(), &signals.shutdown)
             .await
             .expect("RabbitMQ answers on 127.0.0.1:5672");
         let sink = Arc::new(Sink::Amqp(sink));
         let metrics = Arc::new(Metrics::new(false));
-        let pipeline = Pipeline::new(
+        let worker = Worker::assemble(
             Arc::clone(&config),
             store,
-            Claimant::this_process(std::time::Duration::from_secs(60)),
-            fetcher,
             Arc::clone(&sink),
             Arc::clone(&metrics),
-            signals.shutdown.clone(),
-            signals.abort.clone(),
-        );
+            &signals,
+        )
+        .await
+        .unwrap();
+        let pipeline = &worker.pipeline;
         let cpu0 = cpu_time().unwrap_or_default();
         let t0 = Instant::now();
         let undelivered = pipeline.run_once().await;

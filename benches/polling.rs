@@ -21,13 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{config_head, delete_topology};
+use feedwire::app::{self, Worker};
 use feedwire::config::Config;
-use feedwire::fetch::Fetcher;
 use feedwire::ops::{Metrics, cpu_time, peak_rss_bytes, rss_bytes};
-use feedwire::pipeline::Pipeline;
 use feedwire::publish::{AmqpSink, Sink};
 use feedwire::shutdown::Shutdown;
-use feedwire::store::{Claimant, SharedStore, SqliteStore};
 
 const PORT: u16 = 18091;
 
@@ -189,8 +187,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let signals = Shutdown::default();
-        let store: SharedStore = Arc::new(SqliteStore::open(&config.store.path).unwrap());
-        store.sync_feeds(&config.feeds).await.unwrap();
+        let store = app::open_store(&config.store).await.unwrap();
         let metrics = Arc::new(Metrics::new(false));
         // Round 1 publishes the files' 3,000 distinct stories (each seen in
         // 100 feeds) to a throw-away exchange and queue.
@@ -198,16 +195,16 @@ fn main() {
             .await
             .expect("RabbitMQ answers on 127.0.0.1:5672");
         let sink = Arc::new(Sink::Amqp(sink));
-        let pipeline = Pipeline::new(
+        let worker = Worker::assemble(
             Arc::clone(&config),
             store,
-            Claimant::this_process(std::time::Duration::from_secs(60)),
-            Fetcher::new(&config.fetch).unwrap(),
             Arc::clone(&sink),
             Arc::clone(&metrics),
-            signals.shutdown.clone(),
-            signals.abort.clone(),
-        );
+            &signals,
+        )
+        .await
+        .unwrap();
+        let pipeline = &worker.pipeline;
         let polls = |outcome| metrics.count(&metrics.polls, outcome);
 
         let (cpu0, t0) = (cpu_time().unwrap_or_default(), Instant::now());

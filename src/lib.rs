@@ -8,7 +8,9 @@
 //! archive and [`backfill`] ingests history; [`shutdown`] handles signals
 //! and [`ops`] serves metrics and health.
 
+pub mod app;
 pub mod backfill;
+pub mod check;
 pub mod config;
 pub mod dedup;
 pub mod extract;

@@ -64,7 +64,7 @@ async fn extract_prints_clean_text_and_speaks_json_lines() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn opml_import_adds_feeds_and_check_config_masks_the_password() {
+async fn the_feed_list_lives_in_the_store_and_check_config_masks_the_password() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),
@@ -75,6 +75,7 @@ async fn opml_import_adds_feeds_and_check_config_masks_the_password() {
         )],
         "",
     );
+    let config = config.to_str().unwrap();
     let opml = dir.path().join("subs.opml");
     std::fs::write(
         &opml,
@@ -87,20 +88,73 @@ async fn opml_import_adds_feeds_and_check_config_masks_the_password() {
         "feeds",
         "import-opml",
         "--config",
-        config.to_str().unwrap(),
+        config,
         opml.to_str().unwrap(),
     ])
     .await;
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(
         stdout(&output).trim(),
-        "added example-tech https://example.org/tech.atom"
+        "added example-tech https://example.org/tech.atom",
+        "a URL the config names is known already"
+    );
+    let output = feedwire(&[
+        "feeds",
+        "add",
+        "--config",
+        config,
+        "blog",
+        "https://blog.example/feed.xml",
+        "--interval",
+        "30m",
+    ])
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = feedwire(&[
+        "feeds",
+        "add",
+        "--config",
+        config,
+        "again",
+        "https://blog.example/feed.xml",
+    ])
+    .await;
+    assert!(!output.status.success(), "the same URL twice is refused");
+    let output = feedwire(&[
+        "feeds",
+        "add",
+        "--config",
+        config,
+        "bad id",
+        "https://x.example/",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("feed.id"), "{}", stderr(&output));
+
+    let output = feedwire(&["feeds", "export-opml", "--config", config]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let exported = stdout(&output);
+    assert!(
+        exported.contains("xmlUrl=\"https://example.org/tech.atom\""),
+        "{exported}"
+    );
+    assert!(
+        exported.contains("xmlUrl=\"https://blog.example/feed.xml\""),
+        "{exported}"
+    );
+    let output = feedwire(&["feeds", "remove", "--config", config, "example-tech"]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = feedwire(&["feeds", "list", "--config", config]).await;
+    let listed = stdout(&output);
+    assert!(
+        listed.contains("blog") && !listed.contains("example-tech"),
+        "{listed}"
     );
 
-    let output = feedwire(&["check-config", "--config", config.to_str().unwrap()]).await;
+    let output = feedwire(&["check-config", "--config", config]).await;
     assert!(output.status.success(), "{}", stderr(&output));
     let resolved = stdout(&output);
-    assert!(resolved.contains("id = \"example-tech\""), "{resolved}");
     assert!(
         resolved.contains("per_host_interval = \"0ms\""),
         "defaults are printed: {resolved}"

@@ -14,7 +14,7 @@ mod text;
 
 pub use dates::parse_date;
 pub use model::{FeedError, FeedFormat, FeedItem, ParsedFeed};
-pub use opml::{Subscription, parse_opml};
+pub use opml::{Subscription, parse_opml, write_opml};
 pub use prepare::{MAX_ELEMENTS, MAX_ITEMS};
 pub use text::html_to_text;
 

@@ -52,9 +52,46 @@ pub fn parse_opml(text: &str) -> Vec<Subscription> {
     out
 }
 
+/// Writes subscriptions as an OPML 2.0 document, one `<outline>` each, as
+/// feed readers import it.
+pub fn write_opml(title: &str, subscriptions: &[Subscription]) -> String {
+    use quick_xml::escape::escape;
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">\n  <head><title>{}</title></head>\n  <body>\n",
+        escape(title)
+    );
+    for sub in subscriptions {
+        let text = escape(sub.title.as_deref().unwrap_or(&sub.xml_url)).into_owned();
+        out.push_str(&format!(
+            "    <outline type=\"rss\" text=\"{text}\" title=\"{text}\" xmlUrl=\"{}\"/>\n",
+            escape(&sub.xml_url)
+        ));
+    }
+    out.push_str("  </body>\n</opml>\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_opml_reads_back() {
+        let subs = vec![
+            Subscription {
+                title: Some("Tech & \"Science\" <daily>".into()),
+                xml_url: "https://example.org/feed?a=1&b=2".into(),
+            },
+            Subscription {
+                title: None,
+                xml_url: "https://example.org/other.xml".into(),
+            },
+        ];
+        let back = parse_opml(&write_opml("feedwire & co", &subs));
+        assert_eq!(back[0], subs[0]);
+        assert_eq!(back[1].xml_url, subs[1].xml_url);
+        assert_eq!(back.len(), 2);
+    }
 
     #[test]
     fn reads_nested_outlines() {

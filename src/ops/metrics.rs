@@ -53,7 +53,9 @@ fn seconds_histogram() -> Histogram {
 /// Every metric of one worker process.
 pub struct Metrics {
     registry: Registry,
-    per_feed: bool,
+    /// Turned off when the feed list turns out to be long (read from the
+    /// store after the metrics are up).
+    per_feed: std::sync::atomic::AtomicBool,
     /// Feed polls by outcome: `ok`, `not_modified`, `error`.
     pub polls: Family<OutcomeLabels, Counter>,
     /// Failed polls by error kind (`http_status`, `timeout`, `parse`, ...).
@@ -93,7 +95,7 @@ impl Metrics {
     pub fn new(per_feed_labels: bool) -> Metrics {
         let mut registry = Registry::with_prefix("feedwire");
         let m = Metrics {
-            per_feed: per_feed_labels,
+            per_feed: std::sync::atomic::AtomicBool::new(per_feed_labels),
             polls: Family::default(),
             poll_errors: Family::default(),
             feed_polls: Family::default(),
@@ -227,9 +229,19 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    /// Keeps per-feed labels only while there are at most [`PER_FEED_LIMIT`]
+    /// feeds; returns whether they are on.
+    pub fn limit_per_feed_labels(&self, feeds: usize) -> bool {
+        let ordering = std::sync::atomic::Ordering::Relaxed;
+        if feeds > PER_FEED_LIMIT {
+            self.per_feed.store(false, ordering);
+        }
+        self.per_feed.load(ordering)
+    }
+
     pub fn record_poll(&self, feed_id: &str, outcome: &'static str, took: Duration) {
         self.polls.get_or_create(&OutcomeLabels { outcome }).inc();
-        if self.per_feed {
+        if self.per_feed.load(std::sync::atomic::Ordering::Relaxed) {
             self.feed_polls
                 .get_or_create(&FeedOutcomeLabels {
                     feed_id: feed_id.to_string(),
@@ -310,6 +322,11 @@ mod tests {
     #[test]
     fn per_feed_labels_can_be_switched_off() {
         let m = Metrics::new(false);
+        m.record_poll("bbc-world", "ok", Duration::from_millis(20));
+        assert!(!m.encode().contains("bbc-world"));
+        let m = Metrics::new(true);
+        assert!(m.limit_per_feed_labels(PER_FEED_LIMIT));
+        assert!(!m.limit_per_feed_labels(PER_FEED_LIMIT + 1));
         m.record_poll("bbc-world", "ok", Duration::from_millis(20));
         assert!(!m.encode().contains("bbc-world"));
     }

@@ -69,18 +69,13 @@ impl FeedBook {
     /// The routing key of a feed's messages.
     pub fn routing_key(&self, ctx: &Context, feed_id: &str) -> String {
         let spec = self.cached(feed_id);
-        let template = spec
-            .as_ref()
-            .and_then(|f| f.routing_key.as_deref())
-            .unwrap_or(&ctx.config.broker.routing_key);
-        template.replace("{feed_id}", feed_id)
+        ctx.config.broker.routing_key_for(feed_id, spec.as_deref())
     }
 
     /// Whether a feed's stories get their page fetched.
     pub fn fetch_full_text(&self, ctx: &Context, feed_id: &str) -> bool {
-        self.cached(feed_id)
-            .and_then(|f| f.fetch_full_text)
-            .unwrap_or(ctx.config.pipeline.fetch_full_text)
+        let spec = self.cached(feed_id);
+        ctx.config.pipeline.fetch_full_text_for(spec.as_deref())
     }
 
     pub fn refresh_gauge(&self, metrics: &Metrics) {
