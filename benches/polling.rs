@@ -216,7 +216,7 @@ fn main() {
         let before = (polls("not_modified"), polls("ok"), polls("error"));
         let (cpu1, t1) = (cpu_time().unwrap_or_default(), Instant::now());
         let worker = tokio::spawn({
-            let pipeline = Arc::clone(&pipeline);
+            let pipeline = Arc::clone(pipeline);
             async move { pipeline.run_forever().await }
         });
         // RSS every tenth of the run: it must level off, not grow with the
