@@ -48,7 +48,7 @@ RUN touch src/lib.rs src/main.rs examples/consumer.rs \
 
 # ---------------------------------------------------------------------------
 # consumer: the idempotent example consumer (deploy/compose.yaml and
-# deploy/k8s/consumer-deployment.yaml). Reads FEEDWIRE_BROKER_URL.
+# deploy/k8s/base/consumer-deployment.yaml). Reads FEEDWIRE_BROKER_URL.
 # ---------------------------------------------------------------------------
 FROM gcr.io/distroless/cc-debian12:nonroot AS consumer
 COPY --from=builder /out/consumer /usr/local/bin/feedwire-consumer
