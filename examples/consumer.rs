@@ -10,9 +10,18 @@
 //! Each processed message is printed as one JSON line:
 //! `{"routing_key", "message_id", "type", "delivery_mode", "content_type", "timestamp", "body"}`.
 //! `--idle-exit SECS` stops after that long without a message (for scripts).
+//!
+//! History: `--stream feedwire.articles.history --from first` reads a stream
+//! queue from its beginning (or `last`, `next`, an offset, an RFC 3339 time)
+//! and then follows live messages, with the same deduplication. It remembers
+//! the offset it processed last (`--offset-file`, by default
+//! `<stream>.offset` in the working directory) and resumes after it.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use feedwire::publish::{StreamStart, stream_offset};
 
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
@@ -24,6 +33,10 @@ struct Args {
     queue: String,
     prefetch: u16,
     idle_exit: Option<Duration>,
+    /// A stream queue to read history from.
+    stream: Option<String>,
+    from: StreamStart,
+    offset_file: Option<PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -33,6 +46,9 @@ fn parse_args() -> Args {
         queue: "feedwire.articles.all".into(),
         prefetch: 64,
         idle_exit: None,
+        stream: None,
+        from: StreamStart::First,
+        offset_file: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -46,6 +62,13 @@ fn parse_args() -> Args {
                     value.parse().expect("--idle-exit takes seconds"),
                 ))
             }
+            "--stream" => args.stream = Some(value),
+            "--from" => {
+                args.from = value
+                    .parse()
+                    .expect("--from: first, last, next, N or a time")
+            }
+            "--offset-file" => args.offset_file = Some(value.into()),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -60,12 +83,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     channel
         .basic_qos(args.prefetch, BasicQosOptions::default())
         .await?;
+    // A stream is read from an offset: after the one processed last, if
+    // this consumer ran before, else from `--from`.
+    let offset_file = args.stream.as_ref().map(|stream| {
+        args.offset_file
+            .clone()
+            .unwrap_or_else(|| format!("{stream}.offset").into())
+    });
+    let mut arguments = FieldTable::default();
+    if let Some(file) = &offset_file {
+        let start = match std::fs::read_to_string(file) {
+            Ok(text) => StreamStart::Offset(text.trim().parse::<u64>()? + 1),
+            Err(_) => args.from,
+        };
+        arguments.insert("x-stream-offset".into(), start.argument());
+    }
+    let queue = args.stream.as_deref().unwrap_or(&args.queue);
     let mut consumer = channel
         .basic_consume(
-            args.queue.as_str().into(),
+            queue.into(),
             "feedwire-example-consumer".into(),
             BasicConsumeOptions::default(),
-            FieldTable::default(),
+            arguments,
         )
         .await?;
 
@@ -89,8 +128,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .as_ref()
             .map(|id| id.to_string())
             .unwrap_or_default();
+        let offset = stream_offset(&delivery);
         if !seen.insert(message_id.clone()) {
             duplicates += 1;
+            remember(offset_file.as_deref(), offset)?;
             delivery.ack(BasicAckOptions::default()).await?;
             continue;
         }
@@ -111,6 +152,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "body": body,
         });
         println!("{line}");
+        remember(offset_file.as_deref(), offset)?;
         delivery.ack(BasicAckOptions::default()).await?;
     }
     eprintln!(
@@ -120,4 +162,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     connection.close(200, "bye".into()).await?;
     Ok(())
+}
+
+/// Writes the stream offset processed last (atomically: a crash leaves the
+/// old one or the new one). In production it lives with the processed ids.
+fn remember(file: Option<&std::path::Path>, offset: Option<u64>) -> std::io::Result<()> {
+    let (Some(file), Some(offset)) = (file, offset) else {
+        return Ok(());
+    };
+    let temporary = file.with_extension("offset.tmp");
+    std::fs::write(&temporary, offset.to_string())?;
+    std::fs::rename(temporary, file)
 }

@@ -66,13 +66,21 @@ enum Command {
         #[command(subcommand)]
         command: feeds::FeedsCommand,
     },
-    /// Print messages as they are published, from a temporary queue.
+    /// Print messages as they are published, from a temporary queue; or,
+    /// with --from, a stream queue's history from that point on.
     Tail {
         #[command(flatten)]
         config: ConfigArg,
         /// Routing-key pattern to follow (`article.bbc-world`, `article.#`).
-        #[arg(long, default_value = "#")]
+        #[arg(long, default_value = "#", conflicts_with = "from")]
         binding: String,
+        /// Read a stream queue from: first, last, next, an offset, or an
+        /// RFC 3339 time.
+        #[arg(long)]
+        from: Option<feedwire::publish::StreamStart>,
+        /// The stream queue to read (default: the config's first stream).
+        #[arg(long, requires = "from")]
+        stream: Option<String>,
         /// Stop after this many messages.
         #[arg(long)]
         limit: Option<usize>,
@@ -102,16 +110,11 @@ pub fn main() -> ExitCode {
         Command::Tail {
             config,
             binding,
+            from,
+            stream,
             limit,
         } => with_config(&config.config, |config| {
-            block_on(async {
-                let stop =
-                    feedwire::shutdown::Shutdown::on_signals(std::time::Duration::ZERO).shutdown;
-                feedwire::publish::tail(&config.broker, &binding, limit, stop)
-                    .await
-                    .context("tail")
-            })
-            .map(ok)
+            block_on(tail(&config, &binding, from, stream, limit)).map(ok)
         }),
         Command::CheckConfig { config } => match load_config(&config.config) {
             Ok(config) => {
@@ -126,6 +129,36 @@ pub fn main() -> ExitCode {
             Err(code) => code,
         },
     }
+}
+
+async fn tail(
+    config: &Config,
+    binding: &str,
+    from: Option<feedwire::publish::StreamStart>,
+    stream: Option<String>,
+    limit: Option<usize>,
+) -> Result<()> {
+    use feedwire::config::QueueKind;
+    use feedwire::publish::{tail, tail_stream};
+    let stop = feedwire::shutdown::Shutdown::on_signals(std::time::Duration::ZERO).shutdown;
+    let Some(start) = from else {
+        return tail(&config.broker, binding, limit, stop)
+            .await
+            .context("tail");
+    };
+    let queue = match stream {
+        Some(queue) => queue,
+        None => config
+            .broker
+            .queues
+            .iter()
+            .find(|q| q.kind == QueueKind::Stream)
+            .map(|q| q.name.clone())
+            .context("--from reads a stream queue: name one with --stream, or declare one in broker.queues")?,
+    };
+    tail_stream(&config.broker, &queue, start, limit, stop)
+        .await
+        .with_context(|| format!("tail of stream `{queue}`"))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -17,7 +17,7 @@ use url::Url;
 
 pub use sections::{
     BrokerConfig, FeedConfig, FetchConfig, HostLimits, OpsConfig, PipelineConfig, PollConfig,
-    QueueConfig, StoreConfig,
+    QueueConfig, QueueKind, StoreConfig,
 };
 
 /// Environment variable that overrides `broker.url`, so secrets stay out of files.

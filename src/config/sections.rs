@@ -32,6 +32,40 @@ pub struct QueueConfig {
     pub name: String,
     #[serde(default = "default_binding")]
     pub binding: String,
+    /// `quorum` (a work queue), `stream` (append-only history any number of
+    /// consumers read from any offset) or `classic`.
+    #[serde(rename = "type", default)]
+    pub kind: QueueKind,
+    /// Streams: history older than this is dropped (`"7d"`).
+    #[serde(
+        default,
+        with = "super::duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_age: Option<Duration>,
+    /// Streams: history is kept within this many bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length_bytes: Option<u64>,
+}
+
+/// The RabbitMQ queue types feedwire declares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueKind {
+    #[default]
+    Quorum,
+    Stream,
+    Classic,
+}
+
+impl QueueKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueKind::Quorum => "quorum",
+            QueueKind::Stream => "stream",
+            QueueKind::Classic => "classic",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

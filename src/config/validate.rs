@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::{Config, ConfigError, FeedConfig, PollConfig};
+use super::{Config, ConfigError, FeedConfig, PollConfig, QueueKind};
 
 impl Config {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
@@ -58,6 +58,28 @@ impl Config {
                 return Err(ConfigError::invalid(
                     format!("broker.queues[{i}].name"),
                     "must not be empty",
+                ));
+            }
+            if queue.kind != QueueKind::Stream {
+                for (key, set) in [
+                    ("max_age", queue.max_age.is_some()),
+                    ("max_length_bytes", queue.max_length_bytes.is_some()),
+                ] {
+                    if set {
+                        return Err(ConfigError::invalid(
+                            format!("broker.queues[{i}].{key}"),
+                            "applies to stream queues only (type = \"stream\")",
+                        ));
+                    }
+                }
+            }
+            if queue
+                .max_age
+                .is_some_and(|age| age < Duration::from_secs(1))
+            {
+                return Err(ConfigError::invalid(
+                    format!("broker.queues[{i}].max_age"),
+                    "must be at least 1s",
                 ));
             }
         }

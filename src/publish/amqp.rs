@@ -13,12 +13,9 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use lapin::Confirmation;
-use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::sync::{Mutex, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -113,6 +110,8 @@ impl AmqpSink {
                     .with_jitter()
                     .with_max_times(usize::MAX),
             )
+            // A queue that exists with other arguments will not fix itself.
+            .when(|error| !matches!(error, PublishError::Topology { .. }))
             .notify(|error, delay| {
                 tracing::warn!(%error, retry_in = ?delay, broker = %redact_url(&sink.config.url), "broker not reachable, retrying");
             });
@@ -164,46 +163,7 @@ impl AmqpSink {
             idle: std::sync::Mutex::new(Vec::new()),
         };
         let channel = link.channel().await.map_err(conn_err)?;
-        channel
-            .exchange_declare(
-                self.config.exchange.as_str().into(),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..ExchangeDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .map_err(conn_err)?;
-        for queue in &self.config.queues {
-            let mut arguments = FieldTable::default();
-            arguments.insert(
-                "x-queue-type".into(),
-                AMQPValue::LongString("quorum".into()),
-            );
-            channel
-                .queue_declare(
-                    queue.name.as_str().into(),
-                    QueueDeclareOptions {
-                        durable: true,
-                        ..QueueDeclareOptions::default()
-                    },
-                    arguments,
-                )
-                .await
-                .map_err(conn_err)?;
-            channel
-                .queue_bind(
-                    queue.name.as_str().into(),
-                    self.config.exchange.as_str().into(),
-                    queue.binding.as_str().into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(conn_err)?;
-        }
+        super::topology::declare(&channel, &self.config).await?;
         link.give_back(channel);
         Ok(link)
     }

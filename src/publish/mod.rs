@@ -8,10 +8,12 @@
 mod amqp;
 mod stdout;
 mod tail;
+mod topology;
 
 pub use amqp::{AmqpSink, Destination, redact_url};
 pub use stdout::StdoutSink;
-pub use tail::tail;
+pub use tail::{StreamStart, stream_offset, tail, tail_stream};
+pub use topology::queue_arguments;
 
 use crate::message::Envelope;
 
@@ -31,6 +33,14 @@ pub enum PublishError {
     Io(#[from] std::io::Error),
     #[error("shutting down")]
     ShuttingDown,
+    #[error(
+        "queue `{queue}` exists with other arguments than the config's: the broker says \"{existing}\"; feedwire declares {declared}"
+    )]
+    Topology {
+        queue: String,
+        existing: String,
+        declared: String,
+    },
 }
 
 impl PublishError {
@@ -44,6 +54,7 @@ impl PublishError {
             PublishError::Connection(_) => "connection_error",
             PublishError::Io(_) => "io_error",
             PublishError::ShuttingDown => "shutting_down",
+            PublishError::Topology { .. } => "topology",
         }
     }
 }
