@@ -5,6 +5,7 @@
 //! stand where the embedded SQLite one does. A story is marked published
 //! only after the broker confirmed it, so a crash re-sends and never loses.
 
+pub mod migrate;
 mod postgres;
 mod sqlite;
 #[cfg(test)]
@@ -22,6 +23,7 @@ use crate::dedup::StoryIdentity;
 use crate::feed::FeedItem;
 use crate::message::{Envelope, ExtractionStatus};
 
+pub use migrate::{MigrateOptions, MigrationReport, sqlite_to_postgres, sqlite_to_postgres_with};
 pub use postgres::PostgresStore;
 pub use sqlite::{SqliteStore, files_size};
 

@@ -97,7 +97,6 @@ impl PostgresStore {
         Ok(Session::new(self.pool.get().await?, &self.round_trips))
     }
 
-    #[cfg(test)]
     pub(crate) fn pool(&self) -> &Pool {
         &self.pool
     }
