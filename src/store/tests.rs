@@ -5,11 +5,14 @@
 
 use super::*;
 use crate::config::FeedConfig;
-
-#[path = "race_tests.rs"]
-mod races;
 use crate::dedup::{DocumentIdentity, identify, item_fingerprint};
 use crate::message::{ArticleEvent, message_id};
+
+#[path = "archive_tests.rs"]
+mod archive;
+#[path = "race_tests.rs"]
+mod races;
+pub(crate) use archive::*;
 pub(crate) use races::*;
 
 pub(crate) fn item(link: &str, guid: &str, title: &str) -> FeedItem {
@@ -150,6 +153,7 @@ new_story_once_across_feeds_and_guid_variants,
             a_dead_workers_claims_lapse_and_a_heartbeat_keeps_them,
             a_released_story_waits_and_a_signed_off_worker_frees_at_once,
             an_update_does_not_take_a_story_another_worker_holds,
+            the_archive_pages_in_publishing_order_and_prunes_oldest_first,
         );
     };
 }

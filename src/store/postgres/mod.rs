@@ -22,6 +22,8 @@
 //! small part of the lease.
 
 mod archive;
+#[cfg(test)]
+mod differential_tests;
 mod feeds;
 mod record;
 mod schema;
