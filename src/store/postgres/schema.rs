@@ -136,7 +136,7 @@ pub(super) fn latest() -> i64 {
 const LOCK: &str =
     "SELECT pg_advisory_xact_lock(hashtext('feedwire.migrate'), hashtext(current_schema()))";
 
-const VERSIONS: &str = "CREATE TABLE IF NOT EXISTS feedwire_migrations (
+const VERSIONS: &str = "CREATE TABLE feedwire_migrations (
     version BIGINT PRIMARY KEY,
     description TEXT NOT NULL,
     applied_ms BIGINT NOT NULL
@@ -149,9 +149,17 @@ pub(super) async fn migrate(store: &PostgresStore) -> Result<(), StoreError> {
         // Dropped without commit (an error below): rolled back.
         let tx = client.transaction().await?;
         // The lock comes first: even CREATE TABLE IF NOT EXISTS fails
-        // when two sessions run it at once.
+        // when two sessions run it at once. And it is run only when the
+        // table is missing: a role without CREATE rights starts on a
+        // schema that is up to date.
         tx.batch_execute(LOCK).await?;
-        tx.batch_execute(VERSIONS).await?;
+        let has_versions: bool = tx
+            .query_one("SELECT to_regclass('feedwire_migrations') IS NOT NULL", &[])
+            .await?
+            .get(0);
+        if !has_versions {
+            tx.batch_execute(VERSIONS).await?;
+        }
         let version: i64 = tx
             .query_one(
                 "SELECT coalesce(max(version), 0) FROM feedwire_migrations",

@@ -189,6 +189,45 @@ async fn a_newer_schema_or_another_programs_tables_are_refused_not_reset() {
     assert_eq!(kept, 7);
 }
 
+/// Migrations run by an owner, workers by a role that may only read and
+/// write rows: starting on an up-to-date schema needs no DDL right.
+#[tokio::test]
+async fn a_role_without_create_rights_starts_on_an_up_to_date_schema() {
+    let (store, scratch) = fresh().await;
+    drop(store);
+    let role = format!("{}_rw", scratch.name);
+    let schema = &scratch.name;
+    admin()
+        .await
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN;
+             GRANT USAGE ON SCHEMA {schema} TO {role};
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role};
+             GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"
+        ))
+        .await
+        .unwrap();
+    let url = scratch
+        .url("")
+        .replacen("postgres@", &format!("{role}@"), 1);
+    let started = PostgresStore::connect(&url, 1).await;
+    let recorded = match &started {
+        Ok(store) => Some(
+            record(store, "f", &[item("https://x.example/s", "g", "T")])
+                .await
+                .len(),
+        ),
+        Err(_) => None,
+    };
+    drop(started);
+    admin()
+        .await
+        .batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}"))
+        .await
+        .unwrap();
+    assert_eq!(recorded, Some(1));
+}
+
 #[tokio::test]
 async fn an_unreachable_server_is_an_error_not_a_hang() {
     let started = std::time::Instant::now();
