@@ -1,21 +1,23 @@
 //! Confirms, the archive of published messages, replay positions,
 //! retention, and the store's figures.
 //!
-//! What `seq` guarantees: it is the commit order. An identity column alone
-//! numbers rows as they are inserted, not as they commit: of two confirms
-//! committing at once, seq 11 could become visible before seq 10, and a
-//! replay that read up to 11 would resume past 10 for good. So a confirm
-//! takes a transaction-scoped advisory lock before its archive row is
-//! numbered; PostgreSQL releases it after the commit is visible, so the
-//! next row numbered comes after this commit. Rows become visible in seq
-//! order: a reader that has seen seq n has seen every committed row below
-//! n, and one resuming after n misses nothing. (Gaps are inserts rolled
-//! back, or confirms of a revision already archived, and pruned rows.)
+//! What `seq` guarantees. An identity column numbers rows as they are
+//! inserted, not as they commit: of two confirms in flight, seq 11 may
+//! commit before seq 10, and a replay that read up to 11 would resume past
+//! 10 for good. So a confirm holds an advisory lock in shared mode from
+//! before its row is numbered until its commit, and [`archived`] reads
+//! under the same lock in exclusive mode: by the time it has the lock,
+//! every confirm that drew a number has committed or rolled back, and any
+//! confirm that comes after draws a larger one. A reader therefore never
+//! sees seq n while a smaller one is still to come: rows appear to it in
+//! seq order, the order confirms were recorded in, and a replay resuming
+//! after n misses nothing. (Gaps are confirms rolled back, revisions
+//! archived already, and pruned rows.)
 //!
-//! The cost: confirms commit one at a time across the fleet. Inside the
-//! lock are only the archive insert, the story's update and the commit, in
-//! one round trip, so the ceiling is about one confirm per commit latency
-//! (a WAL flush: hundreds to thousands per second).
+//! The cost falls on replays, not on publishing: confirms never wait for
+//! each other (shared with shared), so their commits share WAL flushes; a
+//! read of the archive waits for the confirms in flight (milliseconds) and
+//! holds new ones back for the length of one query.
 
 use std::sync::atomic::Ordering;
 
@@ -25,7 +27,11 @@ use super::wire::{BEGIN, COMMIT, Step, known, now_ms, u32_at};
 use crate::message::{ArticleEvent, Envelope, message_id};
 use crate::store::{ArchivedMessage, StoreError, StoreStats, StoryState, StoryTask};
 
-const ARCHIVE_LOCK: &str =
+/// Taken by every confirm, together.
+const CONFIRMING: &str =
+    "SELECT pg_advisory_xact_lock_shared(hashtext('feedwire.archive'), hashtext(current_schema()))";
+/// Taken by a reader of the archive, alone.
+const READING: &str =
     "SELECT pg_advisory_xact_lock(hashtext('feedwire.archive'), hashtext(current_schema()))";
 
 /// Bytes of the current schema's tables with their indexes and TOAST.
@@ -50,8 +56,7 @@ pub(super) async fn refresh_size(store: &PostgresStore) -> Result<(), StoreError
 }
 
 /// The broker confirmed `revision`: archived and marked in one
-/// transaction, sent in one go (one round trip, plus the wait for the
-/// lock).
+/// transaction, sent in one go (one round trip).
 pub(super) async fn mark_published(
     store: &PostgresStore,
     story_id: &str,
@@ -88,7 +93,7 @@ pub(super) async fn mark_published(
     let answers = s
         .exchange(vec![
             BEGIN,
-            Step::Text(ARCHIVE_LOCK),
+            Step::Text(CONFIRMING),
             Step::Query(&archive, vec![&story_id, &revision, &now]),
             Step::Query(&update, vec![&story_id, &revision, &now]),
             COMMIT,
@@ -114,10 +119,16 @@ pub(super) async fn archived(
         .await?;
     let (since, until) = (since_ms.unwrap_or(i64::MIN), until_ms.unwrap_or(i64::MAX));
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = s
-        .query(&select, vec![&after_seq, &since, &until, &limit])
+    let answers = s
+        .exchange(vec![
+            BEGIN,
+            Step::Text(READING),
+            Step::Query(&select, vec![&after_seq, &since, &until, &limit]),
+            COMMIT,
+        ])
         .await?;
-    rows.iter()
+    answers[2]
+        .iter()
         .map(|r| {
             let story_id: String = r.try_get("story_id")?;
             let revision = u32_at(r, "revision")?;

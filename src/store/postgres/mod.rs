@@ -9,7 +9,9 @@
 //!   writes fail on any key or story another worker wrote since it read
 //!   them; it is then run again and finds their work (record.rs);
 //! - a confirm archives the message and marks the story in one
-//!   transaction, numbered in commit order (archive.rs).
+//!   transaction; readers of the archive never see a seq while a smaller
+//!   one is still to come, without confirms waiting for each other
+//!   (archive.rs).
 //!
 //! Round trips: the statements of a call are sent together (wire.rs), so a
 //! call costs one round trip, and `record_items` two when a poll brings
