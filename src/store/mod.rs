@@ -5,6 +5,8 @@
 //! stand where the embedded SQLite one does. A story is marked published
 //! only after the broker confirmed it, so a crash re-sends and never loses.
 
+pub mod migrate;
+mod postgres;
 mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -21,6 +23,8 @@ use crate::dedup::StoryIdentity;
 use crate::feed::FeedItem;
 use crate::message::{Envelope, ExtractionStatus};
 
+pub use migrate::{MigrateOptions, MigrationReport, sqlite_to_postgres, sqlite_to_postgres_with};
+pub use postgres::PostgresStore;
 pub use sqlite::{SqliteStore, files_size};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +44,29 @@ pub enum StoreError {
     Task(String),
     #[error("store holds a value this feedwire does not know: {0}")]
     Invalid(String),
+    #[error("store: {}", with_causes(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("store: cannot get a database connection: {}", with_causes(.0))]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("store URL: {0}")]
+    Config(String),
+    #[error("store migration: {0}")]
+    Migrate(String),
+}
+
+/// An error with its causes: the PostgreSQL client's errors say only
+/// "db error" or "error performing TLS handshake" until their source.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// One item of a polled feed, with its identity worked out.

@@ -1,11 +1,19 @@
-//! The store's contract, checked on the SQLite store: identity across feeds
-//! and documents, the story life cycle, and updates that arrive while a
-//! story is still on its way.
+//! The store's contract, checked on every backend: identity across feeds
+//! and documents, the story life cycle, updates that arrive while a story
+//! is still on its way, and two stores on one database racing for the same
+//! feeds and stories.
 
 use super::*;
 use crate::config::FeedConfig;
 use crate::dedup::{DocumentIdentity, identify, item_fingerprint};
 use crate::message::{ArticleEvent, message_id};
+
+#[path = "archive_tests.rs"]
+mod archive;
+#[path = "race_tests.rs"]
+mod races;
+pub(crate) use archive::*;
+pub(crate) use races::*;
 
 pub(crate) fn item(link: &str, guid: &str, title: &str) -> FeedItem {
     FeedItem {
@@ -92,19 +100,37 @@ async fn publish(store: &dyn Store, task: &StoryTask, revision: u32) -> Option<S
 }
 
 /// Runs each named contract test against a store made by `$store` (an
-/// async expression), one `#[tokio::test]` per contract.
+/// expression, `.await` allowed, giving the store and whatever must live
+/// as long as it: a temporary directory, a database schema), one
+/// `#[tokio::test]` per contract.
 macro_rules! contract_tests {
     ($store:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $name() {
-                let store = $store;
+                let (store, _keep) = $store;
                 crate::store::tests::$name(&store).await;
             }
         )*
     };
 }
 pub(crate) use contract_tests;
+
+/// As [`contract_tests!`] for the contracts of two stores on one database
+/// (two workers): `$pair` gives both and what must outlive them. On two
+/// runtime threads, so the two really run at once.
+macro_rules! pair_contract_tests {
+    ($pair:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (one, two, _keep) = $pair;
+                crate::store::tests::$name(std::sync::Arc::new(one), std::sync::Arc::new(two)).await;
+            }
+        )*
+    };
+}
+pub(crate) use pair_contract_tests;
 
 /// Every contract test, by name, for [`contract_tests!`].
 macro_rules! all_contracts {
@@ -127,13 +153,43 @@ new_story_once_across_feeds_and_guid_variants,
             a_dead_workers_claims_lapse_and_a_heartbeat_keeps_them,
             a_released_story_waits_and_a_signed_off_worker_frees_at_once,
             an_update_does_not_take_a_story_another_worker_holds,
+            the_archive_pages_in_publishing_order_and_prunes_oldest_first,
         );
     };
 }
 pub(crate) use all_contracts;
 
+/// Every contract of two stores on one database, for [`pair_contract_tests!`].
+macro_rules! all_pair_contracts {
+    ($pair:expr) => {
+        crate::store::tests::pair_contract_tests!($pair;
+            two_workers_recording_one_story_from_two_feeds_create_one_story,
+            two_workers_claiming_due_feeds_get_disjoint_sets,
+            two_workers_claiming_unfinished_stories_get_disjoint_sets,
+            a_lapsed_lease_is_taken_over_and_the_old_holder_cannot_renew_it,
+            a_replay_reading_while_two_workers_publish_misses_nothing,
+        );
+    };
+}
+pub(crate) use all_pair_contracts;
+
 mod sqlite {
-    crate::store::tests::all_contracts!(crate::store::SqliteStore::in_memory().unwrap());
+    crate::store::tests::all_contracts!((crate::store::SqliteStore::in_memory().unwrap(), ()));
+
+    /// Two stores on one file: two processes of one host.
+    fn pair() -> (
+        crate::store::SqliteStore,
+        crate::store::SqliteStore,
+        tempfile::TempDir,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let one = crate::store::SqliteStore::open(&path).unwrap();
+        let two = crate::store::SqliteStore::open(&path).unwrap();
+        (one, two, dir)
+    }
+
+    crate::store::tests::all_pair_contracts!(pair());
 }
 
 pub(crate) async fn new_story_once_across_feeds_and_guid_variants(store: &dyn Store) {
@@ -429,7 +485,7 @@ pub(crate) async fn a_reissued_guid_with_the_same_text_is_the_same_story(store: 
     assert_eq!(store.stats().await.unwrap().stories, 1);
 }
 
-fn feed(id: &str) -> FeedConfig {
+pub(crate) fn feed(id: &str) -> FeedConfig {
     FeedConfig {
         id: id.into(),
         url: format!("https://{id}.example/feed.xml"),
@@ -441,8 +497,8 @@ fn feed(id: &str) -> FeedConfig {
     }
 }
 
-const T0: i64 = 1_780_000_000_000;
-const LEASE_MS: i64 = 60_000;
+pub(crate) const T0: i64 = 1_780_000_000_000;
+pub(crate) const LEASE_MS: i64 = 60_000;
 
 pub(crate) async fn the_config_wins_and_feeds_added_by_command_stay(store: &dyn Store) {
     let sync = store.sync_feeds(&[feed("a"), feed("b")]).await.unwrap();
