@@ -14,7 +14,7 @@ use crate::ops::{Metrics, OpsServer};
 use crate::pipeline::Pipeline;
 use crate::publish::{AmqpSink, PublishError, Sink, StdoutSink};
 use crate::shutdown::Shutdown;
-use crate::store::{Claimant, SharedStore, SqliteStore, StoreError};
+use crate::store::{Claimant, PostgresStore, SharedStore, SqliteStore, StoreError};
 
 /// Where messages go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,9 +38,13 @@ pub enum AppError {
     Stopped,
 }
 
-/// Opens the store the config names.
+/// Opens the store the config names: PostgreSQL when `store.url` is set
+/// (several workers share it), else the SQLite file at `store.path`.
 pub async fn open_store(config: &StoreConfig) -> Result<SharedStore, StoreError> {
-    Ok(Arc::new(SqliteStore::open(&config.path)?))
+    Ok(match &config.url {
+        Some(url) => Arc::new(PostgresStore::connect(url, config.pool_size).await?),
+        None => Arc::new(SqliteStore::open(&config.path)?),
+    })
 }
 
 /// Connects the sink: for the broker, retrying until it answers or
