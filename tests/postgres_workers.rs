@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Capture, STORIES, farm, feeds, write_config};
+use common::pg::Schema;
+use common::{Capture, STORIES, farm, feeds, feedwire, stderr, write_config};
 use feedwire::config::Config;
 use feedwire::fetch::Fetcher;
 use feedwire::ops::Metrics;
@@ -17,72 +18,6 @@ use feedwire::pipeline::Pipeline;
 use feedwire::publish::{AmqpSink, Sink};
 use feedwire::shutdown::Shutdown;
 use feedwire::store::{Claimant, PostgresStore, SharedStore};
-
-fn server_url() -> String {
-    std::env::var("FEEDWIRE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-async fn admin() -> tokio_postgres::Client {
-    let url = server_url();
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL at {url} does not answer ({e}); `.ci/run` starts it")
-        });
-    tokio::spawn(connection);
-    client
-}
-
-/// A schema of its own, dropped with everything in it at the end.
-struct Schema(String);
-
-impl Schema {
-    async fn new() -> Schema {
-        let name = format!("fw_workers_{}_{}", std::process::id(), fastrand::u32(..));
-        admin()
-            .await
-            .batch_execute(&format!("CREATE SCHEMA {name}"))
-            .await
-            .unwrap();
-        Schema(name)
-    }
-
-    fn url(&self) -> String {
-        let base = server_url();
-        let join = if base.contains('?') { '&' } else { '?' };
-        format!(
-            "{base}{join}options=-c%20search_path%3D{0}&application_name={0}",
-            self.0
-        )
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let name = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async {
-                    let admin = admin().await;
-                    let _ = admin
-                        .execute(
-                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                             WHERE application_name = $1 AND pid <> pg_backend_pid()",
-                            &[&name],
-                        )
-                        .await;
-                    let _ = admin
-                        .batch_execute(&format!("DROP SCHEMA {name} CASCADE"))
-                        .await;
-                })
-        })
-        .join();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_workers_on_one_database_publish_every_story_once() {
@@ -144,5 +79,93 @@ async fn two_workers_on_one_database_publish_every_story_once() {
         workers[1].0.workers().await.unwrap().is_empty(),
         "both signed off"
     );
+    capture.delete().await;
+}
+
+/// `feedwire run --once` with the store at `url` (FEEDWIRE_STORE_URL).
+async fn run_once_on(config: &std::path::Path, url: &str) -> std::process::Output {
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_feedwire"))
+            .args(["run", "--once", "--config", config.to_str().unwrap()])
+            .env("FEEDWIRE_STORE_URL", url)
+            .env_remove("FEEDWIRE_BROKER_URL")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("feedwire finished within two minutes")
+    .unwrap()
+}
+
+/// Two worker processes at once on one database, through the command line
+/// and FEEDWIRE_STORE_URL: every story once.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_on_one_database_publish_every_story_once() {
+    let server = farm().await;
+    let capture = Capture::new("pg-processes").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &capture.exchange, &feeds(&server), "");
+    let schema = Schema::new().await;
+    let url = schema.url();
+    let (a, b) = tokio::join!(run_once_on(&config, &url), run_once_on(&config, &url));
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert!(b.status.success(), "{}", stderr(&b));
+    let messages = capture.drain().await;
+    let mut per_url: HashMap<String, usize> = HashMap::new();
+    for m in &messages {
+        *per_url
+            .entry(m.body["url"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let expected: HashMap<String, usize> = STORIES.iter().map(|p| (server.url(p), 1)).collect();
+    assert_eq!(per_url, expected);
+    capture.delete().await;
+}
+
+/// A SQLite deployment moves to PostgreSQL: the stories it published are
+/// known there, so the first run on PostgreSQL publishes nothing again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sqlite_store_moves_to_postgres() {
+    let server = farm().await;
+    let capture = Capture::new("pg-migrate").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &capture.exchange, &feeds(&server), "");
+    let output = feedwire(&["run", "--once", "--config", config.to_str().unwrap()]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(capture.drain().await.len(), STORIES.len());
+
+    let schema = Schema::new().await;
+    let sqlite = dir.path().join("state.db");
+    let output = feedwire(&[
+        "store",
+        "migrate",
+        "--from",
+        sqlite.to_str().unwrap(),
+        "--to",
+        &schema.url(),
+    ])
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(report.contains("archive"), "says what it moved: {report}");
+
+    let output = run_once_on(&config, &schema.url()).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        capture.drain().await.is_empty(),
+        "every story was known in the moved store"
+    );
+    // Moving into a store that has data is refused unless asked for.
+    let output = feedwire(&[
+        "store",
+        "migrate",
+        "--from",
+        sqlite.to_str().unwrap(),
+        "--to",
+        &schema.url(),
+    ])
+    .await;
+    assert!(!output.status.success(), "a non-empty target is refused");
     capture.delete().await;
 }

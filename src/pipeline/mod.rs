@@ -252,10 +252,16 @@ impl Pipeline {
     }
 
     /// Stories the store holds unfinished (discovered or built, not yet
-    /// confirmed); an unreadable store counts as one, so it is not success.
+    /// confirmed) that no other live worker is on; an unreadable store
+    /// counts as one, so it is not success.
     pub async fn unfinished_stories(&self) -> u64 {
-        match self.ctx.store.stats().await {
-            Ok(stats) => stats.discovered + stats.fetched,
+        match self
+            .ctx
+            .store
+            .unfinished_unclaimed(Utc::now().timestamp_millis())
+            .await
+        {
+            Ok(count) => count,
             Err(error) => {
                 warn!(%error, "cannot count unfinished stories");
                 1

@@ -368,6 +368,10 @@ pub trait Store: Send + Sync + 'static {
     /// tests; workers take stories with [`Store::claim_unfinished`]).
     async fn unfinished(&self, changed_before_ms: i64) -> Result<Vec<StoryWork>, StoreError>;
 
+    /// How many stories are unfinished and held by no live worker: what a
+    /// one-off run leaves behind (stories other workers are on are theirs).
+    async fn unfinished_unclaimed(&self, now_ms: i64) -> Result<u64, StoreError>;
+
     async fn story(&self, story_id: &str) -> Result<Option<StoryRecord>, StoreError>;
 
     async fn stats(&self) -> Result<StoreStats, StoreError>;

@@ -648,10 +648,16 @@ pub(crate) async fn a_released_story_waits_and_a_signed_off_worker_frees_at_once
             .is_empty(),
         "held by one"
     );
+    assert_eq!(
+        store.unfinished_unclaimed(now).await.unwrap(),
+        0,
+        "both held"
+    );
     store
         .release(&tasks[0].story_id, now + 300_000)
         .await
         .unwrap();
+    assert_eq!(store.unfinished_unclaimed(now).await.unwrap(), 1, "let go");
     assert!(
         store
             .claim_unfinished(&two, now, 10, false)

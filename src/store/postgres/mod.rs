@@ -236,6 +236,10 @@ impl Store for PostgresStore {
         retrying(|| stories::story(self, story_id)).await
     }
 
+    async fn unfinished_unclaimed(&self, now_ms: i64) -> Result<u64, StoreError> {
+        retrying(|| stories::unfinished_unclaimed(self, now_ms)).await
+    }
+
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         retrying(|| archive::stats(self)).await
     }

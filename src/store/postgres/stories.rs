@@ -246,6 +246,20 @@ pub(super) async fn story(
         .transpose()
 }
 
+pub(super) async fn unfinished_unclaimed(
+    store: &PostgresStore,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    let mut s = store.session().await?;
+    let [select] = s
+        .prepare(["SELECT count(*) AS n FROM stories
+                   WHERE state <> 'published' AND (lease_owner IS NULL OR lease_until < $1)"])
+        .await?;
+    let rows = s.query(&select, vec![&now_ms]).await?;
+    let n: i64 = rows[0].try_get("n")?;
+    Ok(n as u64)
+}
+
 pub(super) async fn stories_per_feed(
     store: &PostgresStore,
 ) -> Result<Vec<(String, u64)>, StoreError> {

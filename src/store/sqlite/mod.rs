@@ -278,6 +278,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn unfinished_unclaimed(&self, now_ms: i64) -> Result<u64, StoreError> {
+        self.call(move |c| stories::unfinished_unclaimed(c, now_ms))
+            .await
+    }
+
     async fn story(&self, story_id: &str) -> Result<Option<StoryRecord>, StoreError> {
         let story_id = story_id.to_string();
         self.call(move |c| stories::story(c, &story_id)).await

@@ -436,6 +436,16 @@ pub(super) fn claim_unfinished(
     Ok(claimed.into_iter().map(|(_, work)| work).collect())
 }
 
+pub(super) fn unfinished_unclaimed(conn: &mut Connection, now_ms: i64) -> Result<u64, StoreError> {
+    let count = conn.query_row(
+        "SELECT count(*) FROM stories
+         WHERE state != 'published' AND (lease_owner IS NULL OR lease_until < ?1)",
+        [now_ms],
+        |r| r.get(0),
+    )?;
+    Ok(count)
+}
+
 pub(super) fn unfinished(
     conn: &mut Connection,
     changed_before_ms: i64,
