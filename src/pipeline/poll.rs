@@ -33,6 +33,11 @@ pub(super) async fn poll_feed(
         FeedState::new(&feed.id, &feed.url)
     };
     let now = Utc::now().timestamp_millis();
+    debug!(
+        due_ms_ago = now - state.next_due_ms,
+        etag = state.etag.is_some(),
+        "polling a claimed feed"
+    );
     let policy = ctx.config.poll.policy_for(Some(feed));
     let started = Instant::now();
     let validators = Validators {
@@ -71,11 +76,13 @@ pub(super) async fn poll_feed(
         PollOutcome::Failed { error, .. } => error.clone(),
         _ => String::new(),
     };
+    // The next poll is planned from the end of this one: a feed that took
+    // long to answer (or waited for its host) is not asked again at once.
     let verdict = state.after_poll(
         outcome,
         &policy,
         ctx.config.poll.max_backoff,
-        now,
+        Utc::now().timestamp_millis(),
         &mut fastrand::Rng::new(),
     );
     match verdict {

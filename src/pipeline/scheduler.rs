@@ -18,9 +18,10 @@ use super::{Context, prune_archive};
 use crate::schedule::FeedState;
 use crate::store::StoryWork;
 
-/// How often the long-running worker claims unfinished stories that no
-/// worker holds (a publish that gave up, a deferred update, a dead
-/// worker's stories) and applies the archive's retention.
+/// How often, at most, the long-running worker claims unfinished stories
+/// that no worker holds (a publish that gave up, a deferred update, a dead
+/// worker's stories) and applies the archive's retention; at least twice a
+/// lease, so a dead worker's stories are taken over within about a lease.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// How often the feed list is read again from the store.
@@ -113,7 +114,7 @@ pub(super) async fn run_forever(ctx: &Arc<Context>, feeds: &Arc<FeedBook>) {
     // Claim in batches when every slot is busy: a claim per finished poll
     // would cost a store round trip per poll.
     let batch = (concurrency / 4).clamp(1, 64);
-    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    let mut sweep = tokio::time::interval(SWEEP_EVERY.min(ctx.claimant.lease / 2));
     sweep.tick().await;
     let mut reload = tokio::time::interval(RELOAD_EVERY);
     reload.tick().await;
