@@ -77,18 +77,14 @@ pub fn parse_feed(
             _ => FeedFormat::Rss2,
         },
     };
-    let skip = match prepared.kind {
-        DocKind::Xml => scan::scan_skip_schedule(&prepared.text),
-        DocKind::Json => Default::default(),
+    let (skip, images) = match prepared.kind {
+        DocKind::Xml => {
+            let scanned = scan::scan(&prepared.text);
+            (scanned.skip, scanned.images)
+        }
+        DocKind::Json => (Default::default(), json_feed::item_images(&prepared.text)),
     };
-    let extras = match prepared.kind {
-        DocKind::Json => Extras {
-            images: json_feed::item_images(&prepared.text),
-        },
-        DocKind::Xml => Extras {
-            images: scan::scan_item_images(&prepared.text),
-        },
-    };
+    let extras = Extras { images };
     // Only trust positional extras when they line up with feed-rs's entries.
     let extras = if extras.images.len() == feed.entries.len() {
         extras
