@@ -117,6 +117,11 @@ fn numeric_offset(s: &str) -> Option<i32> {
         _ => return None,
     };
     let rest: &str = chars.as_str();
+    // Split by bytes below: anything but ASCII is no offset (and would
+    // split a character: `-꣠` panicked).
+    if !rest.is_ascii() {
+        return None;
+    }
     let (h, m) = if let Some((h, m)) = rest.split_once(':') {
         (h, m)
     } else if rest.len() == 4 {
@@ -554,6 +559,8 @@ mod tests {
             "1 jan 99999999999",
             "\u{0}",
             "ⅫⅫ",
+            "-\u{a8e0}",
+            "Mon, 24 Sep 2018 10:00:00 +é",
         ] {
             let _ = parse_date(s);
         }
