@@ -8,8 +8,15 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 
-/// Parse a feed timestamp leniently. Returns `None` when nothing sensible can be made of it.
+/// Parse a feed timestamp leniently. Returns `None` when nothing sensible
+/// can be made of it, or when it falls outside the years 0–9999 (which RFC
+/// 3339, the message's format, cannot write).
 pub fn parse_date(input: &str) -> Option<DateTime<Utc>> {
+    use chrono::Datelike;
+    parse_any(input).filter(|date| (0..=9999).contains(&date.year()))
+}
+
+fn parse_any(input: &str) -> Option<DateTime<Utc>> {
     let s = input.trim();
     if s.is_empty() || s.len() > 200 {
         return None;
@@ -565,5 +572,8 @@ mod tests {
             let _ = parse_date(s);
         }
         assert!(parse_date("garbage").is_none());
+        for out_of_range in ["10000-01-01T00:00:00Z", "0000-01-01T00:30:00+01:00"] {
+            assert_eq!(parse_date(out_of_range), None, "{out_of_range}");
+        }
     }
 }
