@@ -261,8 +261,17 @@ mod tests {
             Some("<feed xmlns='http://www.w3.org/2005/Atom'><entry><id>1</id></entry></feed>")
         );
         assert_eq!(cap_elements(atom, 2, 5), None);
-        for garbage in ["<", "<item", "<é", "<item/é", "</", "<rss><item>é"] {
-            let _ = cap_elements(garbage, 0, 0);
+        // However broken, a document is cut before its first element; a
+        // lone `<` or `</` has none to cut.
+        for garbage in ["<item", "<é", "<item/é", "<rss><item>é"] {
+            assert_eq!(
+                cap_elements(garbage, 0, 0).as_deref(),
+                Some(""),
+                "{garbage}"
+            );
+        }
+        for garbage in ["<", "</"] {
+            assert_eq!(cap_elements(garbage, 0, 0), None, "{garbage}");
         }
     }
 
