@@ -8,7 +8,7 @@ pub mod guard;
 pub mod politeness;
 pub mod robots;
 
-pub use freshness::{Freshness, parse_http_date, parse_retry_after};
+pub use freshness::{Freshness, parse_retry_after};
 
 use std::sync::{Arc, Once};
 use std::time::Duration;
