@@ -1,15 +1,22 @@
 //! Feed parsing: RSS 0.9x/1.0/2.0, Atom 0.3/1.0 and JSON Feed 1.x into a flat model.
 //!
 //! The heavy lifting is feed-rs; this module makes real-world documents
-//! palatable to it first ([`prepare`]: charset, junk before the XML
-//! declaration, RSS version, HTML error pages, truncation) and then maps its
-//! model to ours (plain-text titles/summaries, absolute links, images, dates
-//! via the lenient [`dates`] parser).
+//! palatable to it first (`prepare`: `charset`, then `json_feed`
+//! normalisation or the XML `rewrite`s and the `repair` of truncated
+//! documents), reads what it drops (`scan`: skip hours and days, item
+//! thumbnails), and then maps its model to ours (plain-text
+//! titles/summaries, absolute links, images, dates via the lenient
+//! `dates` parser).
 
+mod charset;
 mod dates;
+mod json_feed;
 mod model;
 mod opml;
 mod prepare;
+mod repair;
+mod rewrite;
+mod scan;
 mod text;
 
 pub use dates::parse_date;
@@ -45,7 +52,7 @@ pub fn parse_feed(
         DocKind::Xml => match parse_xml_with_repairs(&prepared.text, feed_url) {
             Ok(feed) => feed,
             Err(Failure::Parse(ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot))) => {
-                let root = prepare::root_element_name(&prepared.text).unwrap_or("?");
+                let root = rewrite::root_element_name(&prepared.text).unwrap_or("?");
                 let local = root.rsplit(':').next().unwrap_or(root);
                 // A well-formed <rss> without a <channel> (or an empty RDF) is an empty feed.
                 return match local {
@@ -65,21 +72,19 @@ pub fn parse_feed(
         FeedType::RSS0 => FeedFormat::Rss0,
         FeedType::RSS1 if prepared.rss090 => FeedFormat::Rss0,
         FeedType::RSS1 => FeedFormat::Rss1,
-        FeedType::RSS2 => match prepare::rss_version(&prepared.text).as_deref() {
+        FeedType::RSS2 => match rewrite::rss_version(&prepared.text).as_deref() {
             Some(v) if v.starts_with("0.9") => FeedFormat::Rss0,
             _ => FeedFormat::Rss2,
         },
     };
-    let skip = match prepared.kind {
-        DocKind::Xml => prepare::scan_skip_schedule(&prepared.text),
-        DocKind::Json => Default::default(),
+    let (skip, images) = match prepared.kind {
+        DocKind::Xml => {
+            let scanned = scan::scan(&prepared.text);
+            (scanned.skip, scanned.images)
+        }
+        DocKind::Json => (Default::default(), json_feed::item_images(&prepared.text)),
     };
-    let extras = match prepared.kind {
-        DocKind::Json => Extras::from_json(&prepared.text),
-        DocKind::Xml => Extras {
-            images: prepare::scan_item_images(&prepared.text),
-        },
-    };
+    let extras = Extras { images };
     // Only trust positional extras when they line up with feed-rs's entries.
     let extras = if extras.images.len() == feed.entries.len() {
         extras
@@ -153,11 +158,11 @@ fn parse_xml_with_repairs(text: &str, feed_url: Option<&Url>) -> Result<Feed, Fa
             Failure::Parse(ParseFeedError::ParseError(ParseErrorKind::UnknownMimeType {
                 mime,
                 ..
-            })) => prepare::relax_content_type(&current, mime),
+            })) => repair::relax_content_type(&current, mime),
             _ => None,
         }
-        .or_else(|| prepare::escape_stray_ampersands(&current))
-        .or_else(|| prepare::repair_truncated(&current));
+        .or_else(|| repair::escape_stray_ampersands(&current))
+        .or_else(|| repair::repair_truncated(&current));
         let Some(next) = next else { break };
         current = next;
         match run_feed_rs(&current, feed_url) {
@@ -185,29 +190,6 @@ fn json_error(text: &str, e: Failure) -> FeedError {
 #[derive(Default)]
 struct Extras {
     images: Vec<Option<String>>,
-}
-
-impl Extras {
-    fn from_json(text: &str) -> Self {
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
-            return Self::default();
-        };
-        let images = value
-            .get("items")
-            .and_then(|v| v.as_array())
-            .map(|items| {
-                items
-                    .iter()
-                    .map(|it| {
-                        ["image", "banner_image"]
-                            .iter()
-                            .find_map(|k| it.get(*k).and_then(|v| v.as_str()).map(str::to_string))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Extras { images }
-    }
 }
 
 fn non_empty(s: String) -> Option<String> {

@@ -69,10 +69,38 @@ impl AddressPolicy {
     }
 }
 
+/// Why the guard refused a request. It travels inside reqwest's error (the
+/// resolver's and the redirect policy's errors are wrapped by reqwest and
+/// hyper), where [`Refusal::find_in`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("scheme `{0}` is not http or https")]
+    Scheme(String),
+    #[error("URL has no host")]
+    NoHost,
+    #[error("host `{0}` is a loopback name")]
+    LoopbackName(String),
+    #[error("address {0} is not public")]
+    Address(IpAddr),
+    #[error(
+        "`{host}` resolves to {address}, not a public address (set fetch.allow_private_networks to allow)"
+    )]
+    Resolves { host: String, address: String },
+    #[error("redirect target {0}")]
+    Redirect(Box<Refusal>),
+}
+
+impl Refusal {
+    /// The refusal in `error` or anywhere in its chain of sources.
+    pub fn find_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refusal> {
+        std::iter::successors(Some(error), |e| e.source()).find_map(|e| e.downcast_ref())
+    }
+}
+
 /// Checks a URL whose host is an IP literal; names are checked at resolution.
-pub fn check_url(url: &url::Url, policy: &AddressPolicy) -> Result<(), String> {
+pub fn check_url(url: &url::Url, policy: &AddressPolicy) -> Result<(), Refusal> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("scheme `{}` is not http or https", url.scheme()));
+        return Err(Refusal::Scheme(url.scheme().to_string()));
     }
     let ip = match url.host() {
         Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
@@ -81,16 +109,16 @@ pub fn check_url(url: &url::Url, policy: &AddressPolicy) -> Result<(), String> {
             let loopback_name =
                 name.eq_ignore_ascii_case("localhost") || name.ends_with(".localhost");
             if loopback_name && !policy.names_allowed() {
-                return Err(format!("host `{name}` is a loopback name"));
+                return Err(Refusal::LoopbackName(name.to_string()));
             }
             return Ok(());
         }
-        None => return Err("URL has no host".into()),
+        None => return Err(Refusal::NoHost),
     };
     if policy.permits(ip) {
         Ok(())
     } else {
-        Err(format!("address {ip} is not public"))
+        Err(Refusal::Address(ip))
     }
 }
 
@@ -112,14 +140,11 @@ impl Resolve for GuardedResolver {
                 .filter(|addr| policy.permits(addr.ip()))
                 .collect();
             if allowed.is_empty() {
-                let blocked = resolved
+                let address = resolved
                     .first()
                     .map(|a| a.ip().to_string())
                     .unwrap_or_else(|| "no address".into());
-                return Err(format!(
-                    "blocked: `{host}` resolves to {blocked}, not a public address (set fetch.allow_private_networks to allow)"
-                )
-                .into());
+                return Err(Refusal::Resolves { host, address }.into());
             }
             let addrs: Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
@@ -191,7 +216,11 @@ mod tests {
             policy: std::sync::Arc::new(policy(false, &[])),
         };
         let name: Name = "localhost".parse().unwrap();
-        assert!(guarded.resolve(name).await.is_err());
+        let error = guarded.resolve(name).await.err().expect("refused");
+        assert!(
+            matches!(Refusal::find_in(&*error), Some(Refusal::Resolves { host, .. }) if host == "localhost"),
+            "{error}"
+        );
         let open = GuardedResolver {
             policy: std::sync::Arc::new(policy(true, &[])),
         };

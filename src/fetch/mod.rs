@@ -3,9 +3,12 @@
 //! caps enforced while streaming (after decompression, so a gzip bomb stops
 //! at the cap), timeouts, a redirect limit and the SSRF guard.
 
+mod freshness;
 pub mod guard;
 pub mod politeness;
 pub mod robots;
+
+pub use freshness::{Freshness, parse_retry_after};
 
 use std::sync::{Arc, Once};
 use std::time::Duration;
@@ -70,10 +73,11 @@ impl FetchError {
     }
 
     fn from_reqwest(error: reqwest::Error) -> FetchError {
+        if let Some(refusal) = guard::Refusal::find_in(&error) {
+            return FetchError::Blocked(refusal.to_string());
+        }
         let text = error_chain(&error);
-        if text.contains("blocked:") {
-            FetchError::Blocked(text)
-        } else if error.is_timeout() {
+        if error.is_timeout() {
             FetchError::Timeout
         } else if error.is_connect() {
             FetchError::Connect(text)
@@ -99,48 +103,6 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 pub struct Validators {
     pub etag: Option<String>,
     pub last_modified: Option<String>,
-}
-
-/// What a feed response says about caching, beyond the validators.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Freshness {
-    pub cache_control: Option<String>,
-    pub expires: Option<String>,
-    /// The server's `Date`, against which `Expires` is read (clocks differ).
-    pub date: Option<String>,
-}
-
-impl Freshness {
-    /// How long the response stays fresh: `max-age` when given (it beats
-    /// `Expires`, as in HTTP caching), else `Expires` − `Date`. `no-store`
-    /// and `no-cache` ask for no wait.
-    pub fn fresh_for(&self) -> Option<Duration> {
-        if let Some(cache_control) = &self.cache_control {
-            let mut max_age = None;
-            for directive in cache_control.split(',') {
-                let directive = directive.trim().to_ascii_lowercase();
-                if directive == "no-store" || directive == "no-cache" {
-                    return None;
-                }
-                if let Some(seconds) = directive.strip_prefix("max-age=") {
-                    max_age = seconds.trim_matches('"').parse::<u64>().ok();
-                }
-            }
-            if let Some(seconds) = max_age {
-                return (seconds > 0).then(|| Duration::from_secs(seconds));
-            }
-        }
-        let expires = chrono::DateTime::parse_from_rfc2822(self.expires.as_deref()?.trim()).ok()?;
-        let date = self
-            .date
-            .as_deref()
-            .and_then(|d| chrono::DateTime::parse_from_rfc2822(d.trim()).ok())
-            .map_or_else(chrono::Utc::now, |d| d.with_timezone(&chrono::Utc));
-        (expires.with_timezone(&chrono::Utc) - date)
-            .to_std()
-            .ok()
-            .filter(|d| !d.is_zero())
-    }
 }
 
 #[derive(Debug)]
@@ -203,7 +165,7 @@ impl Fetcher {
             }
             match guard::check_url(attempt.url(), &redirect_policy) {
                 Ok(()) => attempt.follow(),
-                Err(reason) => attempt.error(format!("blocked: redirect target {reason}")),
+                Err(refusal) => attempt.error(guard::Refusal::Redirect(Box::new(refusal))),
             }
         });
         let builder = || {
@@ -297,11 +259,7 @@ impl Fetcher {
             }
         };
         let moved_to = (hops > 0 && permanent).then(|| current.clone());
-        let freshness = Freshness {
-            cache_control: header_text(response.headers(), reqwest::header::CACHE_CONTROL),
-            expires: header_text(response.headers(), reqwest::header::EXPIRES),
-            date: header_text(response.headers(), reqwest::header::DATE),
-        };
+        let freshness = Freshness::from_headers(response.headers());
         if response.status() == StatusCode::NOT_MODIFIED {
             return Ok(FeedResponse::NotModified {
                 validators: validators_of(response.headers(), validators),
@@ -382,7 +340,7 @@ impl Fetcher {
         url: &Url,
         headers: HeaderMap,
     ) -> Result<reqwest::Response, FetchError> {
-        guard::check_url(url, &self.addresses).map_err(FetchError::Blocked)?;
+        guard::check_url(url, &self.addresses).map_err(|r| FetchError::Blocked(r.to_string()))?;
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         let _permit = self.hosts.acquire(&host).await;
         let response = client
@@ -429,17 +387,6 @@ fn validators_of(headers: &HeaderMap, previous: &Validators) -> Validators {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
-}
-
 /// Reads a body chunk by chunk, failing as soon as it passes `limit`.
 async fn read_capped(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, FetchError> {
     if response.content_length().is_some_and(|len| len > limit) {
@@ -457,63 +404,4 @@ async fn read_capped(mut response: reqwest::Response, limit: u64) -> Result<Vec<
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn freshness_lifetime() {
-        let fresh = |cache_control: Option<&str>, expires: Option<&str>, date: Option<&str>| {
-            Freshness {
-                cache_control: cache_control.map(str::to_string),
-                expires: expires.map(str::to_string),
-                date: date.map(str::to_string),
-            }
-            .fresh_for()
-        };
-        let date = Some("Sat, 28 Nov 2026 10:00:00 GMT");
-        let in_an_hour = Some("Sat, 28 Nov 2026 11:00:00 GMT");
-        assert_eq!(
-            fresh(Some("public, max-age=900"), None, None),
-            Some(Duration::from_secs(900))
-        );
-        assert_eq!(
-            fresh(Some("max-age=60"), in_an_hour, date),
-            Some(Duration::from_secs(60)),
-            "max-age beats Expires"
-        );
-        assert_eq!(
-            fresh(None, in_an_hour, date),
-            Some(Duration::from_secs(3600))
-        );
-        assert_eq!(fresh(Some("max-age=0"), None, None), None);
-        assert_eq!(fresh(Some("no-cache, max-age=600"), None, None), None);
-        assert_eq!(fresh(None, Some("0"), date), None);
-        assert_eq!(
-            fresh(None, Some("Sat, 28 Nov 2026 09:00:00 GMT"), date),
-            None
-        );
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon"), None);
-    }
-
-    #[test]
-    fn transient_errors() {
-        let status = |s| FetchError::Status {
-            status: s,
-            retry_after: None,
-        };
-        assert!(status(503).is_transient());
-        assert!(status(429).is_transient());
-        assert!(!status(404).is_transient());
-        assert!(!FetchError::TooLarge { limit: 1 }.is_transient());
-        assert!(FetchError::Timeout.is_transient());
-    }
-}
+mod tests;

@@ -92,22 +92,21 @@ fn status_bytes(field: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// CPU time (user + system) this process has used so far, from
-/// `/proc/self/stat` (Linux; clock ticks are 100 per second there).
+/// CPU time (user + system, all threads) this process has used so far,
+/// from the kernel's process CPU clock: nanoseconds, where `/proc/self/stat`
+/// counts clock ticks whose rate differs between systems.
 pub fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th fields of the whole line.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(Duration::from_millis((utime + stime) * 10))
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Some(Duration::new(
+        u64::try_from(now.tv_sec).ok()?,
+        u32::try_from(now.tv_nsec).ok()?,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn quantiles_are_within_five_percent() {
@@ -136,12 +135,37 @@ mod tests {
     #[test]
     fn reads_process_figures() {
         assert!(peak_rss_bytes().unwrap() > 0);
-        let before = cpu_time().unwrap();
+        assert!(rss_bytes().unwrap() > 0);
+    }
+
+    /// CPU this thread has used, from the kernel's thread clock.
+    fn thread_cpu() -> Duration {
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+    }
+
+    #[test]
+    fn cpu_time_grows_by_the_cpu_burnt() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let (wall, process, thread) = (Instant::now(), cpu_time().unwrap(), thread_cpu());
+        // About 100 ms of CPU on this thread, whatever the machine's speed.
         let mut x = 0u64;
-        for i in 0..50_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
+        while thread_cpu() - thread < Duration::from_millis(100) {
+            for i in 0..100_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
         }
         std::hint::black_box(x);
-        assert!(cpu_time().unwrap() > before);
+        let burnt = thread_cpu() - thread;
+        let grown = cpu_time().unwrap() - process;
+        let elapsed = wall.elapsed();
+        // At least what this thread burnt (other tests run beside it, so
+        // maybe more), and at most what every core could have burnt
+        // meanwhile: a wrong unit (ticks, ms) fails one side or the other.
+        assert!(grown >= burnt, "process {grown:?} < this thread {burnt:?}");
+        assert!(
+            grown <= elapsed * cores + Duration::from_millis(20),
+            "process {grown:?} > {cores} cores × {elapsed:?}"
+        );
     }
 }

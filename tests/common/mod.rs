@@ -1,14 +1,17 @@
-//! Shared test harness: an in-process HTTP server on loopback, a RabbitMQ
-//! test exchange with a capture queue, and helpers to run the real binary.
+//! Shared test harness: an in-process HTTP server on loopback (`http.rs`), a
+//! RabbitMQ test exchange with a capture queue, and helpers to run the real
+//! binary.
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+mod http;
 pub mod pg;
 
-use std::collections::HashMap;
+#[allow(unused_imports)] // as above
+pub use http::{Route, TestServer, free_port, http_get};
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lapin::options::{
@@ -17,183 +20,8 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 pub const BROKER_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-
-/// One canned HTTP response.
-#[derive(Clone, Debug)]
-pub struct Route {
-    pub status: u16,
-    pub content_type: String,
-    pub body: Vec<u8>,
-    pub headers: Vec<(String, String)>,
-    /// Waited before answering: a slow server, so work is in flight.
-    pub delay: Duration,
-    /// Sends the body one byte at a time with this pause between bytes.
-    pub trickle: Option<Duration>,
-}
-
-impl Route {
-    pub fn ok(content_type: &str, body: impl Into<Vec<u8>>) -> Route {
-        Route {
-            status: 200,
-            content_type: content_type.into(),
-            body: body.into(),
-            headers: Vec::new(),
-            delay: Duration::ZERO,
-            trickle: None,
-        }
-    }
-
-    pub fn delayed(self, delay: Duration) -> Route {
-        Route { delay, ..self }
-    }
-
-    pub fn status(status: u16) -> Route {
-        Route {
-            status,
-            content_type: "text/plain".into(),
-            body: format!("status {status}").into_bytes(),
-            headers: Vec::new(),
-            delay: Duration::ZERO,
-            trickle: None,
-        }
-    }
-}
-
-#[derive(Default)]
-struct ServerState {
-    routes: HashMap<String, Route>,
-    hits: HashMap<String, usize>,
-}
-
-/// A tiny HTTP/1.1 server on 127.0.0.1: one response per connection.
-#[derive(Clone)]
-pub struct TestServer {
-    pub base: String,
-    state: Arc<Mutex<ServerState>>,
-}
-
-impl TestServer {
-    pub async fn start() -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(Mutex::new(ServerState::default()));
-        let shared = Arc::clone(&state);
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else {
-                    return;
-                };
-                let state = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    loop {
-                        let Ok(n) = socket.read(&mut chunk).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            return;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                        if buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                            break;
-                        }
-                    }
-                    let request = String::from_utf8_lossy(&buf).to_string();
-                    let target = request.split_whitespace().nth(1).unwrap_or("/").to_string();
-                    let path = target.split('?').next().unwrap_or("/").to_string();
-                    let if_none_match = request.lines().find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("if-none-match")
-                            .then(|| v.trim().to_string())
-                    });
-                    let route = {
-                        let mut s = state.lock().unwrap();
-                        *s.hits.entry(path.clone()).or_default() += 1;
-                        s.routes.get(&path).cloned()
-                    };
-                    let mut route = route.unwrap_or_else(|| Route::status(404));
-                    let etag = route
-                        .headers
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case("etag"))
-                        .map(|(_, v)| v.clone());
-                    if etag.is_some() && etag == if_none_match {
-                        route = Route {
-                            status: 304,
-                            body: Vec::new(),
-                            ..route
-                        };
-                    }
-                    if !route.delay.is_zero() {
-                        tokio::time::sleep(route.delay).await;
-                    }
-                    let mut head = format!(
-                        "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
-                        route.status,
-                        route.content_type,
-                        route.body.len()
-                    );
-                    for (k, v) in &route.headers {
-                        head.push_str(&format!("{k}: {v}\r\n"));
-                    }
-                    head.push_str("\r\n");
-                    let _ = socket.write_all(head.as_bytes()).await;
-                    match route.trickle {
-                        Some(pause) => {
-                            for byte in &route.body {
-                                if socket.write_all(&[*byte]).await.is_err() {
-                                    return;
-                                }
-                                tokio::time::sleep(pause).await;
-                            }
-                        }
-                        None => {
-                            let _ = socket.write_all(&route.body).await;
-                        }
-                    }
-                    let _ = socket.shutdown().await;
-                });
-            }
-        });
-        TestServer { base, state }
-    }
-
-    pub fn route(&self, path: &str, route: Route) {
-        self.state
-            .lock()
-            .unwrap()
-            .routes
-            .insert(path.to_string(), route);
-    }
-
-    /// Serves a fixture file, with `{BASE}` replaced by this server's base URL.
-    pub fn fixture(&self, path: &str, content_type: &str, fixture: &str) {
-        let text = std::fs::read_to_string(fixture_path(fixture)).unwrap();
-        self.route(
-            path,
-            Route::ok(content_type, text.replace("{BASE}", &self.base)),
-        );
-    }
-
-    pub fn hits(&self, path: &str) -> usize {
-        self.state
-            .lock()
-            .unwrap()
-            .hits
-            .get(path)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-}
 
 pub const RSS: &str = "application/rss+xml; charset=utf-8";
 
@@ -262,31 +90,6 @@ pub fn feeds(server: &TestServer) -> Vec<(&'static str, String)> {
         ("notes", server.url("/feeds/notes.json")),
         ("broken", server.url("/feeds/broken.xml")),
     ]
-}
-
-/// GET on loopback with a bare HTTP/1.1 request: (status, body).
-pub async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.ok()?;
-    let status = response.get(9..12)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n")?.1.to_string();
-    Some((status, body))
-}
-
-/// A loopback port nothing listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 pub fn fixture_path(name: &str) -> PathBuf {
