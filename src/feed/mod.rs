@@ -20,7 +20,7 @@ mod scan;
 mod text;
 
 pub use dates::parse_date;
-pub use model::{FeedError, FeedFormat, FeedItem, ParsedFeed};
+pub use model::{FeedError, FeedFormat, FeedItem, ParsedFeed, SkipSchedule};
 pub use opml::{Subscription, parse_opml, write_opml};
 pub use prepare::{MAX_ELEMENTS, MAX_ITEMS};
 pub use text::html_to_text;

@@ -13,7 +13,7 @@ use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{Namespace, ResolveResult};
 
-use crate::schedule::SkipSchedule;
+use super::SkipSchedule;
 
 const MEDIA_RSS: &str = "http://search.yahoo.com/mrss/";
 const RSS_1: &str = "http://purl.org/rss/1.0/";

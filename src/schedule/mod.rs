@@ -14,9 +14,10 @@
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::feed::FeedItem;
+pub use crate::feed::SkipSchedule;
 
 mod state;
 
@@ -129,47 +130,6 @@ fn publisher_floor(ttl: Option<Duration>, http_fresh_for: Option<Duration>) -> O
     match (ttl, http_fresh_for) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
-    }
-}
-
-/// RSS `skipHours` and `skipDays`: when the publisher asks not to be polled.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SkipSchedule {
-    /// Bit `h` set: skip the hour `h` (0–23, GMT).
-    pub hours: u32,
-    /// Bit `d` set: skip the day `d` (0 = Monday, GMT).
-    pub days: u8,
-}
-
-impl SkipSchedule {
-    const ALL_HOURS: u32 = (1 << 24) - 1;
-    const ALL_DAYS: u8 = (1 << 7) - 1;
-
-    fn skips(&self, at: DateTime<Utc>) -> bool {
-        self.hours & (1 << at.hour()) != 0
-            || self.days & (1 << at.weekday().num_days_from_monday()) != 0
-    }
-
-    /// The first time at or after `at` that is not skipped. A schedule that
-    /// skips every hour or every day is ignored: the feed must still be polled.
-    pub fn next_allowed(&self, at: DateTime<Utc>) -> DateTime<Utc> {
-        if self.hours & Self::ALL_HOURS == Self::ALL_HOURS
-            || self.days & Self::ALL_DAYS == Self::ALL_DAYS
-        {
-            return at;
-        }
-        let mut t = at;
-        // At most a week of hours to step over.
-        for _ in 0..(24 * 7) {
-            if !self.skips(t) {
-                return t;
-            }
-            let into_hour = Duration::from_secs(u64::from(t.minute() * 60 + t.second()))
-                + Duration::from_nanos(u64::from(t.nanosecond()));
-            t = t + chrono::Duration::hours(1)
-                - chrono::Duration::from_std(into_hour).unwrap_or_default();
-        }
-        at
     }
 }
 
