@@ -11,6 +11,7 @@
 //! of calls is bounded by the number of tasks making them.
 
 mod archive;
+mod claims;
 mod feeds;
 mod schema;
 mod stories;
@@ -173,13 +174,13 @@ impl Store for SqliteStore {
         waiting_too: bool,
     ) -> Result<Vec<StoryWork>, StoreError> {
         let claimant = claimant.clone();
-        self.call(move |c| stories::claim_unfinished(c, &claimant, now_ms, limit, waiting_too))
+        self.call(move |c| claims::claim_unfinished(c, &claimant, now_ms, limit, waiting_too))
             .await
     }
 
     async fn release(&self, story_id: &str, until_ms: i64) -> Result<(), StoreError> {
         let story_id = story_id.to_string();
-        self.call(move |c| stories::release(c, &story_id, until_ms))
+        self.call(move |c| claims::release(c, &story_id, until_ms))
             .await
     }
 
@@ -279,7 +280,7 @@ impl Store for SqliteStore {
     }
 
     async fn unfinished_unclaimed(&self, now_ms: i64) -> Result<u64, StoreError> {
-        self.call(move |c| stories::unfinished_unclaimed(c, now_ms))
+        self.call(move |c| claims::unfinished_unclaimed(c, now_ms))
             .await
     }
 

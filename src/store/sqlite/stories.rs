@@ -73,7 +73,8 @@ const TAKEN: &str =
     "state = 'published' OR (state = 'discovered' AND (lease_until IS NULL OR lease_until < ?4))";
 
 /// Columns [`task_of`] reads, in order.
-const TASK_COLUMNS: &str = "id, feed_id, item, url, item_version, revision, content_hash, status";
+pub(super) const TASK_COLUMNS: &str =
+    "id, feed_id, item, url, item_version, revision, content_hash, status";
 
 fn task_of(row: &rusqlite::Row<'_>) -> Result<StoryTask, StoreError> {
     let item: String = row.get(2)?;
@@ -388,64 +389,6 @@ pub(super) fn begin_attempt(conn: &mut Connection, story_id: &str) -> Result<u32
     Ok(attempts.unwrap_or(1))
 }
 
-pub(super) fn release(
-    conn: &mut Connection,
-    story_id: &str,
-    until_ms: i64,
-) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE stories SET lease_owner = NULL, lease_until = ?2, changed_ms = ?3
-         WHERE id = ?1 AND state != 'published'",
-        params![story_id, until_ms, now_ms()],
-    )?;
-    Ok(())
-}
-
-pub(super) fn claim_unfinished(
-    conn: &mut Connection,
-    claimant: &Claimant,
-    now_ms: i64,
-    limit: usize,
-    waiting_too: bool,
-) -> Result<Vec<StoryWork>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "UPDATE stories SET lease_owner = ?1, lease_until = ?2
-         WHERE id IN (SELECT id FROM stories
-                      WHERE state != 'published'
-                        AND (lease_until IS NULL OR lease_until < ?3
-                             OR (?5 AND lease_owner IS NULL))
-                      ORDER BY changed_ms, id LIMIT ?4)
-         RETURNING {TASK_COLUMNS}, state, {PENDING_COLUMNS}, changed_ms"
-    ))?;
-    let mut rows = stmt.query(params![
-        claimant.id,
-        claimant.lease_until(now_ms),
-        now_ms,
-        limit as i64,
-        waiting_too
-    ])?;
-    let mut claimed = Vec::new();
-    while let Some(row) = rows.next()? {
-        claimed.push((row.get::<_, i64>(14)?, work_of(row)?));
-    }
-    // RETURNING keeps no order: oldest first, as the subquery chose them.
-    claimed.sort_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| a.1.story_id().cmp(b.1.story_id()))
-    });
-    Ok(claimed.into_iter().map(|(_, work)| work).collect())
-}
-
-pub(super) fn unfinished_unclaimed(conn: &mut Connection, now_ms: i64) -> Result<u64, StoreError> {
-    let count = conn.query_row(
-        "SELECT count(*) FROM stories
-         WHERE state != 'published' AND (lease_owner IS NULL OR lease_until < ?1)",
-        [now_ms],
-        |r| r.get(0),
-    )?;
-    Ok(count)
-}
-
 pub(super) fn unfinished(
     conn: &mut Connection,
     changed_before_ms: i64,
@@ -463,11 +406,11 @@ pub(super) fn unfinished(
 }
 
 /// The pending message's columns, after [`TASK_COLUMNS`] and the state.
-const PENDING_COLUMNS: &str =
+pub(super) const PENDING_COLUMNS: &str =
     "pending_revision, pending_event, pending_routing_key, pending_timestamp, pending_body";
 
 /// A story's work from a row of [`TASK_COLUMNS`], state, [`PENDING_COLUMNS`].
-fn work_of(row: &rusqlite::Row<'_>) -> Result<StoryWork, StoreError> {
+pub(super) fn work_of(row: &rusqlite::Row<'_>) -> Result<StoryWork, StoreError> {
     let state: String = row.get(8)?;
     if state != "fetched" {
         return Ok(StoryWork::Process(Box::new(task_of(row)?)));
