@@ -90,6 +90,16 @@ impl Worker {
             removed = synced.removed,
             "feed list synchronised with the config"
         );
+        // From here on the feed list is the store's: the config's copy of it
+        // (100,000 feeds are tens of MB) is not kept.
+        let config = if config.feeds.is_empty() {
+            config
+        } else {
+            Arc::new(Config {
+                feeds: Vec::new(),
+                ..Config::clone(&config)
+            })
+        };
         let feeds = store.feeds().await?.len();
         if !metrics.limit_per_feed_labels(feeds) && config.ops.per_feed_metrics {
             info!(

@@ -83,8 +83,9 @@ async fn work(config: Config, once: bool, sink: SinkKind) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let worker = Worker::assemble(Arc::clone(&config), store, sink, metrics, &signals).await?;
-    info!(config_feeds = config.feeds.len(), once, "feedwire started");
+    let config_feeds = config.feeds.len();
+    let worker = Worker::assemble(config, store, sink, metrics, &signals).await?;
+    info!(config_feeds, once, "feedwire started");
     if let Some(ops) = &ops {
         worker.serve_ops(ops, &signals.shutdown);
     }

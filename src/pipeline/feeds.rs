@@ -4,7 +4,7 @@
 //! messages.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use tracing::warn;
 
@@ -16,21 +16,45 @@ use crate::schedule::{FeedHealth, FeedState};
 
 #[derive(Default)]
 pub(super) struct FeedBook {
-    specs: RwLock<HashMap<String, Arc<FeedConfig>>>,
-    health: Mutex<HashMap<String, FeedHealth>>,
-    titles: Mutex<HashMap<String, Option<String>>>,
+    /// One entry per feed (100,000 of them should cost little).
+    feeds: RwLock<HashMap<Box<str>, Entry>>,
+}
+
+struct Entry {
+    spec: Arc<FeedConfig>,
+    health: Option<FeedHealth>,
+    /// `None` until read from a body or from the store.
+    title: Option<Option<Box<str>>>,
 }
 
 impl FeedBook {
-    /// Reads the feed list from the store.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Box<str>, Entry>> {
+        self.feeds.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Box<str>, Entry>> {
+        self.feeds.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the feed list from the store, keeping what is known of the
+    /// feeds still in it.
     pub async fn reload(&self, ctx: &Context) {
         match ctx.store.feeds().await {
-            Ok(feeds) => {
-                let specs = feeds
-                    .into_iter()
-                    .map(|feed| (feed.id.clone(), Arc::new(feed)))
-                    .collect();
-                *self.specs.write().unwrap_or_else(|p| p.into_inner()) = specs;
+            Ok(specs) => {
+                let mut feeds = self.write();
+                let mut next = HashMap::with_capacity(specs.len());
+                for spec in specs {
+                    let old = feeds.remove(spec.id.as_str());
+                    next.insert(
+                        spec.id.as_str().into(),
+                        Entry {
+                            spec: Arc::new(spec),
+                            health: old.as_ref().and_then(|e| e.health),
+                            title: old.and_then(|e| e.title),
+                        },
+                    );
+                }
+                *feeds = next;
             }
             Err(error) => warn!(%error, "cannot read the feed list; keeping the one loaded"),
         }
@@ -47,23 +71,14 @@ impl FeedBook {
     }
 
     fn cached(&self, feed_id: &str) -> Option<Arc<FeedConfig>> {
-        self.specs
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(feed_id)
-            .cloned()
+        self.read().get(feed_id).map(|e| Arc::clone(&e.spec))
     }
 
     /// Every feed's id, in the list's order.
     pub fn ids(&self) -> Vec<String> {
-        let specs = self.specs.read().unwrap_or_else(|p| p.into_inner());
-        let mut ids: Vec<String> = specs.keys().cloned().collect();
+        let mut ids: Vec<String> = self.read().keys().map(|k| k.to_string()).collect();
         ids.sort();
         ids
-    }
-
-    pub fn len(&self) -> usize {
-        self.specs.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// The routing key of a feed's messages.
@@ -79,11 +94,10 @@ impl FeedBook {
     }
 
     pub fn refresh_gauge(&self, metrics: &Metrics) {
-        let feeds = self.len();
-        let health = self.health.lock().unwrap_or_else(|p| p.into_inner());
-        let count = |wanted| health.values().filter(|&&h| h == wanted).count() as i64;
+        let feeds = self.read();
+        let count = |wanted| feeds.values().filter(|e| e.health == Some(wanted)).count() as i64;
         let (backing_off, dead) = (count(FeedHealth::BackingOff), count(FeedHealth::Dead));
-        let healthy = feeds as i64 - backing_off - dead;
+        let healthy = feeds.len() as i64 - backing_off - dead;
         for (health, value) in [
             (FeedHealth::Healthy, healthy),
             (FeedHealth::BackingOff, backing_off),
@@ -101,13 +115,14 @@ impl FeedBook {
     /// The feed as a message names it; its title from the last parsed body
     /// (read from the store once after a restart).
     pub async fn feed_ref(&self, ctx: &Context, feed_id: &str) -> FeedRef {
-        let cached = self
-            .titles
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(feed_id)
-            .cloned();
-        let title = match cached {
+        let known = self.read().get(feed_id).map(|e| {
+            (
+                e.spec.url.clone(),
+                e.title.clone().map(|t| t.map(String::from)),
+            )
+        });
+        let (url, title) = known.unwrap_or_default();
+        let title = match title {
             Some(title) => title,
             None => {
                 let title = ctx
@@ -123,25 +138,20 @@ impl FeedBook {
         };
         FeedRef {
             id: feed_id.to_string(),
-            url: self
-                .cached(feed_id)
-                .map(|f| f.url.clone())
-                .unwrap_or_default(),
+            url,
             title,
         }
     }
 
     pub fn note_title(&self, feed_id: &str, title: Option<String>) {
-        self.titles
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(feed_id.to_string(), title);
+        if let Some(entry) = self.write().get_mut(feed_id) {
+            entry.title = Some(title.map(String::into_boxed_str));
+        }
     }
 
     pub fn note_health(&self, state: &FeedState) {
-        self.health
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(state.feed_id.clone(), state.health());
+        if let Some(entry) = self.write().get_mut(state.feed_id.as_str()) {
+            entry.health = Some(state.health());
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! stories are claimed from the store, so several workers on one shared
 //! store never poll the same feed or work on the same story at once.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,16 +32,17 @@ const RELOAD_EVERY: Duration = Duration::from_secs(60);
 /// (another worker may have added one, or a claim lapsed).
 const MAX_IDLE: Duration = Duration::from_secs(1);
 
-/// Polls one claimed feed and queues its stories.
+/// Polls one claimed feed (held since its claim) and queues its stories.
 async fn poll_and_enqueue(ctx: &Context, feeds: &FeedBook, intake: &Intake, state: FeedState) {
-    let Some(feed) = feeds.spec(ctx, &state.feed_id).await else {
-        warn!(feed_id = %state.feed_id, "claimed a feed that is not in the feed list");
+    let feed_id = state.feed_id.clone();
+    let Some(feed) = feeds.spec(ctx, &feed_id).await else {
+        warn!(feed_id = %feed_id, "claimed a feed that is not in the feed list");
+        ctx.held.drop_feed(&feed_id);
         return;
     };
     let span = info_span!("poll", feed_id = %feed.id, url = %feed.url);
-    ctx.held.take_feed(&feed.id);
     let tasks = poll_feed(ctx, feeds, &feed, state).instrument(span).await;
-    ctx.held.drop_feed(&feed.id);
+    ctx.held.drop_feed(&feed_id);
     intake
         .enqueue_all(
             tasks
@@ -111,47 +113,57 @@ pub(super) async fn run_forever(ctx: &Arc<Context>, feeds: &Arc<FeedBook>) {
     let concurrency = ctx.config.poll.concurrency;
     let slots = Arc::new(Semaphore::new(concurrency));
     let freed = Arc::new(Notify::new());
-    // Claim in batches when every slot is busy: a claim per finished poll
-    // would cost a store round trip per poll.
-    let batch = (concurrency / 4).clamp(1, 64);
+    // Due feeds claimed ahead of free slots, so a finished poll is followed
+    // by the next without a store round trip; topped up when half empty.
+    let mut ready: VecDeque<FeedState> = VecDeque::with_capacity(concurrency);
     let mut sweep = tokio::time::interval(SWEEP_EVERY.min(ctx.claimant.lease / 2));
     sweep.tick().await;
     let mut reload = tokio::time::interval(RELOAD_EVERY);
     reload.tick().await;
     loop {
-        let free = slots.available_permits();
-        let mut saturated = free == 0;
-        if free > 0 {
+        // Nothing more due than what the last claim found: wait for it.
+        let mut drained = false;
+        if ready.len() <= concurrency / 2 {
+            let want = concurrency - ready.len();
             match ctx
                 .store
-                .claim_due_feeds(&ctx.claimant, now_ms(), free)
+                .claim_due_feeds(&ctx.claimant, now_ms(), want)
                 .await
             {
                 Ok(claimed) => {
-                    saturated = claimed.len() == free;
+                    drained = claimed.len() < want;
                     for state in claimed {
-                        let slot = Arc::clone(&slots)
-                            .try_acquire_owned()
-                            .expect("a slot for each claimed feed");
-                        spawn_poll(ctx, feeds, &workers.intake, &freed, slot, state);
+                        ctx.held.take_feed(&state.feed_id);
+                        ready.push_back(state);
                     }
                 }
-                Err(error) => warn!(%error, "cannot claim due feeds"),
+                Err(error) => {
+                    warn!(%error, "cannot claim due feeds");
+                    drained = true;
+                }
             }
         }
-        let wait = if saturated {
-            None
-        } else {
+        while !ready.is_empty() {
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                break;
+            };
+            let state = ready.pop_front().expect("not empty");
+            spawn_poll(ctx, feeds, &workers.intake, &freed, slot, state);
+        }
+        let idle = if ready.is_empty() && drained {
             let now = now_ms();
             let next = ctx.store.next_due_ms(now).await.ok().flatten();
             Some(next.map_or(MAX_IDLE, |at| {
                 Duration::from_millis((at - now).clamp(10, MAX_IDLE.as_millis() as i64) as u64)
             }))
+        } else {
+            None
         };
         tokio::select! {
             _ = ctx.shutdown.cancelled() => break,
-            _ = wait_for_slots(&slots, &freed, batch), if wait.is_none() => {}
-            _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
+            // A poll finished: start the next claimed one (or claim more).
+            _ = freed.notified(), if !ready.is_empty() || !drained => {}
+            _ = tokio::time::sleep(idle.unwrap_or_default()), if idle.is_some() => {}
             _ = sweep.tick() => {
                 workers.intake.resume(false).await;
                 prune_archive(ctx).await;
@@ -159,6 +171,7 @@ pub(super) async fn run_forever(ctx: &Arc<Context>, feeds: &Arc<FeedBook>) {
             _ = reload.tick() => feeds.reload(ctx).await,
         }
     }
+    // Claimed feeds not polled are let go when the worker signs off.
     info!("shutting down: polling stopped, finishing in-flight stories");
     workers.finish().await;
 }
@@ -182,19 +195,4 @@ fn spawn_poll(
         drop(slot);
         freed.notify_one();
     });
-}
-
-/// Waits until `batch` poll slots are free, or a moment has passed with at
-/// least one free.
-async fn wait_for_slots(slots: &Semaphore, freed: &Notify, batch: usize) {
-    loop {
-        freed.notified().await;
-        if slots.available_permits() >= batch {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        if slots.available_permits() > 0 {
-            return;
-        }
-    }
 }
