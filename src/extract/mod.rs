@@ -1,6 +1,7 @@
 //! Article text extraction: decode → parse once → metadata → site rules →
 //! JSON-LD articleBody → Readability (dom_smoothie) → text rendering → pruning.
 
+mod attrs;
 pub mod decode;
 pub mod depth;
 pub mod jsonld;
@@ -9,6 +10,7 @@ pub mod metadata;
 mod proptests;
 pub mod prune;
 pub mod rules;
+mod tags;
 pub mod text;
 
 pub use decode::decode_html;
