@@ -1,11 +1,12 @@
 //! Metadata pass: title, authors, dates, language, description, image,
 //! site name and canonical URL from meta tags, JSON-LD and the markup.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use dom_query::{Document, NodeRef};
 use serde_json::Value;
 use url::Url;
 
+pub use super::dates::parse_date;
 use super::jsonld;
 use super::text::normalize_ws;
 
@@ -60,76 +61,6 @@ pub fn absolutize(raw: &str, base: Option<&Url>) -> Option<String> {
     }
     let u = base?.join(raw).ok()?;
     matches!(u.scheme(), "http" | "https").then(|| u.to_string())
-}
-
-/// Parse the date formats seen on news pages into UTC.
-pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    if s.is_empty() || s.len() > 64 {
-        return None;
-    }
-    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
-        return Some(d.with_timezone(&Utc));
-    }
-    if let Ok(d) = DateTime::parse_from_rfc2822(s) {
-        return Some(d.with_timezone(&Utc));
-    }
-    let with_tz = [
-        "%Y-%m-%dT%H:%M:%S%.f%z",
-        "%Y-%m-%dT%H:%M:%S%z",
-        "%Y-%m-%dT%H:%M%z",
-        "%Y-%m-%dT%H:%M%:z",
-        "%Y-%m-%d %H:%M:%S%.f%:z",
-        "%Y-%m-%d %H:%M:%S%:z",
-        "%Y-%m-%d %H:%M:%S%z",
-        "%Y-%m-%d %H:%M:%S %z",
-        "%a, %d %b %Y %H:%M:%S %z",
-        "%A, %B %d, %Y %I:%M %p %z",
-    ];
-    for f in with_tz {
-        if let Ok(d) = DateTime::parse_from_str(s, f) {
-            return Some(d.with_timezone(&Utc));
-        }
-    }
-    let s2 = s
-        .trim_end_matches('Z')
-        .trim_end_matches(" UTC")
-        .trim_end_matches(" GMT");
-    let naive = [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%Y/%m/%d %H:%M:%S",
-        "%Y%m%dT%H%M%S",
-    ];
-    for f in naive {
-        if let Ok(d) = NaiveDateTime::parse_from_str(s2, f) {
-            return Some(Utc.from_utc_datetime(&d));
-        }
-    }
-    for f in [
-        "%Y-%m-%d",
-        "%Y/%m/%d",
-        "%Y%m%d",
-        "%B %d, %Y",
-        "%d %B %Y",
-        "%b %d, %Y",
-    ] {
-        if let Ok(d) = NaiveDate::parse_from_str(s2, f) {
-            return d.and_hms_opt(0, 0, 0).map(|d| Utc.from_utc_datetime(&d));
-        }
-    }
-    // A date prefix followed by something we do not understand.
-    if s.len() >= 10 && s.is_char_boundary(10) && s.as_bytes().get(4) == Some(&b'-') {
-        return NaiveDate::parse_from_str(&s[..10], "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|d| Utc.from_utc_datetime(&d));
-    }
-    None
 }
 
 const TITLE_SEPARATORS: &[&str] = &[" | ", " - ", " – ", " — ", " :: ", " · ", " • ", " / "];
@@ -591,20 +522,6 @@ mod tests {
             "Storm hits the coast today"
         );
         assert_eq!(strip_site_suffix("Plain title", None), "Plain title");
-    }
-
-    #[test]
-    fn dates() {
-        for s in [
-            "2024-01-02T03:04:05Z",
-            "2024-01-02T03:04:05.123+0000",
-            "2024-01-02 03:04:05",
-            "2024-01-02",
-            "Tue, 02 Jan 2024 03:04:05 GMT",
-        ] {
-            assert!(parse_date(s).is_some(), "{s}");
-        }
-        assert!(parse_date("yesterday").is_none());
     }
 
     #[test]

@@ -2,14 +2,19 @@
 //! JSON-LD articleBody → Readability (dom_smoothie) → text rendering → pruning.
 
 mod attrs;
+pub mod blocks;
+mod choose;
+mod dates;
 pub mod decode;
 pub mod depth;
+mod formatting;
 pub mod jsonld;
 pub mod metadata;
 #[cfg(test)]
 mod proptests;
 pub mod prune;
 pub mod rules;
+mod stopwords;
 mod tags;
 pub mod text;
 
@@ -25,6 +30,8 @@ use dom_smoothie::{Config, Readability, TextMode};
 pub enum ExtractionMethod {
     SiteRule,
     JsonLd,
+    /// The generic path: Readability or, when its text fails the
+    /// self-checks, the block classifier ([`blocks`], [`choose`]).
     Readability,
     FeedContent,
     FeedSummary,
@@ -191,14 +198,18 @@ pub fn extract(html: &str, url: Option<&url::Url>) -> Extracted {
     }
 
     let (count, depth) = doc_shape(&doc);
+    // Boilerplate known by class and data-* attributes goes first (Readability
+    // drops those attributes from its output).
+    prune::prune_dom(&doc);
     let t = if count > MAX_READABILITY_ELEMENTS || depth > MAX_READABILITY_DEPTH {
-        prune::prune_dom(&doc);
         doc.body().map(|b| text::render(&b))
     } else {
-        // Readability drops class and data-* attributes from its output, so
-        // boilerplate known by those attributes goes before it runs.
-        prune::prune_dom(&doc);
-        readability_text(doc)
+        let blocks = doc
+            .body()
+            .map(|b| blocks::classified(&b))
+            .unwrap_or_default();
+        let r = readability_text(doc);
+        Some(choose::choose(r, &blocks, meta.description.as_deref()).0)
     };
     if let Some(t) = t.map(finish).filter(|t| !t.is_empty()) {
         out.text = t;
