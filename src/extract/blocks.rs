@@ -366,7 +366,7 @@ mod tests {
                 .as_str(),
         );
         let text = good_text(&classified(&doc.root()));
-        assert_eq!(text.matches("在采访中").count(), 6, "{text}");
+        assert_eq!(text.matches("在采访中").count(), 8, "{text}");
         assert!(!text.contains("首页"));
     }
 
