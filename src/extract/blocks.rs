@@ -362,10 +362,13 @@ mod tests {
         let zh = "在采访中，我们了解到不少学子在出国前就每年守在电脑前观看两会直播。但是，随着年龄和阅历的增长，\
             学子对两会的关注点在出国前后发生了很大的变化。在采访中，我们了解到不少学子在出国前就每年守在电脑前观看两会直播。";
         let doc = Document::from(
-            format!("<p><a href=/>首页</a> | <a href=/n>新闻</a></p><p>{zh}</p><p>{zh}</p>")
-                .as_str(),
+            format!(
+                "<p><a href=/>首页</a> | <a href=/n>新闻</a></p><p>{zh}{zh}{zh}</p><p>{zh}</p>"
+            )
+            .as_str(),
         );
-        let text = good_text(&classified(&doc.root()));
+        let bl = classified(&doc.root());
+        let text = good_text(&bl);
         assert_eq!(text.matches("在采访中").count(), 8, "{text}");
         assert!(!text.contains("首页"));
     }
