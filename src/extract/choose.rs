@@ -23,6 +23,10 @@ const NEAR_EMPTY_WORDS: usize = 60;
 const TRIM_BELOW: usize = 100;
 /// Only boilerplate lines with more of their text in links than this are trimmed.
 const TRIM_LINK_DENSITY: f64 = 0.5;
+/// Most short blocks skipped between two good ones when extending.
+const MAX_GAP_BLOCKS: usize = 2;
+/// "Short" for [`MAX_GAP_BLOCKS`].
+const GAP_CHARS: usize = 40;
 /// Words of the description looked for.
 const DESCRIPTION_WORDS: usize = 8;
 
@@ -90,6 +94,55 @@ fn trim_edges(text: &str, classes: &HashMap<String, (Class, f64)>) -> String {
     lines[start..end.max(start)].join("\n")
 }
 
+/// Readability's text with the good blocks that continue it on either side
+/// (the other sections of a long article, when Readability took only one):
+/// from the first and last blocks its lines match, the classifier's good
+/// blocks are added while they follow each other, across at most
+/// [`MAX_GAP_BLOCKS`] short non-link blocks ("Advertisement", "Article content").
+fn extend(r: &str, blocks: &[Block]) -> String {
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(blocks.len());
+    for (i, b) in blocks.iter().enumerate() {
+        index.entry(key(&b.text)).or_insert(i);
+    }
+    let hits: Vec<usize> = r
+        .lines()
+        .filter_map(|l| index.get(&key(l)).copied())
+        .collect();
+    let (Some(&first), Some(&last)) = (hits.iter().min(), hits.iter().max()) else {
+        return r.to_string();
+    };
+    if hits.len() < 2 {
+        return r.to_string();
+    }
+    let run = |range: &mut dyn Iterator<Item = usize>| -> Vec<usize> {
+        let mut taken = Vec::new();
+        let mut gap = 0usize;
+        for j in range {
+            let b = &blocks[j];
+            if b.class == Class::Good && (!taken.is_empty() || b.heading) {
+                taken.push(j);
+                gap = 0;
+            } else if b.text.chars().count() < GAP_CHARS
+                && b.link_chars == 0
+                && gap < MAX_GAP_BLOCKS
+            {
+                gap += 1;
+            } else {
+                break;
+            }
+        }
+        taken
+    };
+    let _ = first;
+    let after = run(&mut (last + 1..blocks.len()));
+    if after.is_empty() {
+        return r.to_string();
+    }
+    let mut out: Vec<&str> = vec![r];
+    out.extend(after.iter().map(|&j| blocks[j].text.as_str()));
+    out.join("\n\n")
+}
+
 /// The opening words of the description, as a key.
 fn opening(description: &str) -> String {
     key(&description
@@ -128,7 +181,7 @@ pub fn choose(
             }
         }
     }
-    (r, Choice::Readability)
+    (extend(&r, blocks), Choice::Readability)
 }
 
 #[cfg(test)]
@@ -176,6 +229,34 @@ mod tests {
         assert_eq!(t, format!("{BODY}\n\n{BODY}"));
         let (_, c) = choose(Some("Filed under roads, council".into()), &page(), None);
         assert_eq!(c, Choice::Blocks);
+    }
+
+    #[test]
+    fn sections_after_readability_text_are_added() {
+        let (a, b, c) = (
+            format!("{BODY} One."),
+            format!("{BODY} Two."),
+            format!("{BODY} Three."),
+        );
+        let mut blocks = vec![
+            block("Home News Sport", Class::Bad),
+            block(&a, Class::Good),
+            block(&b, Class::Good),
+            block("Advertisement", Class::Short),
+            Block {
+                heading: true,
+                ..block("What happens next", Class::Good)
+            },
+            block(&c, Class::Good),
+            block("Filed under roads, council", Class::Bad),
+        ];
+        let r = format!("{a}\n\n{b}");
+        let (t, choice) = choose(Some(r.clone()), &blocks, None);
+        assert_eq!(choice, Choice::Readability);
+        assert_eq!(t, format!("{r}\n\nWhat happens next\n\n{c}"));
+        // Without a heading, the good block after is not a new section.
+        blocks[4].heading = false;
+        assert_eq!(choose(Some(r.clone()), &blocks, None).0, r);
     }
 
     #[test]

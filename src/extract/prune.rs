@@ -159,12 +159,13 @@ fn is_junk_paragraph(p: &str) -> bool {
 /// Remove boilerplate paragraphs, a leading headline, and a leading byline.
 pub fn prune_text(text: &str, title: Option<&str>, authors: &[String]) -> String {
     let title_key = title.map(key).unwrap_or_default();
+    let repeated = repeated_labels(text);
     let mut out: Vec<String> = Vec::new();
     for (i, para) in text.split("\n\n").enumerate() {
         let lines: Vec<&str> = para
             .lines()
             .map(str::trim)
-            .filter(|l| !l.is_empty() && !is_junk_paragraph(l))
+            .filter(|l| !l.is_empty() && !is_junk_paragraph(l) && !repeated.contains(*l))
             .collect();
         if lines.is_empty() {
             continue;
@@ -180,6 +181,29 @@ pub fn prune_text(text: &str, title: Option<&str>, authors: &[String]) -> String
     }
     out.join("\n\n")
 }
+
+/// Short one-line paragraphs that stand alone [`MIN_LABEL_REPEATS`] times
+/// or more in a text: labels a template puts between paragraphs ("Article
+/// content", "Advertisement" in another language), never the article's own.
+fn repeated_labels(text: &str) -> std::collections::HashSet<&str> {
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for l in text.split("\n\n").map(str::trim) {
+        if !l.contains('\n')
+            && l.chars().any(char::is_alphabetic)
+            && l.chars().count() <= MAX_LABEL_CHARS
+        {
+            *counts.entry(l).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .filter(|&(_, n)| n >= MIN_LABEL_REPEATS)
+        .map(|(l, _)| l)
+        .collect()
+}
+
+const MAX_LABEL_CHARS: usize = 40;
+const MIN_LABEL_REPEATS: usize = 3;
 
 fn key(s: &str) -> String {
     s.chars()
@@ -222,6 +246,15 @@ mod tests {
         assert_eq!(
             prune_text(t, Some("Big headline"), &["Jane Doe".into()]),
             "First para.\n\nLast para."
+        );
+    }
+
+    #[test]
+    fn drops_labels_repeated_between_paragraphs() {
+        let t = "Werbung\n\nFirst paragraph.\n\nWerbung\n\nSecond paragraph.\n\nWerbung\n\nYes.\n\nYes.";
+        assert_eq!(
+            prune_text(t, None, &[]),
+            "First paragraph.\n\nSecond paragraph.\n\nYes.\n\nYes."
         );
     }
 
