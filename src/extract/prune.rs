@@ -31,7 +31,14 @@ const JUNK_CLASS: &[&str] = &[
     "byline",
     "read-more",
     "readmore",
+    "author-bio",
+    "authorbio",
+    "author-profile",
+    "authorprofile",
+    "about-author",
 ];
+/// Class tokens of CSS frameworks that hide an element (`display: none`).
+const HIDDEN_CLASS_TOKENS: &[&str] = &["hidden", "d-none", "is-hidden"];
 /// Substrings of `id` that mark boilerplate.
 const JUNK_ID: &[&str] = &["newsletter", "cookie"];
 /// Substrings of `data-component` that mark boilerplate.
@@ -57,7 +64,11 @@ fn is_junk(node: &TreeNode) -> bool {
         match &*a.name.local {
             "hidden" => true,
             "aria-hidden" => v == "true",
-            "class" => JUNK_CLASS.iter().any(|j| v.contains(j)),
+            "class" => {
+                JUNK_CLASS.iter().any(|j| v.contains(j))
+                    || v.split_ascii_whitespace()
+                        .any(|t| HIDDEN_CLASS_TOKENS.contains(&t))
+            }
             "id" => JUNK_ID.iter().any(|j| v.contains(j)),
             "data-component" => JUNK_COMPONENT.iter().any(|j| v.contains(j)),
             _ => false,
@@ -156,6 +167,44 @@ fn is_junk_paragraph(p: &str) -> bool {
     JUNK_PREFIXES.iter().any(|j| l.starts_with(j)) && l.len() < 200
 }
 
+/// Headings after which the rest of a text is never the article's (an
+/// author box, a list of other stories), when they come in its second half.
+const TAIL_HEADINGS: &[&str] = &[
+    "about the author",
+    "about the authors",
+    "recommended for you",
+    "recommended stories",
+    "you may also like",
+    "you might also like",
+    "more from",
+    "read next",
+    "trending now",
+    "most popular",
+    "popular stories",
+    "related stories",
+    "related articles",
+    "more stories",
+    "more on this story",
+];
+
+/// Number of paragraphs to keep: the text is cut at a [`TAIL_HEADINGS`]
+/// paragraph in its second half.
+fn cut_tail(paras: &[String]) -> usize {
+    let total: usize = paras.iter().map(String::len).sum();
+    let mut seen = 0usize;
+    for (i, p) in paras.iter().enumerate() {
+        if seen * 2 >= total && p.len() < 40 {
+            let l = p.trim().to_lowercase();
+            let l = l.trim_end_matches(['.', ':', '!']);
+            if TAIL_HEADINGS.contains(&l) {
+                return i;
+            }
+        }
+        seen += p.len();
+    }
+    paras.len()
+}
+
 /// Remove boilerplate paragraphs, a leading headline, and a leading byline.
 pub fn prune_text(text: &str, title: Option<&str>, authors: &[String]) -> String {
     let title_key = title.map(key).unwrap_or_default();
@@ -179,6 +228,7 @@ pub fn prune_text(text: &str, title: Option<&str>, authors: &[String]) -> String
         }
         out.push(para);
     }
+    out.truncate(cut_tail(&out));
     out.join("\n\n")
 }
 
@@ -232,12 +282,15 @@ mod tests {
     fn drops_boilerplate_elements() {
         let doc = Document::from(
             "<body><article><p>Real text.</p><div class='newsletter-box'>Sign up now</div>\
-             <figure><figcaption>Photo: X</figcaption></figure><div class='promo-item'>Promo</div></article></body>",
+             <figure><figcaption>Photo: X</figcaption></figure><div class='promo-item'>Promo</div>\
+             <div class='box hidden'>Subscribe</div><div class='unhidden'>Kept</div>\
+             <div class='authorprofile'>Sam writes</div></article></body>",
         );
         prune_dom(&doc);
         let t = doc.select("body").text();
         assert!(t.contains("Real text."));
         assert!(!t.contains("Sign up") && !t.contains("Photo") && !t.contains("Promo"));
+        assert!(!t.contains("Subscribe") && !t.contains("Sam writes") && t.contains("Kept"));
     }
 
     #[test]
@@ -256,6 +309,16 @@ mod tests {
             prune_text(t, None, &[]),
             "First paragraph.\n\nSecond paragraph.\n\nYes.\n\nYes."
         );
+    }
+
+    #[test]
+    fn cuts_an_author_box_at_the_end() {
+        let body = "A paragraph of the article that goes on for a while.";
+        let t = format!("{body}\n\n{body}\n\nAbout the author\n\nSam writes about roads.");
+        assert_eq!(prune_text(&t, None, &[]), format!("{body}\n\n{body}"));
+        // Not in the first half: an article about "more from" the archive.
+        let t = format!("More from\n\n{body}\n\n{body}");
+        assert_eq!(prune_text(&t, None, &[]), t);
     }
 
     #[test]
