@@ -66,8 +66,11 @@ fn is_junk(node: &TreeNode) -> bool {
             "aria-hidden" => v == "true",
             "class" => {
                 JUNK_CLASS.iter().any(|j| v.contains(j))
-                    || v.split_ascii_whitespace()
+                    || (v
+                        .split_ascii_whitespace()
                         .any(|t| HIDDEN_CLASS_TOKENS.contains(&t))
+                        // "hidden md:block": shown on wider screens.
+                        && !v.contains(':'))
             }
             "id" => JUNK_ID.iter().any(|j| v.contains(j)),
             "data-component" => JUNK_COMPONENT.iter().any(|j| v.contains(j)),
@@ -283,14 +286,19 @@ mod tests {
         let doc = Document::from(
             "<body><article><p>Real text.</p><div class='newsletter-box'>Sign up now</div>\
              <figure><figcaption>Photo: X</figcaption></figure><div class='promo-item'>Promo</div>\
-             <div class='box hidden'>Subscribe</div><div class='unhidden'>Kept</div>\
+             <div class='box hidden'>Subscribe</div><div class='unhidden'>Kept</div><p class='hidden md:block'>Wide</p>\
              <div class='authorprofile'>Sam writes</div></article></body>",
         );
         prune_dom(&doc);
         let t = doc.select("body").text();
         assert!(t.contains("Real text."));
         assert!(!t.contains("Sign up") && !t.contains("Photo") && !t.contains("Promo"));
-        assert!(!t.contains("Subscribe") && !t.contains("Sam writes") && t.contains("Kept"));
+        assert!(
+            !t.contains("Subscribe")
+                && !t.contains("Sam writes")
+                && t.contains("Kept")
+                && t.contains("Wide")
+        );
     }
 
     #[test]
