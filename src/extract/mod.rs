@@ -17,6 +17,7 @@ pub mod rules;
 mod stopwords;
 mod tags;
 pub mod text;
+mod title;
 
 pub use decode::decode_html;
 pub use metadata::{Metadata, extract_metadata, extract_metadata_with};

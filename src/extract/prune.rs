@@ -161,8 +161,25 @@ const JUNK_EXACT: &[&str] = &[
     "whatsapp",
 ];
 
+/// A re-publisher's attribution line ("Source: BBC", "Via: Reuters"): a
+/// short label, a colon and a name of a few words.
+fn is_attribution(l: &str) -> bool {
+    let Some((label, name)) = l.split_once(':') else {
+        return false;
+    };
+    matches!(
+        label.trim(),
+        "source" | "sources" | "via" | "credit" | "courtesy"
+    ) && !name.trim().is_empty()
+        && name.split_whitespace().count() <= 4
+        && !name.contains(['.', '!', '?'])
+}
+
 fn is_junk_paragraph(p: &str) -> bool {
     let l = p.trim().to_lowercase();
+    if is_attribution(&l) {
+        return true;
+    }
     let l = l.trim_end_matches(['.', ':', '!']);
     if JUNK_EXACT.contains(&l) {
         return true;
@@ -327,6 +344,15 @@ mod tests {
         // Not in the first half: an article about "more from" the archive.
         let t = format!("More from\n\n{body}\n\n{body}");
         assert_eq!(prune_text(&t, None, &[]), t);
+    }
+
+    #[test]
+    fn drops_attribution_lines() {
+        let t = "First.\n\nSource: BBC\n\nSecond.\n\nVia: The Town Paper\n\nSource: the council said it would act.";
+        assert_eq!(
+            prune_text(t, None, &[]),
+            "First.\n\nSecond.\n\nSource: the council said it would act."
+        );
     }
 
     #[test]
