@@ -27,6 +27,9 @@ const TRIM_LINK_DENSITY: f64 = 0.5;
 const MAX_GAP_BLOCKS: usize = 2;
 /// "Short" for [`MAX_GAP_BLOCKS`].
 const GAP_CHARS: usize = 40;
+/// Share of the page's words a JSON-LD body must have (the page's text may
+/// hold comments and teasers, so not all of it).
+const MIN_COMPLETE: f64 = 0.6;
 /// Words of the description looked for.
 const DESCRIPTION_WORDS: usize = 8;
 
@@ -150,6 +153,15 @@ fn opening(description: &str) -> String {
         .take(DESCRIPTION_WORDS)
         .collect::<Vec<_>>()
         .join(" "))
+}
+
+/// Whether a text (a JSON-LD articleBody) holds at least [`MIN_COMPLETE`]
+/// of the words of the page's text as the classifier sees it.
+pub fn complete_enough(text: &str, blocks: &[Block]) -> bool {
+    let bw = words(&good_text(blocks));
+    bw < MIN_BLOCK_WORDS
+        || !known_language(blocks)
+        || words(text) as f64 >= MIN_COMPLETE * bw as f64
 }
 
 /// Choose between Readability's text (if any) and the classifier's blocks.
