@@ -12,7 +12,7 @@
 use dom_query::NodeRef;
 
 use super::stopwords::is_stop_word;
-use super::text::{BLOCK, LINE, SKIP, is_hidden, normalize_ws};
+use super::text::{BLOCK, LINE, SKIP, is_hidden};
 
 /// Block classes, jusText's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,8 @@ impl Cut {
     fn flush(&mut self) {
         if self.blocks.len() < MAX_BLOCKS && self.text.chars().any(char::is_alphanumeric) {
             self.blocks.push(Block {
-                text: normalize_ws(&self.text),
+                // Words were joined by single spaces in `push`.
+                text: self.text.clone(),
                 link_chars: self.link_chars,
                 heading: self.heading,
                 class: Class::Bad,
@@ -110,11 +111,9 @@ pub fn cut(root: &NodeRef) -> Vec<Block> {
                 let mut boundary = false;
                 let mut link = link;
                 if node.is_element() {
-                    let name = node
-                        .node_name()
-                        .map(|n| n.to_ascii_lowercase())
-                        .unwrap_or_default();
-                    let name = name.as_str();
+                    // html5ever gives HTML element names in lower case.
+                    let name = node.node_name().unwrap_or_default();
+                    let name: &str = &name;
                     if SKIP.contains(&name) || is_hidden(&node) {
                         continue;
                     }
@@ -138,8 +137,8 @@ pub fn cut(root: &NodeRef) -> Vec<Block> {
                     }
                 }
                 stack.push(Step::Exit(boundary));
-                let children: Vec<NodeRef> = node.children_it(true).collect();
-                stack.extend(children.into_iter().map(|ch| Step::Enter(ch, link)));
+                // Last child first, so that the first is taken first.
+                stack.extend(node.children_it(true).map(|ch| Step::Enter(ch, link)));
             }
         }
     }
@@ -155,7 +154,12 @@ fn stop_word_density(text: &str) -> f64 {
             continue;
         }
         words += 1;
-        if is_stop_word(&w.to_lowercase()) {
+        let stop = if w.chars().any(char::is_uppercase) {
+            is_stop_word(&w.to_lowercase())
+        } else {
+            is_stop_word(w)
+        };
+        if stop {
             stops += 1;
         }
     }
@@ -197,40 +201,44 @@ fn initial_class(b: &Block, known_language: bool) -> Class {
     }
 }
 
-/// Class of the nearest block before (`dir` < 0) or after `i` that is not
-/// short (near-good counts as given), or bad at the page's edge.
-fn neighbour(classes: &[Class], i: usize, back: bool, ignore_near_good: bool) -> Class {
-    let mut j = i;
-    loop {
-        if back {
-            if j == 0 {
-                return Class::Bad;
-            }
-            j -= 1;
-        } else {
-            j += 1;
-            if j >= classes.len() {
-                return Class::Bad;
-            }
-        }
-        match classes[j] {
-            Class::Short => {}
-            Class::NearGood if ignore_near_good => {}
-            c => return c,
+/// For each block, the class of the nearest block before it (`back`) or
+/// after it that is neither short nor (with `ignore_near_good`) near-good;
+/// bad at the page's edge. Linear: one pass each way.
+fn neighbours(classes: &[Class], back: bool, ignore_near_good: bool) -> Vec<Class> {
+    let skip = |c: Class| c == Class::Short || (ignore_near_good && c == Class::NearGood);
+    let n = classes.len();
+    let mut out = vec![Class::Bad; n];
+    let mut last = Class::Bad;
+    let order: Box<dyn Iterator<Item = usize>> = if back {
+        Box::new(0..n)
+    } else {
+        Box::new((0..n).rev())
+    };
+    for i in order {
+        out[i] = last;
+        if !skip(classes[i]) {
+            last = classes[i];
         }
     }
+    out
 }
 
 /// Whether the page's language is one of the stop lists'.
+/// (Judged on the page's longest blocks, up to [`LANGUAGE_SAMPLE`] characters.)
 pub fn known_language(blocks: &[Block]) -> bool {
-    let all: String = blocks
-        .iter()
-        .take(2_000)
-        .map(|b| b.text.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut all = String::new();
+    for b in blocks.iter().filter(|b| b.text.len() >= LENGTH_LOW) {
+        if all.len() >= LANGUAGE_SAMPLE {
+            break;
+        }
+        all.push_str(&b.text);
+        all.push(' ');
+    }
     stop_word_density(&all) >= KNOWN_LANGUAGE
 }
+
+/// Characters of text sampled for [`known_language`].
+const LANGUAGE_SAMPLE: usize = 4_000;
 
 /// Classify the blocks: each by its own features, then the short and
 /// near-good ones by their neighbours.
@@ -261,21 +269,20 @@ pub fn classify(blocks: &mut [Block]) {
         }
     }
     let mut out = classes.clone();
+    let prev_far = neighbours(&classes, true, true);
+    let next_far = neighbours(&classes, false, true);
+    let prev_near = neighbours(&classes, true, false);
+    let next_near = neighbours(&classes, false, false);
     for i in 0..blocks.len() {
         if classes[i] != Class::Short {
             continue;
         }
-        let prev = neighbour(&classes, i, true, true);
-        let next = neighbour(&classes, i, false, true);
+        let (prev, next) = (prev_far[i], next_far[i]);
         out[i] = match (prev, next) {
             (Class::Good, Class::Good) => Class::Good,
             (Class::Bad, Class::Bad) => Class::Bad,
-            (Class::Bad, _) if neighbour(&classes, i, true, false) == Class::NearGood => {
-                Class::Good
-            }
-            (_, Class::Bad) if neighbour(&classes, i, false, false) == Class::NearGood => {
-                Class::Good
-            }
+            (Class::Bad, _) if prev_near[i] == Class::NearGood => Class::Good,
+            (_, Class::Bad) if next_near[i] == Class::NearGood => Class::Good,
             _ => Class::Bad,
         };
     }
@@ -283,8 +290,7 @@ pub fn classify(blocks: &mut [Block]) {
         if classes[i] != Class::NearGood {
             continue;
         }
-        let prev = neighbour(&classes, i, true, true);
-        let next = neighbour(&classes, i, false, true);
+        let (prev, next) = (prev_far[i], next_far[i]);
         out[i] = if prev == Class::Bad && next == Class::Bad {
             Class::Bad
         } else {

@@ -55,11 +55,11 @@ fn words(s: &str) -> usize {
     spaced.max(letters / 5)
 }
 
-/// Class and link density of each distinct block text (the best class
-/// when a text repeats).
-fn classes(blocks: &[Block]) -> HashMap<String, (Class, f64)> {
-    let mut m: HashMap<String, (Class, f64)> = HashMap::with_capacity(blocks.len());
-    for b in blocks {
+/// Class, link density and first index of each distinct block text (the
+/// best class when a text repeats).
+fn classes(blocks: &[Block]) -> HashMap<String, (Class, f64, usize)> {
+    let mut m: HashMap<String, (Class, f64, usize)> = HashMap::with_capacity(blocks.len());
+    for (i, b) in blocks.iter().enumerate() {
         let k = key(&b.text);
         if k.is_empty() {
             continue;
@@ -70,20 +70,20 @@ fn classes(blocks: &[Block]) -> HashMap<String, (Class, f64)> {
                     c.0 = Class::Good;
                 }
             })
-            .or_insert((b.class, b.link_density()));
+            .or_insert((b.class, b.link_density(), i));
     }
     m
 }
 
 /// Readability's text without the leading and trailing lines that the
 /// classifier saw as short or link-heavy boilerplate blocks.
-fn trim_edges(text: &str, classes: &HashMap<String, (Class, f64)>) -> String {
+fn trim_edges(text: &str, classes: &HashMap<String, (Class, f64, usize)>) -> String {
     let lines: Vec<&str> = text.split('\n').collect();
     let bad = |l: &str| {
         l.chars().count() < TRIM_BELOW
             && classes
                 .get(&key(l))
-                .is_some_and(|&(c, ld)| c == Class::Bad && ld > TRIM_LINK_DENSITY)
+                .is_some_and(|&(c, ld, _)| c == Class::Bad && ld > TRIM_LINK_DENSITY)
     };
     let is_blank = |l: &str| l.trim().is_empty();
     let start = lines
@@ -102,14 +102,10 @@ fn trim_edges(text: &str, classes: &HashMap<String, (Class, f64)>) -> String {
 /// from the first and last blocks its lines match, the classifier's good
 /// blocks are added while they follow each other, across at most
 /// [`MAX_GAP_BLOCKS`] short non-link blocks ("Advertisement", "Article content").
-fn extend(r: &str, blocks: &[Block]) -> String {
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(blocks.len());
-    for (i, b) in blocks.iter().enumerate() {
-        index.entry(key(&b.text)).or_insert(i);
-    }
+fn extend(r: &str, blocks: &[Block], classes: &HashMap<String, (Class, f64, usize)>) -> String {
     let hits: Vec<usize> = r
         .lines()
-        .filter_map(|l| index.get(&key(l)).copied())
+        .filter_map(|l| classes.get(&key(l)).map(|c| c.2))
         .collect();
     let (Some(&first), Some(&last)) = (hits.iter().min(), hits.iter().max()) else {
         return r.to_string();
@@ -193,7 +189,7 @@ pub fn choose(
             }
         }
     }
-    (extend(&r, blocks), Choice::Readability)
+    (extend(&r, blocks, &classes), Choice::Readability)
 }
 
 #[cfg(test)]
