@@ -59,11 +59,11 @@ fn find_story(conn: &Connection, identity: &StoryIdentity) -> rusqlite::Result<F
 
 /// Marks `key` as naming several stories: it is never matched again.
 fn mark_ambiguous(conn: &Connection, key: &str) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO story_keys (key, story_id) VALUES (?1, '')
          ON CONFLICT (key) DO UPDATE SET story_id = ''",
-        [key],
-    )?;
+    )?
+    .execute([key])?;
     Ok(())
 }
 
@@ -180,10 +180,8 @@ pub(super) fn record_items(
             continue;
         }
         for key in identity.all_keys() {
-            tx.execute(
-                "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)",
-                params![key, story_id],
-            )?;
+            tx.prepare_cached("INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)")?
+                .execute(params![key, story_id])?;
         }
         if is_new {
             previous = tx
@@ -197,24 +195,26 @@ pub(super) fn record_items(
         if previous.as_deref() == Some(discovered.fingerprint.as_str()) {
             continue;
         }
-        tx.execute(
+        tx.prepare_cached(
             "INSERT OR REPLACE INTO sightings (feed_id, story_id, fingerprint, guid, fragment)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                feed_id,
-                story_id,
-                discovered.fingerprint,
-                identity.guid,
-                identity.fragment
-            ],
-        )?;
+        )?
+        .execute(params![
+            feed_id,
+            story_id,
+            discovered.fingerprint,
+            identity.guid,
+            identity.fragment
+        ])?;
         let item_json = serde_json::to_string(&discovered.item)?;
         if is_new {
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO stories (id, state, feed_id, url, item, first_seen_ms,
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO stories (id, state, feed_id, url, item, first_seen_ms,
                      changed_ms, lease_owner, lease_until)
                  VALUES (?1, 'discovered', ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
-                params![
+                )?
+                .execute(params![
                     story_id,
                     feed_id,
                     identity.url,
@@ -222,8 +222,7 @@ pub(super) fn record_items(
                     now,
                     claimant.id,
                     claimant.lease_until(now)
-                ],
-            )?;
+                ])?;
             if inserted == 1 {
                 work.push(StoryTask {
                     story_id,
@@ -295,25 +294,25 @@ pub(super) fn save_pending(
     pending: &PendingMessage,
 ) -> Result<(), StoreError> {
     let envelope = &pending.envelope;
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE stories SET state = 'fetched', pending_revision = ?2, pending_hash = ?3,
             pending_event = ?4, pending_routing_key = ?5, pending_timestamp = ?6,
             pending_body = ?7, changed_ms = ?8, pending_status = ?9,
             pending_item_version = ?10
          WHERE id = ?1",
-        params![
-            envelope.story_id,
-            envelope.revision,
-            pending.content_hash,
-            envelope.event.as_str(),
-            envelope.routing_key,
-            envelope.timestamp,
-            envelope.body,
-            now_ms(),
-            pending.status.as_str(),
-            pending.item_version,
-        ],
-    )?;
+    )?
+    .execute(params![
+        envelope.story_id,
+        envelope.revision,
+        pending.content_hash,
+        envelope.event.as_str(),
+        envelope.routing_key,
+        envelope.timestamp,
+        envelope.body,
+        now_ms(),
+        pending.status.as_str(),
+        pending.item_version,
+    ])?;
     Ok(())
 }
 
@@ -325,11 +324,9 @@ pub(super) fn mark_published(
     let tx = conn.transaction()?;
     let now = now_ms();
     // The archive keeps every published revision for replay.
-    tx.execute(
-        "INSERT OR IGNORE INTO archive (story_id, revision, feed_id, event, routing_key, timestamp, published_ms, body)
+    tx.prepare_cached("INSERT OR IGNORE INTO archive (story_id, revision, feed_id, event, routing_key, timestamp, published_ms, body)
          SELECT id, pending_revision, feed_id, pending_event, pending_routing_key, pending_timestamp, ?3, pending_body
-         FROM stories WHERE id = ?1 AND pending_revision = ?2",
-        params![story_id, revision, now],
+         FROM stories WHERE id = ?1 AND pending_revision = ?2")?.execute(params![story_id, revision, now],
     )?;
     // A story whose item changed while this message was on its way
     // stays open; a finished one drops its item JSON (not needed again).
