@@ -57,11 +57,8 @@ pub(super) fn feed_state(
     feed_id: &str,
 ) -> Result<Option<FeedState>, StoreError> {
     let state = conn
-        .query_row(
-            &format!("SELECT {FEED_COLUMNS} FROM feeds WHERE id = ?1"),
-            [feed_id],
-            feed_state_of,
-        )
+        .prepare_cached(&format!("SELECT {FEED_COLUMNS} FROM feeds WHERE id = ?1"))?
+        .query_row([feed_id], feed_state_of)
         .optional()?;
     Ok(state)
 }
@@ -122,11 +119,8 @@ pub(super) fn sync_feeds(
     let mut sync = FeedSync::default();
     for feed in feeds {
         let before: Option<(Option<String>, String)> = tx
-            .query_row(
-                "SELECT spec, url FROM feeds WHERE id = ?1",
-                [&feed.id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT spec, url FROM feeds WHERE id = ?1")?
+            .query_row([&feed.id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let spec = spec_json(feed)?;
         match before {
@@ -242,12 +236,12 @@ pub(super) fn claim_feed(
     now_ms: i64,
 ) -> Result<Option<FeedState>, StoreError> {
     let state = conn
-        .query_row(
-            &format!(
-                "UPDATE feeds SET lease_owner = ?1, lease_until = ?2
+        .prepare_cached(&format!(
+            "UPDATE feeds SET lease_owner = ?1, lease_until = ?2
                  WHERE id = ?3 AND spec IS NOT NULL AND (lease_until IS NULL OR lease_until < ?4)
                  RETURNING {FEED_COLUMNS}"
-            ),
+        ))?
+        .query_row(
             params![claimant.id, claimant.lease_until(now_ms), feed_id, now_ms],
             feed_state_of,
         )

@@ -153,10 +153,7 @@ pub(super) fn record_items(
         // share a key (a status page or live blog seen one entry at a
         // time): that key names several.
         while let Some((story_id, key)) = &found.story {
-            let seen: Option<(String, Option<String>, Option<String>)> = tx
-                .query_row(
-                    "SELECT fingerprint, guid, fragment FROM sightings WHERE feed_id = ?1 AND story_id = ?2",
-                    params![feed_id, story_id],
+            let seen: Option<(String, Option<String>, Option<String>)> = tx.prepare_cached("SELECT fingerprint, guid, fragment FROM sightings WHERE feed_id = ?1 AND story_id = ?2")?.query_row(params![feed_id, story_id],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
@@ -185,11 +182,10 @@ pub(super) fn record_items(
         }
         if is_new {
             previous = tx
-                .query_row(
+                .prepare_cached(
                     "SELECT fingerprint FROM sightings WHERE feed_id = ?1 AND story_id = ?2",
-                    params![feed_id, story_id],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row(params![feed_id, story_id], |r| r.get(0))
                 .optional()?;
         }
         if previous.as_deref() == Some(discovered.fingerprint.as_str()) {
@@ -279,14 +275,7 @@ pub(super) fn lookup(
     let Some((story_id, _)) = find_story(conn, identity)?.story else {
         return Ok(None);
     };
-    let record = conn
-        .query_row(
-            &format!("SELECT {RECORD_COLUMNS} FROM stories WHERE id = ?1"),
-            [story_id],
-            record_of,
-        )
-        .optional()?;
-    Ok(record)
+    story(conn, &story_id)
 }
 
 pub(super) fn save_pending(
@@ -377,11 +366,10 @@ pub(super) fn mark_unchanged(
 
 pub(super) fn begin_attempt(conn: &mut Connection, story_id: &str) -> Result<u32, StoreError> {
     let attempts = conn
-        .query_row(
+        .prepare_cached(
             "UPDATE stories SET attempts = attempts + 1 WHERE id = ?1 RETURNING attempts",
-            [story_id],
-            |r| r.get(0),
-        )
+        )?
+        .query_row([story_id], |r| r.get(0))
         .optional()?;
     Ok(attempts.unwrap_or(1))
 }
@@ -430,11 +418,10 @@ pub(super) fn story(
     story_id: &str,
 ) -> Result<Option<StoryRecord>, StoreError> {
     let record = conn
-        .query_row(
-            &format!("SELECT {RECORD_COLUMNS} FROM stories WHERE id = ?1"),
-            [story_id],
-            record_of,
-        )
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM stories WHERE id = ?1"
+        ))?
+        .query_row([story_id], record_of)
         .optional()?;
     Ok(record)
 }
