@@ -1,7 +1,6 @@
 //! Article text extraction: decode → parse once → metadata → site rules →
 //! JSON-LD articleBody → Readability (dom_smoothie) → text rendering → pruning.
 
-pub mod decode;
 pub mod depth;
 pub mod jsonld;
 pub mod metadata;
@@ -11,7 +10,7 @@ pub mod prune;
 pub mod rules;
 pub mod text;
 
-pub use decode::decode_html;
+pub use crate::text::charset::decode_html;
 pub use metadata::{Metadata, extract_metadata, extract_metadata_with};
 
 use dom_query::Document;
