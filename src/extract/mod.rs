@@ -17,7 +17,7 @@ use dom_query::Document;
 use dom_smoothie::{Config, Readability, TextMode};
 
 /// How the main text was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExtractionMethod {
     SiteRule,
