@@ -3,6 +3,7 @@
 //!
 //!     cargo bench --bench pipeline -- [--feeds 200] [--items 25] [--farm-url URL]
 //!                                     [--story-concurrency 16] [--dynamic-gzip]
+//!                                     [--postgres [--workers N]]
 //!
 //! Without `--farm-url` it builds a farm from `../shared/data/extraction`
 //! with `../shared/tools/feedfarm.py` and serves it with nginx when nginx is
@@ -11,6 +12,11 @@
 //! response instead. Prints stories/s end to end,
 //! story latency percentiles (queued → confirmed, dequeued → confirmed), CPU
 //! seconds and peak RSS of this process (the worker runs in it).
+//!
+//! `--postgres` keeps the state in PostgreSQL (a schema of its own on
+//! `FEEDWIRE_BENCH_POSTGRES_URL`, default the local `test` database) instead
+//! of SQLite, with `--workers N` workers in this process sharing it, and
+//! prints the database round trips per story.
 
 mod common;
 
@@ -25,6 +31,7 @@ use feedwire::config::Config;
 use feedwire::ops::{LatencyHistogram, Metrics, cpu_time, peak_rss_bytes};
 use feedwire::publish::{AmqpSink, Sink};
 use feedwire::shutdown::Shutdown;
+use feedwire::store::{Claimant, PostgresStore, SharedStore};
 
 struct Args {
     feeds: usize,
@@ -34,6 +41,8 @@ struct Args {
     /// nginx compresses every page on every request (`gzip on`) instead of
     /// sending pages compressed once beforehand (`gzip_static`).
     dynamic_gzip: bool,
+    postgres: bool,
+    workers: usize,
 }
 
 fn parse_args() -> Args {
@@ -43,6 +52,8 @@ fn parse_args() -> Args {
         farm_url: None,
         story_concurrency: 16,
         dynamic_gzip: false,
+        postgres: false,
+        workers: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -57,6 +68,10 @@ fn parse_args() -> Args {
                     .expect("--story-concurrency N")
             }
             "--dynamic-gzip" => args.dynamic_gzip = true,
+            "--postgres" => args.postgres = true,
+            "--workers" => {
+                args.workers = it.next().and_then(|v| v.parse().ok()).expect("--workers N")
+            }
             _ => {} // cargo bench passes --bench
         }
     }
@@ -268,35 +283,70 @@ fn main() {
     ));
     runtime.block_on(async {
         let signals = Shutdown::default();
-        let store = app::open_store(&config.store).await.unwrap();
+        let schema = match args.postgres {
+            true => Some(Schema::create().await),
+            false => None,
+        };
+        let metrics = Arc::new(Metrics::new(false));
         let sink = AmqpSink::connect(config.broker.clone(), &signals.shutdown)
             .await
             .expect("RabbitMQ answers on 127.0.0.1:5672");
         let sink = Arc::new(Sink::Amqp(sink));
-        let metrics = Arc::new(Metrics::new(false));
-        let worker = Worker::assemble(
-            Arc::clone(&config),
-            store,
-            Arc::clone(&sink),
-            Arc::clone(&metrics),
-            &signals,
-        )
-        .await
-        .unwrap();
-        let pipeline = &worker.pipeline;
+        let mut workers = Vec::new();
+        let mut postgres = Vec::new();
+        for n in 0..args.workers.max(1) {
+            let store: SharedStore = match &schema {
+                Some(schema) => {
+                    let store = Arc::new(PostgresStore::connect(&schema.url(), 16).await.unwrap());
+                    postgres.push(Arc::clone(&store));
+                    store
+                }
+                None => app::open_store(&config.store).await.unwrap(),
+            };
+            let claimant = Claimant::new("bench", n as u32 + 1, Duration::from_secs(60));
+            let worker = Worker::assemble_as(
+                claimant,
+                Arc::clone(&config),
+                store,
+                Arc::clone(&sink),
+                Arc::clone(&metrics),
+                &signals,
+            )
+            .await
+            .unwrap();
+            workers.push(worker);
+        }
+        let trips = |stores: &[Arc<PostgresStore>]| stores.iter().map(|s| s.round_trips()).sum::<u64>();
+        let trips0 = trips(&postgres);
+        let server0 = postgres_server_cpu();
         let cpu0 = cpu_time().unwrap_or_default();
         let t0 = Instant::now();
-        let undelivered = pipeline.run_once().await;
+        let runs = workers.iter().map(|w| {
+            let pipeline = Arc::clone(&w.pipeline);
+            tokio::spawn(async move { pipeline.run_once().await })
+        });
+        let undelivered: u64 = futures_util::future::join_all(runs)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .max()
+            .unwrap_or(0);
         let wall = t0.elapsed();
+        let round_trips = trips(&postgres) - trips0;
+        let server_cpu = postgres_server_cpu().saturating_sub(server0);
         let cpu = cpu_time().unwrap_or_default().saturating_sub(cpu0);
         sink.close().await;
         let stats = &metrics;
         let published = stats.count(&stats.messages, "published");
         println!(
-            "pipeline bench: {} feeds x {} items at {}",
+            "pipeline bench: {} feeds x {} items at {}; store: {}",
             farm.feed_ids.len(),
             args.items,
-            farm.base
+            farm.base,
+            match &schema {
+                Some(_) => format!("PostgreSQL, {} worker(s) in this process", workers.len()),
+                None => "SQLite".to_string(),
+            }
         );
         println!(
             "  stories published (confirmed): {published}  undelivered: {undelivered}  page failures: {}",
@@ -326,6 +376,85 @@ fn main() {
             cpu.as_secs_f64() * 1000.0 / published.max(1) as f64,
             peak_rss_bytes().unwrap_or(0) as f64 / 1_048_576.0
         );
+        if schema.is_some() {
+            println!(
+                "  database round trips: {round_trips} ({:.1} per story)",
+                round_trips as f64 / published.max(1) as f64
+            );
+            println!(
+                "  PostgreSQL server cpu (its processes on this machine): {:.2} s ({:.2} ms/story)",
+                server_cpu.as_secs_f64(),
+                server_cpu.as_secs_f64() * 1000.0 / published.max(1) as f64
+            );
+        }
         delete_topology(&tag).await;
+        if let Some(schema) = schema {
+            schema.drop().await;
+        }
     });
+}
+
+/// CPU time of every process named `postgres` on this machine (the local
+/// server and its backends; a backend that exits takes its time with it,
+/// but the pool keeps them for the whole run).
+fn postgres_server_cpu() -> Duration {
+    let tick = 100.0; // USER_HZ on Linux
+    let mut total = 0u64;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != "postgres" {
+            continue;
+        }
+        // Fields after the name: state is the 3rd field, utime the 14th, stime the 15th.
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+        total += field(14).unwrap_or(0) + field(15).unwrap_or(0);
+    }
+    Duration::from_secs_f64(total as f64 / tick)
+}
+
+/// A PostgreSQL schema of its own for one bench run.
+struct Schema(String);
+
+impl Schema {
+    fn server() -> String {
+        std::env::var("FEEDWIRE_BENCH_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
+
+    async fn admin() -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&Self::server(), tokio_postgres::NoTls)
+            .await
+            .expect("PostgreSQL answers (FEEDWIRE_BENCH_POSTGRES_URL)");
+        tokio::spawn(connection);
+        client
+    }
+
+    async fn create() -> Schema {
+        let name = format!("fw_bench_{}", std::process::id());
+        Self::admin()
+            .await
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .await
+            .unwrap();
+        Schema(name)
+    }
+
+    fn url(&self) -> String {
+        let base = Self::server();
+        let join = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{join}options=-c%20search_path%3D{}", self.0)
+    }
+
+    async fn drop(self) {
+        let _ = Self::admin()
+            .await
+            .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.0))
+            .await;
+    }
 }

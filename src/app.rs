@@ -83,6 +83,20 @@ impl Worker {
         metrics: Arc<Metrics>,
         signals: &Shutdown,
     ) -> Result<Worker, AppError> {
+        let claimant = Claimant::this_process(config.store.lease);
+        Worker::assemble_as(claimant, config, store, sink, metrics, signals).await
+    }
+
+    /// [`Worker::assemble`] under a given name: several workers in one
+    /// process (benchmarks, tests) must not share their claims.
+    pub async fn assemble_as(
+        claimant: Claimant,
+        config: Arc<Config>,
+        store: SharedStore,
+        sink: Arc<Sink>,
+        metrics: Arc<Metrics>,
+        signals: &Shutdown,
+    ) -> Result<Worker, AppError> {
         let synced = store.sync_feeds(&config.feeds).await?;
         info!(
             added = synced.added,
@@ -110,7 +124,7 @@ impl Worker {
         let pipeline = Pipeline::new(
             Arc::clone(&config),
             Arc::clone(&store),
-            Claimant::this_process(config.store.lease),
+            claimant,
             Fetcher::new(&config.fetch)?,
             Arc::clone(&sink),
             Arc::clone(&metrics),

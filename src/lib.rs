@@ -24,3 +24,4 @@ pub mod replay;
 pub mod schedule;
 pub mod shutdown;
 pub mod store;
+pub mod text;

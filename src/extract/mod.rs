@@ -1,11 +1,12 @@
-//! Article text extraction: decode → parse once → metadata → site rules →
-//! JSON-LD articleBody → Readability (dom_smoothie) → text rendering → pruning.
+//! Article text extraction: decode → pre-pass → parse once → metadata →
+//! site rules → JSON-LD articleBody (when complete) → Readability beside a
+//! block classifier, with self-checks (`choose`) → text rendering → pruning.
+//! See docs/extraction.md.
 
 mod attrs;
 pub mod blocks;
 mod choose;
 mod dates;
-pub mod decode;
 pub mod depth;
 mod formatting;
 pub mod jsonld;
@@ -19,14 +20,14 @@ mod tags;
 pub mod text;
 mod title;
 
-pub use decode::decode_html;
+pub use crate::text::charset::decode_html;
 pub use metadata::{Metadata, extract_metadata, extract_metadata_with};
 
 use dom_query::Document;
 use dom_smoothie::{Config, Readability, TextMode};
 
 /// How the main text was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExtractionMethod {
     SiteRule,

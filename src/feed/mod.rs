@@ -8,7 +8,6 @@
 //! titles/summaries, absolute links, images, dates via the lenient
 //! `dates` parser).
 
-mod charset;
 mod dates;
 mod json_feed;
 mod model;

@@ -1,8 +1,9 @@
-//! A body made ready for feed-rs: transcoded to UTF-8 (`charset`),
+//! A body made ready for feed-rs: transcoded to UTF-8 (`text::charset`),
 //! then a JSON Feed normalised (`json_feed`) or an XML document
 //! rewritten (`rewrite`) and cut to the limits (`repair`).
 
-use super::{charset, json_feed, repair, rewrite};
+use super::{json_feed, repair, rewrite};
+use crate::text::charset;
 
 /// What kind of document the body looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +33,7 @@ pub const MAX_ELEMENTS: usize = 200_000;
 
 /// Transcode and clean the body. Errors are plain messages for `NotAFeed`.
 pub fn prepare(body: &[u8], content_type: Option<&str>) -> Result<Prepared, String> {
-    let (text, _encoding) = charset::decode_body(body, content_type);
+    let (text, _encoding) = charset::decode_feed(body, content_type);
     let text = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}' || c == '\0');
     if text.is_empty() {
         return Err("empty document".into());
@@ -130,5 +131,24 @@ mod tests {
         assert!(prepare(b"<!-- x --><HTML><body>x</body></HTML>", None).is_err());
         assert!(prepare(b"", None).is_err());
         assert!(prepare(b"Service unavailable", None).is_err());
+    }
+
+    #[test]
+    fn windows_1251_and_gb18030() {
+        let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode("<?xml version=\"1.0\" encoding=\"windows-1251\"?><rss version=\"2.0\"><channel><title>Новости дня</title></channel></rss>");
+        let p = prepare(&bytes, None).expect("prepared");
+        assert!(p.text.contains("Новости дня"));
+        let (bytes, _, _) = encoding_rs::GB18030.encode("<?xml version=\"1.0\" encoding=\"gb18030\"?><rss version=\"2.0\"><channel><title>中文新闻标题</title></channel></rss>");
+        let p = prepare(&bytes, None).expect("prepared");
+        assert!(p.text.contains("中文新闻标题"));
+    }
+
+    #[test]
+    fn content_type_charset_used_without_declaration() {
+        let (bytes, _, _) = encoding_rs::WINDOWS_1251
+            .encode("<rss version=\"2.0\"><channel><title>Новости</title></channel></rss>");
+        let p =
+            prepare(&bytes, Some("application/rss+xml; charset=windows-1251")).expect("prepared");
+        assert!(p.text.contains("Новости"));
     }
 }

@@ -101,22 +101,8 @@ pub fn compose(draft: &Draft<'_>, page: Option<PageOutcome>, feed: FeedRef) -> A
         feed,
         guid: item.guid.clone(),
         content_hash: hash,
-        extraction: Extraction {
-            status,
-            method: method.map(method_name),
-        },
+        extraction: Extraction { status, method },
     }
-}
-
-fn method_name(method: ExtractionMethod) -> String {
-    match method {
-        ExtractionMethod::SiteRule => "site_rule",
-        ExtractionMethod::JsonLd => "json_ld",
-        ExtractionMethod::Readability => "readability",
-        ExtractionMethod::FeedContent => "feed_content",
-        ExtractionMethod::FeedSummary => "feed_summary",
-    }
-    .into()
 }
 
 /// The story's URL: the page's canonical when it is on the same host as the
@@ -181,7 +167,7 @@ mod tests {
         };
         let m = compose(&draft, Some(PageOutcome::Failed), feed_ref());
         assert_eq!(m.extraction.status, ExtractionStatus::Failed);
-        assert_eq!(m.extraction.method.as_deref(), Some("feed_summary"));
+        assert_eq!(m.extraction.method, Some(ExtractionMethod::FeedSummary));
         assert_eq!(m.text, "The summary.");
         assert_eq!(m.url, "https://x.example/a");
         assert_eq!(m.event, ArticleEvent::Created);

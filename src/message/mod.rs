@@ -6,6 +6,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::extract::ExtractionMethod;
+
 mod compose;
 
 pub use compose::{Draft, PageOutcome, compose};
@@ -86,8 +88,9 @@ impl ExtractionStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Extraction {
     pub status: ExtractionStatus,
-    /// `site_rule`, `json_ld`, `readability`, `feed_content` or `feed_summary`.
-    pub method: Option<String>,
+    /// How the text was found (`site_rule`, `json_ld`, ...); none when
+    /// there is no text.
+    pub method: Option<ExtractionMethod>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -234,7 +237,7 @@ mod tests {
             word_count: 4,
             extraction: Extraction {
                 status: ExtractionStatus::Ok,
-                method: Some("site_rule".into()),
+                method: Some(ExtractionMethod::SiteRule),
             },
         }
     }
@@ -275,5 +278,27 @@ mod tests {
         let mut broken = value;
         broken.as_object_mut().unwrap().remove("text");
         assert!(!validator.is_valid(&broken));
+    }
+
+    #[test]
+    fn schema_names_every_extraction_method() {
+        use ExtractionMethod::*;
+        let all = [SiteRule, JsonLd, Readability, FeedContent, FeedSummary];
+        // A new method fails to compile here until it is listed (and the
+        // schema then has to name it).
+        for method in all {
+            match method {
+                SiteRule | JsonLd | Readability | FeedContent | FeedSummary => {}
+            }
+        }
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../schema/article.v1.json")).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        for method in all {
+            let mut message = sample();
+            message.extraction.method = Some(method);
+            let value = serde_json::to_value(&message).unwrap();
+            assert!(validator.is_valid(&value), "{method:?} is not in the schema");
+        }
     }
 }

@@ -71,23 +71,24 @@ pub(super) async fn run_once(ctx: &Arc<Context>, feeds: &Arc<FeedBook>) {
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
             break;
         };
-        let state = match ctx
-            .store
-            .claim_feed(&ctx.claimant, &feed_id, now_ms())
-            .await
-        {
-            Ok(Some(state)) => state,
-            // Another worker is polling it right now.
-            Ok(None) => continue,
-            Err(error) => {
-                warn!(%error, feed_id = %feed_id, "cannot claim the feed");
-                continue;
-            }
-        };
         let (ctx, feeds, intake) = (Arc::clone(ctx), Arc::clone(feeds), workers.intake.clone());
+        // The claim is made in the poll's task, so claims do not wait on
+        // each other behind the store's other calls.
         polls.spawn(async move {
             let _slot = slot;
-            poll_and_enqueue(&ctx, &feeds, &intake, state).await;
+            match ctx
+                .store
+                .claim_feed(&ctx.claimant, &feed_id, now_ms())
+                .await
+            {
+                Ok(Some(state)) => {
+                    ctx.held.take_feed(&state.feed_id);
+                    poll_and_enqueue(&ctx, &feeds, &intake, state).await
+                }
+                // Another worker is polling it right now.
+                Ok(None) => {}
+                Err(error) => warn!(%error, feed_id = %feed_id, "cannot claim the feed"),
+            }
         });
         // Finished polls are reaped as we go, so 100,000 feeds do not leave
         // 100,000 finished tasks waiting.

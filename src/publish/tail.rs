@@ -15,13 +15,30 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Connection, ConnectionProperties};
+use lapin::{Channel, Connection, ConnectionProperties};
 use tokio_util::sync::CancellationToken;
 
 use super::PublishError;
 use crate::config::BrokerConfig;
 
 /// Prints every message published to the exchange under `binding` as one
+/// A connection of its own (named, so the management UI shows who reads)
+/// and a channel on it.
+async fn open(config: &BrokerConfig) -> Result<(Connection, Channel), PublishError> {
+    let connection = Connection::connect(
+        &config.url,
+        ConnectionProperties::default().with_connection_name("feedwire tail".into()),
+    )
+    .await
+    .map_err(conn_err)?;
+    let channel = connection.create_channel().await.map_err(conn_err)?;
+    Ok((connection, channel))
+}
+
+fn conn_err(e: lapin::Error) -> PublishError {
+    PublishError::Connection(e.to_string())
+}
+
 /// JSON line `{"routing_key","message_id","type","message"}` until `stop`
 /// fires or `limit` messages were printed.
 pub async fn tail(
@@ -30,14 +47,7 @@ pub async fn tail(
     limit: Option<usize>,
     stop: CancellationToken,
 ) -> Result<(), PublishError> {
-    let conn_err = |e: lapin::Error| PublishError::Connection(e.to_string());
-    let connection = Connection::connect(
-        &config.url,
-        ConnectionProperties::default().with_connection_name("feedwire tail".into()),
-    )
-    .await
-    .map_err(conn_err)?;
-    let channel = connection.create_channel().await.map_err(conn_err)?;
+    let (connection, channel) = open(config).await?;
     let queue = channel
         .queue_declare(
             "".into(),
@@ -147,14 +157,7 @@ pub async fn tail_stream(
     limit: Option<usize>,
     stop: CancellationToken,
 ) -> Result<(), PublishError> {
-    let conn_err = |e: lapin::Error| PublishError::Connection(e.to_string());
-    let connection = Connection::connect(
-        &config.url,
-        ConnectionProperties::default().with_connection_name("feedwire tail".into()),
-    )
-    .await
-    .map_err(conn_err)?;
-    let channel = connection.create_channel().await.map_err(conn_err)?;
+    let (connection, channel) = open(config).await?;
     // Streams are read with acknowledgements and a prefetch.
     channel
         .basic_qos(500, BasicQosOptions::default())
@@ -184,7 +187,6 @@ async fn print_deliveries(
     stop: &CancellationToken,
     ack: bool,
 ) -> Result<(), PublishError> {
-    let conn_err = |e: lapin::Error| PublishError::Connection(e.to_string());
     let mut printed = 0usize;
     while limit.is_none_or(|l| printed < l) {
         let delivery = tokio::select! {

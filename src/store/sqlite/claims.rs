@@ -11,11 +11,11 @@ pub(super) fn release(
     story_id: &str,
     until_ms: i64,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE stories SET lease_owner = NULL, lease_until = ?2, changed_ms = ?3
          WHERE id = ?1 AND state != 'published'",
-        params![story_id, until_ms, now_ms()],
-    )?;
+    )?
+    .execute(params![story_id, until_ms, now_ms()])?;
     Ok(())
 }
 
@@ -55,11 +55,11 @@ pub(super) fn claim_unfinished(
 }
 
 pub(super) fn unfinished_unclaimed(conn: &mut Connection, now_ms: i64) -> Result<u64, StoreError> {
-    let count = conn.query_row(
-        "SELECT count(*) FROM stories
+    let count = conn
+        .prepare_cached(
+            "SELECT count(*) FROM stories
          WHERE state != 'published' AND (lease_owner IS NULL OR lease_until < ?1)",
-        [now_ms],
-        |r| r.get(0),
-    )?;
+        )?
+        .query_row([now_ms], |r| r.get(0))?;
     Ok(count)
 }

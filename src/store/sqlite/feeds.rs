@@ -57,11 +57,8 @@ pub(super) fn feed_state(
     feed_id: &str,
 ) -> Result<Option<FeedState>, StoreError> {
     let state = conn
-        .query_row(
-            &format!("SELECT {FEED_COLUMNS} FROM feeds WHERE id = ?1"),
-            [feed_id],
-            feed_state_of,
-        )
+        .prepare_cached(&format!("SELECT {FEED_COLUMNS} FROM feeds WHERE id = ?1"))?
+        .query_row([feed_id], feed_state_of)
         .optional()?;
     Ok(state)
 }
@@ -75,8 +72,7 @@ pub(super) fn feed_states(conn: &mut Connection) -> Result<Vec<FeedState>, Store
 }
 
 pub(super) fn save_feed_state(conn: &mut Connection, s: &FeedState) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO feeds (id, url, title, etag, last_modified, next_due_ms,
+    conn.prepare_cached("INSERT INTO feeds (id, url, title, etag, last_modified, next_due_ms,
                             consecutive_failures, last_polled_ms, last_status, last_error, moved_url,
                             pace_gap_ms, newest_item_ms, ttl_ms, skip_hours, skip_days)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
@@ -89,8 +85,7 @@ pub(super) fn save_feed_state(conn: &mut Connection, s: &FeedState) -> Result<()
             last_error = excluded.last_error, moved_url = excluded.moved_url,
             pace_gap_ms = excluded.pace_gap_ms, newest_item_ms = excluded.newest_item_ms,
             ttl_ms = excluded.ttl_ms, skip_hours = excluded.skip_hours,
-            skip_days = excluded.skip_days",
-        params![
+            skip_days = excluded.skip_days")?.execute(params![
             s.feed_id,
             s.url,
             s.title,
@@ -124,18 +119,13 @@ pub(super) fn sync_feeds(
     let mut sync = FeedSync::default();
     for feed in feeds {
         let before: Option<(Option<String>, String)> = tx
-            .query_row(
-                "SELECT spec, url FROM feeds WHERE id = ?1",
-                [&feed.id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT spec, url FROM feeds WHERE id = ?1")?
+            .query_row([&feed.id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let spec = spec_json(feed)?;
         match before {
             None => {
-                tx.execute(
-                    "INSERT INTO feeds (id, url, spec, origin, next_due_ms) VALUES (?1, ?2, ?3, ?4, 0)",
-                    params![feed.id, feed.url, spec, FROM_CONFIG],
+                tx.prepare_cached("INSERT INTO feeds (id, url, spec, origin, next_due_ms) VALUES (?1, ?2, ?3, ?4, 0)")?.execute(params![feed.id, feed.url, spec, FROM_CONFIG],
                 )?;
                 sync.added += 1;
             }
@@ -143,19 +133,15 @@ pub(super) fn sync_feeds(
                 if old_spec.as_deref() != Some(spec.as_str()) {
                     sync.updated += 1;
                 }
-                tx.execute(
-                    "UPDATE feeds SET spec = ?2, origin = ?3 WHERE id = ?1",
-                    params![feed.id, spec, FROM_CONFIG],
-                )?;
+                tx.prepare_cached("UPDATE feeds SET spec = ?2, origin = ?3 WHERE id = ?1")?
+                    .execute(params![feed.id, spec, FROM_CONFIG])?;
                 if old_url != feed.url {
                     // Another feed under the same id: start it afresh.
-                    tx.execute(
-                        "UPDATE feeds SET url = ?2, etag = NULL, last_modified = NULL, moved_url = NULL,
+                    tx.prepare_cached("UPDATE feeds SET url = ?2, etag = NULL, last_modified = NULL, moved_url = NULL,
                             next_due_ms = 0, consecutive_failures = 0, last_status = NULL,
                             last_error = NULL, pace_gap_ms = NULL, newest_item_ms = NULL,
                             ttl_ms = NULL, skip_hours = 0, skip_days = 0
-                         WHERE id = ?1",
-                        params![feed.id, feed.url],
+                         WHERE id = ?1")?.execute(params![feed.id, feed.url],
                     )?;
                 }
             }
@@ -168,7 +154,8 @@ pub(super) fn sync_feeds(
             .collect::<Result<Vec<String>, _>>()?
     };
     for id in configured.iter().filter(|id| !named.contains(id.as_str())) {
-        tx.execute("DELETE FROM feeds WHERE id = ?1", [id])?;
+        tx.prepare_cached("DELETE FROM feeds WHERE id = ?1")?
+            .execute([id])?;
         sync.removed += 1;
     }
     tx.commit()?;
@@ -182,11 +169,12 @@ pub(super) fn add_feeds(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut added = Vec::new();
     for feed in feeds {
-        let inserted = tx.execute(
-            "INSERT INTO feeds (id, url, spec, origin, next_due_ms) VALUES (?1, ?2, ?3, ?4, 0)
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO feeds (id, url, spec, origin, next_due_ms) VALUES (?1, ?2, ?3, ?4, 0)
              ON CONFLICT (id) DO NOTHING",
-            params![feed.id, feed.url, spec_json(feed)?, FROM_COMMAND],
-        )?;
+            )?
+            .execute(params![feed.id, feed.url, spec_json(feed)?, FROM_COMMAND])?;
         if inserted == 1 {
             added.push(feed.id.clone());
         }
@@ -196,10 +184,10 @@ pub(super) fn add_feeds(
 }
 
 pub(super) fn remove_feed(conn: &mut Connection, feed_id: &str) -> Result<bool, StoreError> {
-    Ok(conn.execute(
-        "DELETE FROM feeds WHERE id = ?1 AND spec IS NOT NULL",
-        [feed_id],
-    )? == 1)
+    Ok(conn
+        .prepare_cached("DELETE FROM feeds WHERE id = ?1 AND spec IS NOT NULL")?
+        .execute([feed_id])?
+        == 1)
 }
 
 pub(super) fn feeds(conn: &mut Connection) -> Result<Vec<FeedConfig>, StoreError> {
@@ -248,12 +236,12 @@ pub(super) fn claim_feed(
     now_ms: i64,
 ) -> Result<Option<FeedState>, StoreError> {
     let state = conn
-        .query_row(
-            &format!(
-                "UPDATE feeds SET lease_owner = ?1, lease_until = ?2
+        .prepare_cached(&format!(
+            "UPDATE feeds SET lease_owner = ?1, lease_until = ?2
                  WHERE id = ?3 AND spec IS NOT NULL AND (lease_until IS NULL OR lease_until < ?4)
                  RETURNING {FEED_COLUMNS}"
-            ),
+        ))?
+        .query_row(
             params![claimant.id, claimant.lease_until(now_ms), feed_id, now_ms],
             feed_state_of,
         )
@@ -262,11 +250,11 @@ pub(super) fn claim_feed(
 }
 
 pub(super) fn next_due_ms(conn: &mut Connection, now_ms: i64) -> Result<Option<i64>, StoreError> {
-    let due = conn.query_row(
-        "SELECT min(next_due_ms) FROM feeds
+    let due = conn
+        .prepare_cached(
+            "SELECT min(next_due_ms) FROM feeds
          WHERE spec IS NOT NULL AND (lease_until IS NULL OR lease_until < ?1)",
-        [now_ms],
-        |r| r.get(0),
-    )?;
+        )?
+        .query_row([now_ms], |r| r.get(0))?;
     Ok(due)
 }

@@ -88,6 +88,8 @@ impl SqliteStore {
         path: Option<PathBuf>,
     ) -> Result<SqliteStore, StoreError> {
         schema::init(&mut conn, display)?;
+        // Every statement of the hot path stays parsed (rusqlite keeps 16).
+        conn.set_prepared_statement_cache_capacity(96);
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("feedwire-store".into())

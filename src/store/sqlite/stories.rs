@@ -59,11 +59,11 @@ fn find_story(conn: &Connection, identity: &StoryIdentity) -> rusqlite::Result<F
 
 /// Marks `key` as naming several stories: it is never matched again.
 fn mark_ambiguous(conn: &Connection, key: &str) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO story_keys (key, story_id) VALUES (?1, '')
          ON CONFLICT (key) DO UPDATE SET story_id = ''",
-        [key],
-    )?;
+    )?
+    .execute([key])?;
     Ok(())
 }
 
@@ -153,10 +153,7 @@ pub(super) fn record_items(
         // share a key (a status page or live blog seen one entry at a
         // time): that key names several.
         while let Some((story_id, key)) = &found.story {
-            let seen: Option<(String, Option<String>, Option<String>)> = tx
-                .query_row(
-                    "SELECT fingerprint, guid, fragment FROM sightings WHERE feed_id = ?1 AND story_id = ?2",
-                    params![feed_id, story_id],
+            let seen: Option<(String, Option<String>, Option<String>)> = tx.prepare_cached("SELECT fingerprint, guid, fragment FROM sightings WHERE feed_id = ?1 AND story_id = ?2")?.query_row(params![feed_id, story_id],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
@@ -180,41 +177,40 @@ pub(super) fn record_items(
             continue;
         }
         for key in identity.all_keys() {
-            tx.execute(
-                "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)",
-                params![key, story_id],
-            )?;
+            tx.prepare_cached("INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?1, ?2)")?
+                .execute(params![key, story_id])?;
         }
         if is_new {
             previous = tx
-                .query_row(
+                .prepare_cached(
                     "SELECT fingerprint FROM sightings WHERE feed_id = ?1 AND story_id = ?2",
-                    params![feed_id, story_id],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row(params![feed_id, story_id], |r| r.get(0))
                 .optional()?;
         }
         if previous.as_deref() == Some(discovered.fingerprint.as_str()) {
             continue;
         }
-        tx.execute(
+        tx.prepare_cached(
             "INSERT OR REPLACE INTO sightings (feed_id, story_id, fingerprint, guid, fragment)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                feed_id,
-                story_id,
-                discovered.fingerprint,
-                identity.guid,
-                identity.fragment
-            ],
-        )?;
+        )?
+        .execute(params![
+            feed_id,
+            story_id,
+            discovered.fingerprint,
+            identity.guid,
+            identity.fragment
+        ])?;
         let item_json = serde_json::to_string(&discovered.item)?;
         if is_new {
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO stories (id, state, feed_id, url, item, first_seen_ms,
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO stories (id, state, feed_id, url, item, first_seen_ms,
                      changed_ms, lease_owner, lease_until)
                  VALUES (?1, 'discovered', ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
-                params![
+                )?
+                .execute(params![
                     story_id,
                     feed_id,
                     identity.url,
@@ -222,8 +218,7 @@ pub(super) fn record_items(
                     now,
                     claimant.id,
                     claimant.lease_until(now)
-                ],
-            )?;
+                ])?;
             if inserted == 1 {
                 work.push(StoryTask {
                     story_id,
@@ -280,14 +275,7 @@ pub(super) fn lookup(
     let Some((story_id, _)) = find_story(conn, identity)?.story else {
         return Ok(None);
     };
-    let record = conn
-        .query_row(
-            &format!("SELECT {RECORD_COLUMNS} FROM stories WHERE id = ?1"),
-            [story_id],
-            record_of,
-        )
-        .optional()?;
-    Ok(record)
+    story(conn, &story_id)
 }
 
 pub(super) fn save_pending(
@@ -295,25 +283,25 @@ pub(super) fn save_pending(
     pending: &PendingMessage,
 ) -> Result<(), StoreError> {
     let envelope = &pending.envelope;
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE stories SET state = 'fetched', pending_revision = ?2, pending_hash = ?3,
             pending_event = ?4, pending_routing_key = ?5, pending_timestamp = ?6,
             pending_body = ?7, changed_ms = ?8, pending_status = ?9,
             pending_item_version = ?10
          WHERE id = ?1",
-        params![
-            envelope.story_id,
-            envelope.revision,
-            pending.content_hash,
-            envelope.event.as_str(),
-            envelope.routing_key,
-            envelope.timestamp,
-            envelope.body,
-            now_ms(),
-            pending.status.as_str(),
-            pending.item_version,
-        ],
-    )?;
+    )?
+    .execute(params![
+        envelope.story_id,
+        envelope.revision,
+        pending.content_hash,
+        envelope.event.as_str(),
+        envelope.routing_key,
+        envelope.timestamp,
+        envelope.body,
+        now_ms(),
+        pending.status.as_str(),
+        pending.item_version,
+    ])?;
     Ok(())
 }
 
@@ -325,11 +313,9 @@ pub(super) fn mark_published(
     let tx = conn.transaction()?;
     let now = now_ms();
     // The archive keeps every published revision for replay.
-    tx.execute(
-        "INSERT OR IGNORE INTO archive (story_id, revision, feed_id, event, routing_key, timestamp, published_ms, body)
+    tx.prepare_cached("INSERT OR IGNORE INTO archive (story_id, revision, feed_id, event, routing_key, timestamp, published_ms, body)
          SELECT id, pending_revision, feed_id, pending_event, pending_routing_key, pending_timestamp, ?3, pending_body
-         FROM stories WHERE id = ?1 AND pending_revision = ?2",
-        params![story_id, revision, now],
+         FROM stories WHERE id = ?1 AND pending_revision = ?2")?.execute(params![story_id, revision, now],
     )?;
     // A story whose item changed while this message was on its way
     // stays open; a finished one drops its item JSON (not needed again).
@@ -380,11 +366,10 @@ pub(super) fn mark_unchanged(
 
 pub(super) fn begin_attempt(conn: &mut Connection, story_id: &str) -> Result<u32, StoreError> {
     let attempts = conn
-        .query_row(
+        .prepare_cached(
             "UPDATE stories SET attempts = attempts + 1 WHERE id = ?1 RETURNING attempts",
-            [story_id],
-            |r| r.get(0),
-        )
+        )?
+        .query_row([story_id], |r| r.get(0))
         .optional()?;
     Ok(attempts.unwrap_or(1))
 }
@@ -433,11 +418,10 @@ pub(super) fn story(
     story_id: &str,
 ) -> Result<Option<StoryRecord>, StoreError> {
     let record = conn
-        .query_row(
-            &format!("SELECT {RECORD_COLUMNS} FROM stories WHERE id = ?1"),
-            [story_id],
-            record_of,
-        )
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM stories WHERE id = ?1"
+        ))?
+        .query_row([story_id], record_of)
         .optional()?;
     Ok(record)
 }

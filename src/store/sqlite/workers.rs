@@ -9,11 +9,11 @@ pub(super) fn register(
     claimant: &Claimant,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO workers (id, host, pid, started_ms, heartbeat_ms) VALUES (?1, ?2, ?3, ?4, ?4)
          ON CONFLICT (id) DO UPDATE SET started_ms = ?4, heartbeat_ms = ?4",
-        params![claimant.id, claimant.host, claimant.pid, now_ms],
-    )?;
+    )?
+    .execute(params![claimant.id, claimant.host, claimant.pid, now_ms])?;
     Ok(())
 }
 
@@ -26,11 +26,11 @@ pub(super) fn heartbeat(
 ) -> Result<u64, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let until = claimant.lease_until(now_ms);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO workers (id, host, pid, started_ms, heartbeat_ms) VALUES (?1, ?2, ?3, ?4, ?4)
          ON CONFLICT (id) DO UPDATE SET heartbeat_ms = ?4",
-        params![claimant.id, claimant.host, claimant.pid, now_ms],
-    )?;
+    )?
+    .execute(params![claimant.id, claimant.host, claimant.pid, now_ms])?;
     {
         let mut feed = tx.prepare_cached(
             "UPDATE feeds SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2",
@@ -46,11 +46,9 @@ pub(super) fn heartbeat(
             story.execute(params![id, claimant.id, until])?;
         }
     }
-    let live: u64 = tx.query_row(
-        "SELECT count(*) FROM workers WHERE heartbeat_ms >= ?1",
-        [now_ms - claimant.lease.as_millis() as i64],
-        |r| r.get(0),
-    )?;
+    let live: u64 = tx
+        .prepare_cached("SELECT count(*) FROM workers WHERE heartbeat_ms >= ?1")?
+        .query_row([now_ms - claimant.lease.as_millis() as i64], |r| r.get(0))?;
     tx.commit()?;
     Ok(live.max(1))
 }
@@ -74,15 +72,16 @@ pub(super) fn workers(conn: &mut Connection) -> Result<Vec<WorkerRecord>, StoreE
 
 pub(super) fn sign_off(conn: &mut Connection, worker_id: &str) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE feeds SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?1",
-        [worker_id],
-    )?;
-    tx.execute(
+    )?
+    .execute([worker_id])?;
+    tx.prepare_cached(
         "UPDATE stories SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?1",
-        [worker_id],
-    )?;
-    tx.execute("DELETE FROM workers WHERE id = ?1", [worker_id])?;
+    )?
+    .execute([worker_id])?;
+    tx.prepare_cached("DELETE FROM workers WHERE id = ?1")?
+        .execute([worker_id])?;
     tx.commit()?;
     Ok(())
 }
