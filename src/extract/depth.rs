@@ -19,11 +19,12 @@
 
 use std::borrow::Cow;
 
+use super::attrs::{feeds_metadata, keeps_all_attributes, strip_attributes};
+use super::formatting::Formatting;
+use super::tags::{Markup, Tag, contains_ignore_case, end_tag, next_gt, next_lt, parse_tag};
+
 /// Deepest element nesting kept.
 pub const MAX_DEPTH: usize = 400;
-
-/// Longest tag name that [`classify`] knows.
-const MAX_NAME: usize = 8;
 
 /// What the pass does with an element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,265 +69,6 @@ fn classify(name: &[u8], tag: &[u8]) -> Class {
         | b"thead" | b"tfoot" | b"colgroup" | b"html" | b"head" | b"body" | b"optgroup"
         | b"rt" | b"rp" => Class::Flat,
         _ => Class::Nested,
-    }
-}
-
-/// A tag found by [`parse_tag`].
-#[derive(Debug, Clone, Copy)]
-struct Tag {
-    /// Index of the `<`.
-    start: usize,
-    /// Index just past the tag.
-    end: usize,
-    /// Index just past the tag name.
-    name_end: usize,
-    is_end: bool,
-    self_closing: bool,
-    /// The lower-cased name, when it is at most [`MAX_NAME`] bytes.
-    name: [u8; MAX_NAME],
-    name_len: usize,
-}
-
-impl Tag {
-    fn name(&self) -> &[u8] {
-        &self.name[..self.name_len]
-    }
-}
-
-/// What starts at a `<`.
-enum Markup {
-    Tag(Tag),
-    /// A comment, ending at the index given.
-    Comment(usize),
-    /// A doctype or processing instruction, ending at the index given.
-    Other(usize),
-}
-
-fn next_lt(b: &[u8], from: usize) -> Option<usize> {
-    b.get(from..)
-        .and_then(|rest| memchr::memchr(b'<', rest))
-        .map(|off| from + off)
-}
-
-/// Index of the next `needle` (first byte exact, the rest ASCII
-/// case-insensitive) at or after `from`.
-fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    let (&first, rest) = needle.split_first()?;
-    let mut i = from;
-    while i < hay.len() {
-        i += memchr::memchr(first, &hay[i..])?;
-        let tail = hay.get(i + 1..i + needle.len())?;
-        if tail.eq_ignore_ascii_case(rest) {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
-}
-
-/// Parse the markup starting at `i` (which is `<`), or `None` if this `<`
-/// is literal text.
-fn parse_tag(b: &[u8], i: usize) -> Option<Markup> {
-    let next = *b.get(i + 1)?;
-    if next == b'!' {
-        if b[i..].starts_with(b"<!--") {
-            let end = find(b, i + 4, b"-->").map_or(b.len(), |e| e + 3);
-            return Some(Markup::Comment(end));
-        }
-        let end = next_gt(b, i).map_or(b.len(), |e| e + 1);
-        return Some(Markup::Other(end));
-    }
-    if next == b'?' {
-        let end = next_gt(b, i).map_or(b.len(), |e| e + 1);
-        return Some(Markup::Other(end));
-    }
-    let (is_end, name_start) = if next == b'/' {
-        (true, i + 2)
-    } else {
-        (false, i + 1)
-    };
-    if !b.get(name_start).is_some_and(u8::is_ascii_alphabetic) {
-        return None;
-    }
-    let mut j = name_start;
-    while j < b.len() && !b[j].is_ascii_whitespace() && b[j] != b'>' && b[j] != b'/' {
-        j += 1;
-    }
-    let mut name = [0u8; MAX_NAME];
-    let raw = &b[name_start..j];
-    let name_len = if raw.len() <= MAX_NAME {
-        for (d, s) in name.iter_mut().zip(raw) {
-            *d = s.to_ascii_lowercase();
-        }
-        raw.len()
-    } else {
-        // Longer than any name we know: a name that matches nothing.
-        0
-    };
-    // Find the closing '>' honouring quoted attribute values.
-    let mut k = j;
-    while k < b.len() {
-        match b[k] {
-            b'>' => break,
-            q @ (b'"' | b'\'') => match memchr::memchr(q, &b[k + 1..]) {
-                Some(off) => k += off + 1,
-                None => k = b.len(),
-            },
-            _ => {}
-        }
-        k += 1;
-    }
-    let self_closing = k > 0 && b.get(k - 1) == Some(&b'/');
-    Some(Markup::Tag(Tag {
-        start: i,
-        end: (k + 1).min(b.len()),
-        name_end: j,
-        is_end,
-        self_closing,
-        name,
-        name_len,
-    }))
-}
-
-fn next_gt(b: &[u8], from: usize) -> Option<usize> {
-    b.get(from..)
-        .and_then(|rest| memchr::memchr(b'>', rest))
-        .map(|off| from + off)
-}
-
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
-/// Index of the `<` of the end tag `</name` at or after `from` (or the end).
-fn end_tag(b: &[u8], from: usize, name: &[u8]) -> usize {
-    let mut i = from;
-    while let Some(lt) = find(b, i, b"</") {
-        let n = lt + 2;
-        if b.get(n..n + name.len())
-            .is_some_and(|s| s.eq_ignore_ascii_case(name))
-        {
-            return lt;
-        }
-        i = lt + 1;
-    }
-    b.len()
-}
-
-/// Attribute text that the metadata pass's selectors look for
-/// (`[rel=author]`, `.byline`, `time[datetime]`, `[itemprop=datePublished]`…).
-const METADATA_ATTR_MARKERS: &[&[u8]] = &[
-    b"author",
-    b"byline",
-    b"datetime",
-    b"datepublished",
-    b"datemodified",
-];
-
-/// Whether the metadata pass may read this start tag (its element or its
-/// attributes), so that a subtree holding it must be kept.
-fn feeds_metadata(b: &[u8], tag: &Tag) -> bool {
-    if matches!(tag.name(), b"h1" | b"meta" | b"title" | b"link") {
-        return true;
-    }
-    let attrs = &b[tag.start..tag.end];
-    attrs.iter().enumerate().any(|(i, &c)| {
-        matches!(c | 0x20, b'a' | b'b' | b'd')
-            && METADATA_ATTR_MARKERS.iter().any(|m| {
-                attrs
-                    .get(i..i + m.len())
-                    .is_some_and(|w| w.eq_ignore_ascii_case(m))
-            })
-    })
-}
-
-/// Elements whose attributes all stay: Readability looks through every
-/// attribute of images and embedded media for image and video addresses.
-fn keeps_all_attributes(name: &[u8]) -> bool {
-    matches!(
-        name,
-        b"img" | b"picture" | b"figure" | b"source" | b"video" | b"audio" | b"embed" | b"object"
-    )
-}
-
-/// Whether no later pass reads this attribute (its name as written): the
-/// extraction reads `class`, `id`, `style`, `hidden`, `role`, `href`,
-/// `rel`, `itemprop`, the `<meta>` attributes…, but never event handlers,
-/// tooltips or (apart from the ones named in site rules) `data-*` payloads,
-/// which can be kilobytes of JSON each.
-fn unused_attribute(name: &[u8]) -> bool {
-    let starts = |p: &[u8]| name.len() > p.len() && name[..p.len()].eq_ignore_ascii_case(p);
-    if starts(b"data-") {
-        return !name.eq_ignore_ascii_case(b"data-component")
-            && !super::rules::attribute_names()
-                .iter()
-                .any(|n| name.eq_ignore_ascii_case(n.as_bytes()));
-    }
-    if starts(b"aria-") {
-        return !name.eq_ignore_ascii_case(b"aria-hidden")
-            && !name.eq_ignore_ascii_case(b"aria-modal");
-    }
-    if starts(b"on") {
-        return true;
-    }
-    [
-        &b"title"[..],
-        b"alt",
-        b"srcset",
-        b"sizes",
-        b"props",
-        b"tabindex",
-        b"target",
-    ]
-    .iter()
-    .any(|a| name.eq_ignore_ascii_case(a))
-}
-
-/// Call `on_drop` for each attribute of the start tag that no later pass
-/// reads (with the whitespace before it).
-fn strip_attributes(b: &[u8], tag: &Tag, on_drop: &mut impl FnMut(usize, usize)) {
-    let end = tag.end;
-    let mut i = tag.name_end;
-    loop {
-        let from = i;
-        while i < end && (b[i].is_ascii_whitespace() || b[i] == b'/') {
-            i += 1;
-        }
-        if i >= end || b[i] == b'>' {
-            return;
-        }
-        let name_start = i;
-        i += 1;
-        while i < end && !b[i].is_ascii_whitespace() && !matches!(b[i], b'/' | b'>' | b'=') {
-            i += 1;
-        }
-        let name = &b[name_start..i];
-        let mut j = i;
-        while j < end && b[j].is_ascii_whitespace() {
-            j += 1;
-        }
-        if j < end && b[j] == b'=' {
-            j += 1;
-            while j < end && b[j].is_ascii_whitespace() {
-                j += 1;
-            }
-            match b.get(j) {
-                Some(&q) if q == b'"' || q == b'\'' => {
-                    let value = j + 1;
-                    j = memchr::memchr(q, &b[value..end]).map_or(end, |off| value + off + 1);
-                }
-                _ => {
-                    while j < end && !b[j].is_ascii_whitespace() && b[j] != b'>' {
-                        j += 1;
-                    }
-                }
-            }
-            i = j;
-        }
-        if unused_attribute(name) {
-            on_drop(from, i);
-        }
     }
 }
 
@@ -402,6 +144,7 @@ fn walk(b: &[u8], limit: usize, mut on_drop: impl FnMut(usize, usize)) -> usize 
     let mut max_depth = 0usize;
     let mut skipped = 0usize;
     let mut scan_budget = b.len().saturating_mul(2).saturating_add(64 * 1024);
+    let mut formatting = Formatting::default();
     let mut i = 0;
     while let Some(lt) = next_lt(b, i) {
         i = lt;
@@ -422,6 +165,10 @@ fn walk(b: &[u8], limit: usize, mut on_drop: impl FnMut(usize, usize)) -> usize 
             Some(Markup::Tag(tag)) => tag,
         };
         i = tag.end;
+        if formatting.drop_tag(&tag) {
+            on_drop(tag.start, tag.end);
+            continue;
+        }
         let class = classify(tag.name(), &b[tag.start..tag.end]);
         if tag.is_end {
             if matches!(class, Class::Nested | Class::SubtreeDrop) {
@@ -504,6 +251,7 @@ pub fn max_depth(html: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::super::formatting::{FORMATTING, MAX_OPEN_FORMATTING};
     use super::*;
 
     #[test]
@@ -626,6 +374,87 @@ mod tests {
         let capped = cap_depth(&html);
         assert_eq!(max_depth(&capped), MAX_DEPTH);
         assert!(capped.contains("deep"));
+    }
+
+    /// Formatting start tags minus their end tags in `html`, by the pass's scanner.
+    fn unclosed_formatting(html: &str) -> usize {
+        let b = html.as_bytes();
+        let (mut open, mut i) = (0usize, 0);
+        while let Some(lt) = next_lt(b, i) {
+            match parse_tag(b, lt) {
+                Some(Markup::Tag(tag)) => {
+                    if FORMATTING.contains(&tag.name()) {
+                        open = if tag.is_end {
+                            open.saturating_sub(1)
+                        } else {
+                            open + 1
+                        };
+                    }
+                    i = tag.end;
+                }
+                _ => i = lt + 1,
+            }
+        }
+        open
+    }
+
+    #[test]
+    fn unclosed_formatting_elements_are_capped() {
+        // 150 unclosed distinct <b><i> pairs left behind by a closed block,
+        // then 8,000 paragraphs: html5ever re-creates all 300 in each one.
+        let fmt: String = (0..150)
+            .map(|n| format!("<b id=b{n}><i id=i{n}>"))
+            .collect();
+        let page = format!("<body><div>{fmt}</div>{}", "<p>para text</p>".repeat(8000));
+        assert_eq!(unclosed_formatting(&page), 300);
+        let capped = cap_depth(&page);
+        assert_eq!(unclosed_formatting(&capped), MAX_OPEN_FORMATTING);
+        let elements = dom_query::Document::from(capped.as_ref())
+            .select("*")
+            .length();
+        // ~2.4 million elements without the cap.
+        assert!(elements < 80_000, "{elements} elements");
+        assert_eq!(capped.matches("para text").count(), 8000);
+    }
+
+    #[test]
+    fn formatting_beyond_the_cap_loses_start_and_end_tags_only() {
+        let html = format!("<p>{}x{}</p>", "<b>".repeat(10), "</b>".repeat(10));
+        let n = MAX_OPEN_FORMATTING;
+        assert_eq!(
+            cap_depth(&html),
+            format!("<p>{}x{}</p>", "<b>".repeat(n), "</b>".repeat(n))
+        );
+        // Ordinary formatting, closed as it goes, is untouched.
+        let html =
+            "<p><a href=/x><b><i>x</i></b></a> and <em>y</em><strong>z</strong></p>".repeat(50);
+        assert!(matches!(cap_depth(&html), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn formatting_is_counted_per_table_cell() {
+        // Old table layouts leave a <font> open in every cell; the cell's
+        // end clears it in the parser, so nothing is dropped.
+        let html = format!(
+            "<table>{}</table><p>after</p>",
+            "<tr><td><font face=arial><b>cell text</td></tr>".repeat(50)
+        );
+        assert!(matches!(cap_depth(&html), Cow::Borrowed(_)));
+        // A stray cell tag outside a table is ignored by the parser, and
+        // formatting opened inside a table (not in a cell) stays active
+        // after it: neither resets the count.
+        let fmt: String = (0..20)
+            .map(|n| format!("<b id=b{n}><i id=i{n}><td>"))
+            .collect();
+        assert_eq!(unclosed_formatting(&cap_depth(&fmt)), MAX_OPEN_FORMATTING);
+        let fmt: String = (0..20).map(|n| format!("<b id=b{n}><i id=i{n}>")).collect();
+        let html = format!("<div><table>{fmt}</table></div>{fmt}");
+        assert_eq!(unclosed_formatting(&cap_depth(&html)), MAX_OPEN_FORMATTING);
+        let html = format!("<table><tr><td>{fmt}</td><td>{fmt}</table>{fmt}");
+        assert_eq!(
+            unclosed_formatting(&cap_depth(&html)),
+            3 * MAX_OPEN_FORMATTING
+        );
     }
 
     #[test]

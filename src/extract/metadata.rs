@@ -1,13 +1,16 @@
 //! Metadata pass: title, authors, dates, language, description, image,
 //! site name and canonical URL from meta tags, JSON-LD and the markup.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use dom_query::{Document, NodeRef};
 use serde_json::Value;
 use url::Url;
 
+pub use super::dates::parse_date;
 use super::jsonld;
 use super::text::normalize_ws;
+use super::title::strip_site;
+pub use super::title::strip_site_suffix;
 
 /// Metadata found on a page.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -60,144 +63,6 @@ pub fn absolutize(raw: &str, base: Option<&Url>) -> Option<String> {
     }
     let u = base?.join(raw).ok()?;
     matches!(u.scheme(), "http" | "https").then(|| u.to_string())
-}
-
-/// Parse the date formats seen on news pages into UTC.
-pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    if s.is_empty() || s.len() > 64 {
-        return None;
-    }
-    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
-        return Some(d.with_timezone(&Utc));
-    }
-    if let Ok(d) = DateTime::parse_from_rfc2822(s) {
-        return Some(d.with_timezone(&Utc));
-    }
-    let with_tz = [
-        "%Y-%m-%dT%H:%M:%S%.f%z",
-        "%Y-%m-%dT%H:%M:%S%z",
-        "%Y-%m-%dT%H:%M%z",
-        "%Y-%m-%dT%H:%M%:z",
-        "%Y-%m-%d %H:%M:%S%.f%:z",
-        "%Y-%m-%d %H:%M:%S%:z",
-        "%Y-%m-%d %H:%M:%S%z",
-        "%Y-%m-%d %H:%M:%S %z",
-        "%a, %d %b %Y %H:%M:%S %z",
-        "%A, %B %d, %Y %I:%M %p %z",
-    ];
-    for f in with_tz {
-        if let Ok(d) = DateTime::parse_from_str(s, f) {
-            return Some(d.with_timezone(&Utc));
-        }
-    }
-    let s2 = s
-        .trim_end_matches('Z')
-        .trim_end_matches(" UTC")
-        .trim_end_matches(" GMT");
-    let naive = [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%Y/%m/%d %H:%M:%S",
-        "%Y%m%dT%H%M%S",
-    ];
-    for f in naive {
-        if let Ok(d) = NaiveDateTime::parse_from_str(s2, f) {
-            return Some(Utc.from_utc_datetime(&d));
-        }
-    }
-    for f in [
-        "%Y-%m-%d",
-        "%Y/%m/%d",
-        "%Y%m%d",
-        "%B %d, %Y",
-        "%d %B %Y",
-        "%b %d, %Y",
-    ] {
-        if let Ok(d) = NaiveDate::parse_from_str(s2, f) {
-            return d.and_hms_opt(0, 0, 0).map(|d| Utc.from_utc_datetime(&d));
-        }
-    }
-    // A date prefix followed by something we do not understand.
-    if s.len() >= 10 && s.is_char_boundary(10) && s.as_bytes().get(4) == Some(&b'-') {
-        return NaiveDate::parse_from_str(&s[..10], "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|d| Utc.from_utc_datetime(&d));
-    }
-    None
-}
-
-const TITLE_SEPARATORS: &[&str] = &[" | ", " - ", " – ", " — ", " :: ", " · ", " • ", " / "];
-
-/// Strip a site suffix (or prefix) such as " - BBC News" from a page title.
-pub fn strip_site_suffix(title: &str, site_name: Option<&str>) -> String {
-    strip_site(title, site_name, None)
-}
-
-fn key(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-/// Whether a title segment names the site (site name or host).
-fn names_site(seg: &str, site: Option<&str>, host: Option<&str>) -> bool {
-    let k = key(seg);
-    if k.len() < 2 {
-        return false;
-    }
-    let site_hit = site
-        .map(key)
-        .is_some_and(|s| !s.is_empty() && (s.contains(&k) || k.contains(&s)));
-    let host_hit = host.is_some_and(|h| key(h).contains(&k));
-    site_hit || host_hit
-}
-
-/// Strip site-name segments (" | BBC News", "Paper - ") from a title.
-fn strip_site(title: &str, site: Option<&str>, host: Option<&str>) -> String {
-    let mut t = normalize_ws(title);
-    loop {
-        let mut changed = false;
-        for sep in TITLE_SEPARATORS {
-            if let Some(idx) = t.rfind(sep) {
-                let (head, tail) = (&t[..idx], &t[idx + sep.len()..]);
-                let short_brand = tail.split_whitespace().count() <= 3
-                    && tail.split_whitespace().all(|w| {
-                        w.chars()
-                            .next()
-                            .is_some_and(|c| c.is_uppercase() || c.is_ascii_digit())
-                    });
-                let is_date = !tail.is_empty()
-                    && tail
-                        .chars()
-                        .all(|c| c.is_ascii_digit() || matches!(c, '.' | '/' | '-'));
-                if !head.trim().is_empty()
-                    && (names_site(tail, site, host) || is_date || (*sep == " | " && short_brand))
-                {
-                    t = head.trim().to_string();
-                    changed = true;
-                    break;
-                }
-            }
-            if let Some(idx) = t.find(sep) {
-                let (head, tail) = (&t[..idx], &t[idx + sep.len()..]);
-                if !tail.trim().is_empty() && names_site(head, site, host) {
-                    t = tail.trim().to_string();
-                    changed = true;
-                    break;
-                }
-            }
-        }
-        if !changed {
-            return t;
-        }
-    }
 }
 
 /// Title candidates found on a page (raw, unstripped).
@@ -578,33 +443,6 @@ mod tests {
         assert_eq!(m.authors, vec!["Ann Lee"]);
         assert_eq!(m.language.as_deref(), Some("fr"));
         assert!(m.published_at.is_some() && m.updated_at.is_some());
-    }
-
-    #[test]
-    fn title_suffixes() {
-        assert_eq!(
-            strip_site_suffix("Storm hits coast - BBC News", Some("BBC News")),
-            "Storm hits coast"
-        );
-        assert_eq!(
-            strip_site_suffix("Paper | Storm hits the coast today", Some("Paper")),
-            "Storm hits the coast today"
-        );
-        assert_eq!(strip_site_suffix("Plain title", None), "Plain title");
-    }
-
-    #[test]
-    fn dates() {
-        for s in [
-            "2024-01-02T03:04:05Z",
-            "2024-01-02T03:04:05.123+0000",
-            "2024-01-02 03:04:05",
-            "2024-01-02",
-            "Tue, 02 Jan 2024 03:04:05 GMT",
-        ] {
-            assert!(parse_date(s).is_some(), "{s}");
-        }
-        assert!(parse_date("yesterday").is_none());
     }
 
     #[test]

@@ -1,14 +1,24 @@
-//! Article text extraction: decode → parse once → metadata → site rules →
-//! JSON-LD articleBody → Readability (dom_smoothie) → text rendering → pruning.
+//! Article text extraction: decode → pre-pass → parse once → metadata →
+//! site rules → JSON-LD articleBody (when complete) → Readability beside a
+//! block classifier, with self-checks (`choose`) → text rendering → pruning.
+//! See docs/extraction.md.
 
+mod attrs;
+pub mod blocks;
+mod choose;
+mod dates;
 pub mod depth;
+mod formatting;
 pub mod jsonld;
 pub mod metadata;
 #[cfg(test)]
 mod proptests;
 pub mod prune;
 pub mod rules;
+mod stopwords;
+mod tags;
 pub mod text;
+mod title;
 
 pub use crate::text::charset::decode_html;
 pub use metadata::{Metadata, extract_metadata, extract_metadata_with};
@@ -22,6 +32,8 @@ use dom_smoothie::{Config, Readability, TextMode};
 pub enum ExtractionMethod {
     SiteRule,
     JsonLd,
+    /// The generic path: Readability or, when its text fails the
+    /// self-checks, the block classifier ([`blocks`], [`choose`]).
     Readability,
     FeedContent,
     FeedSummary,
@@ -100,7 +112,14 @@ fn jsonld_body(objs: &[serde_json::Value]) -> Option<String> {
         text::render(&frag.root())
     } else {
         body.split('\n')
-            .map(text::normalize_ws)
+            .map(|l| {
+                if l.contains('&') && l.contains(';') {
+                    // Entities left encoded in the JSON string ("&rsquo;").
+                    text::normalize_ws(&Document::fragment(l).root().text())
+                } else {
+                    text::normalize_ws(l)
+                }
+            })
             .filter(|l| !l.is_empty())
             .collect::<Vec<_>>()
             .join("\n\n")
@@ -178,24 +197,31 @@ pub fn extract(html: &str, url: Option<&url::Url>) -> Extracted {
         }
     }
 
+    let (count, depth) = doc_shape(&doc);
+    // Boilerplate known by class and data-* attributes goes first (Readability
+    // drops those attributes from its output).
+    prune::prune_dom(&doc);
+    let huge = count > MAX_READABILITY_ELEMENTS || depth > MAX_READABILITY_DEPTH;
+    let blocks = match doc.body() {
+        Some(b) if !huge => blocks::classified(&b),
+        _ => Vec::new(),
+    };
+
     if let Some(t) = jsonld_body(&objs) {
         let t = finish(t);
-        if t.len() >= MIN_JSONLD_CHARS {
+        // A body that is a fraction of the page's text is a teaser or cut.
+        if t.len() >= MIN_JSONLD_CHARS && choose::complete_enough(&t, &blocks) {
             out.text = t;
             out.method = Some(ExtractionMethod::JsonLd);
             return out;
         }
     }
 
-    let (count, depth) = doc_shape(&doc);
-    let t = if count > MAX_READABILITY_ELEMENTS || depth > MAX_READABILITY_DEPTH {
-        prune::prune_dom(&doc);
+    let t = if huge {
         doc.body().map(|b| text::render(&b))
     } else {
-        // Readability drops class and data-* attributes from its output, so
-        // boilerplate known by those attributes goes before it runs.
-        prune::prune_dom(&doc);
-        readability_text(doc)
+        let r = readability_text(doc);
+        Some(choose::choose(r, &blocks, meta.description.as_deref()).0)
     };
     if let Some(t) = t.map(finish).filter(|t| !t.is_empty()) {
         out.text = t;
@@ -246,6 +272,28 @@ mod tests {
         let e = extract(&html, None);
         assert_eq!(e.method, Some(ExtractionMethod::JsonLd));
         assert!(e.text.starts_with("Paragraph one"));
+    }
+
+    #[test]
+    fn jsonld_body_decoded_and_not_trusted_when_short_of_the_page() {
+        let body = "It&rsquo;s the first paragraph of the JSON-LD body, long enough. ".repeat(12);
+        let ld = format!(
+            r#"<script type="application/ld+json">{{"@type":"NewsArticle","articleBody":"{body}"}}</script>"#
+        );
+        let html = format!("<html><head>{ld}</head><body><p>x</p></body></html>");
+        let e = extract(&html, None);
+        assert_eq!(e.method, Some(ExtractionMethod::JsonLd));
+        assert!(e.text.starts_with("It\u{2019}s the first"), "{}", e.text);
+        // The page has three times as much article text: the body is a teaser.
+        let para = "<p>The council voted on Tuesday to approve the new cycle lanes after months \
+            of debate, with residents split over the plan and shop owners worried about parking, \
+            and the work is to start in the spring if the county agrees to pay for half of it.</p>";
+        let page = format!(
+            "<html><head>{ld}</head><body><article>{}</article></body></html>",
+            para.repeat(12)
+        );
+        let e = extract(&page, None);
+        assert_eq!(e.method, Some(ExtractionMethod::Readability), "{}", e.text);
     }
 
     #[test]

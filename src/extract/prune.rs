@@ -31,7 +31,14 @@ const JUNK_CLASS: &[&str] = &[
     "byline",
     "read-more",
     "readmore",
+    "author-bio",
+    "authorbio",
+    "author-profile",
+    "authorprofile",
+    "about-author",
 ];
+/// Class tokens of CSS frameworks that hide an element (`display: none`).
+const HIDDEN_CLASS_TOKENS: &[&str] = &["hidden", "d-none", "is-hidden"];
 /// Substrings of `id` that mark boilerplate.
 const JUNK_ID: &[&str] = &["newsletter", "cookie"];
 /// Substrings of `data-component` that mark boilerplate.
@@ -57,7 +64,14 @@ fn is_junk(node: &TreeNode) -> bool {
         match &*a.name.local {
             "hidden" => true,
             "aria-hidden" => v == "true",
-            "class" => JUNK_CLASS.iter().any(|j| v.contains(j)),
+            "class" => {
+                JUNK_CLASS.iter().any(|j| v.contains(j))
+                    || (v
+                        .split_ascii_whitespace()
+                        .any(|t| HIDDEN_CLASS_TOKENS.contains(&t))
+                        // "hidden md:block": shown on wider screens.
+                        && !v.contains(':'))
+            }
             "id" => JUNK_ID.iter().any(|j| v.contains(j)),
             "data-component" => JUNK_COMPONENT.iter().any(|j| v.contains(j)),
             _ => false,
@@ -147,8 +161,25 @@ const JUNK_EXACT: &[&str] = &[
     "whatsapp",
 ];
 
+/// A re-publisher's attribution line ("Source: BBC", "Via: Reuters"): a
+/// short label, a colon and a name of a few words.
+fn is_attribution(l: &str) -> bool {
+    let Some((label, name)) = l.split_once(':') else {
+        return false;
+    };
+    matches!(
+        label.trim(),
+        "source" | "sources" | "via" | "credit" | "courtesy"
+    ) && !name.trim().is_empty()
+        && name.split_whitespace().count() <= 4
+        && !name.contains(['.', '!', '?'])
+}
+
 fn is_junk_paragraph(p: &str) -> bool {
     let l = p.trim().to_lowercase();
+    if is_attribution(&l) {
+        return true;
+    }
     let l = l.trim_end_matches(['.', ':', '!']);
     if JUNK_EXACT.contains(&l) {
         return true;
@@ -156,15 +187,54 @@ fn is_junk_paragraph(p: &str) -> bool {
     JUNK_PREFIXES.iter().any(|j| l.starts_with(j)) && l.len() < 200
 }
 
+/// Headings after which the rest of a text is never the article's (an
+/// author box, a list of other stories), when they come in its second half.
+const TAIL_HEADINGS: &[&str] = &[
+    "about the author",
+    "about the authors",
+    "recommended for you",
+    "recommended stories",
+    "you may also like",
+    "you might also like",
+    "more from",
+    "read next",
+    "trending now",
+    "most popular",
+    "popular stories",
+    "related stories",
+    "related articles",
+    "more stories",
+    "more on this story",
+];
+
+/// Number of paragraphs to keep: the text is cut at a [`TAIL_HEADINGS`]
+/// paragraph in its second half.
+fn cut_tail(paras: &[String]) -> usize {
+    let total: usize = paras.iter().map(String::len).sum();
+    let mut seen = 0usize;
+    for (i, p) in paras.iter().enumerate() {
+        if seen * 2 >= total && p.len() < 40 {
+            let l = p.trim().to_lowercase();
+            let l = l.trim_end_matches(['.', ':', '!']);
+            if TAIL_HEADINGS.contains(&l) {
+                return i;
+            }
+        }
+        seen += p.len();
+    }
+    paras.len()
+}
+
 /// Remove boilerplate paragraphs, a leading headline, and a leading byline.
 pub fn prune_text(text: &str, title: Option<&str>, authors: &[String]) -> String {
     let title_key = title.map(key).unwrap_or_default();
+    let repeated = repeated_labels(text);
     let mut out: Vec<String> = Vec::new();
     for (i, para) in text.split("\n\n").enumerate() {
         let lines: Vec<&str> = para
             .lines()
             .map(str::trim)
-            .filter(|l| !l.is_empty() && !is_junk_paragraph(l))
+            .filter(|l| !l.is_empty() && !is_junk_paragraph(l) && !repeated.contains(*l))
             .collect();
         if lines.is_empty() {
             continue;
@@ -178,8 +248,32 @@ pub fn prune_text(text: &str, title: Option<&str>, authors: &[String]) -> String
         }
         out.push(para);
     }
+    out.truncate(cut_tail(&out));
     out.join("\n\n")
 }
+
+/// Short one-line paragraphs that stand alone [`MIN_LABEL_REPEATS`] times
+/// or more in a text: labels a template puts between paragraphs ("Article
+/// content", "Advertisement" in another language), never the article's own.
+fn repeated_labels(text: &str) -> std::collections::HashSet<&str> {
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for l in text.split("\n\n").map(str::trim) {
+        if !l.contains('\n')
+            && l.chars().any(char::is_alphabetic)
+            && l.chars().count() <= MAX_LABEL_CHARS
+        {
+            *counts.entry(l).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .filter(|&(_, n)| n >= MIN_LABEL_REPEATS)
+        .map(|(l, _)| l)
+        .collect()
+}
+
+const MAX_LABEL_CHARS: usize = 40;
+const MIN_LABEL_REPEATS: usize = 3;
 
 fn key(s: &str) -> String {
     s.chars()
@@ -208,12 +302,20 @@ mod tests {
     fn drops_boilerplate_elements() {
         let doc = Document::from(
             "<body><article><p>Real text.</p><div class='newsletter-box'>Sign up now</div>\
-             <figure><figcaption>Photo: X</figcaption></figure><div class='promo-item'>Promo</div></article></body>",
+             <figure><figcaption>Photo: X</figcaption></figure><div class='promo-item'>Promo</div>\
+             <div class='box hidden'>Subscribe</div><div class='unhidden'>Kept</div><p class='hidden md:block'>Wide</p>\
+             <div class='authorprofile'>Sam writes</div></article></body>",
         );
         prune_dom(&doc);
         let t = doc.select("body").text();
         assert!(t.contains("Real text."));
         assert!(!t.contains("Sign up") && !t.contains("Photo") && !t.contains("Promo"));
+        assert!(
+            !t.contains("Subscribe")
+                && !t.contains("Sam writes")
+                && t.contains("Kept")
+                && t.contains("Wide")
+        );
     }
 
     #[test]
@@ -222,6 +324,34 @@ mod tests {
         assert_eq!(
             prune_text(t, Some("Big headline"), &["Jane Doe".into()]),
             "First para.\n\nLast para."
+        );
+    }
+
+    #[test]
+    fn drops_labels_repeated_between_paragraphs() {
+        let t = "Werbung\n\nFirst paragraph.\n\nWerbung\n\nSecond paragraph.\n\nWerbung\n\nYes.\n\nYes.";
+        assert_eq!(
+            prune_text(t, None, &[]),
+            "First paragraph.\n\nSecond paragraph.\n\nYes.\n\nYes."
+        );
+    }
+
+    #[test]
+    fn cuts_an_author_box_at_the_end() {
+        let body = "A paragraph of the article that goes on for a while.";
+        let t = format!("{body}\n\n{body}\n\nAbout the author\n\nSam writes about roads.");
+        assert_eq!(prune_text(&t, None, &[]), format!("{body}\n\n{body}"));
+        // Not in the first half: an article about "more from" the archive.
+        let t = format!("More from\n\n{body}\n\n{body}");
+        assert_eq!(prune_text(&t, None, &[]), t);
+    }
+
+    #[test]
+    fn drops_attribution_lines() {
+        let t = "First.\n\nSource: BBC\n\nSecond.\n\nVia: The Town Paper\n\nSource: the council said it would act.";
+        assert_eq!(
+            prune_text(t, None, &[]),
+            "First.\n\nSecond.\n\nSource: the council said it would act."
         );
     }
 

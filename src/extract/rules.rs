@@ -181,7 +181,6 @@ mod tests {
         );
         let names = attribute_names();
         assert!(names.iter().any(|n| n == "data-component"));
-        assert!(names.iter().any(|n| n == "data-testid"));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use dom_query::NodeRef;
 
 /// Elements whose content is never part of the text.
-const SKIP: &[&str] = &[
+pub(crate) const SKIP: &[&str] = &[
     "script",
     "style",
     "noscript",
@@ -39,7 +39,7 @@ const SKIP: &[&str] = &[
 ];
 
 /// Elements that start and end a paragraph.
-const BLOCK: &[&str] = &[
+pub(crate) const BLOCK: &[&str] = &[
     "p",
     "div",
     "section",
@@ -70,7 +70,7 @@ const BLOCK: &[&str] = &[
 ];
 
 /// Elements that start and end a line (inside a paragraph).
-const LINE: &[&str] = &["li", "dt", "dd", "tr", "caption", "option"];
+pub(crate) const LINE: &[&str] = &["li", "dt", "dd", "tr", "caption", "option"];
 
 #[derive(Default)]
 struct Builder {
