@@ -298,7 +298,10 @@ mod tests {
             let mut message = sample();
             message.extraction.method = Some(method);
             let value = serde_json::to_value(&message).unwrap();
-            assert!(validator.is_valid(&value), "{method:?} is not in the schema");
+            assert!(
+                validator.is_valid(&value),
+                "{method:?} is not in the schema"
+            );
         }
     }
 }
