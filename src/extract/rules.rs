@@ -163,7 +163,19 @@ mod tests {
         let raw: RuleFile = serde_json::from_str(RULES_JSON).expect("site_rules.json parses");
         assert!(!raw.rules.is_empty());
         for r in &raw.rules {
-            assert!(!r.test_url.is_empty(), "{} needs a test_url", r.name);
+            // A rule's test_url is a page of its site: the rule must be the
+            // one chosen for it (a host list that misses its own site, or
+            // a rule shadowed by another, fails here).
+            let host = url::Url::parse(&r.test_url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_else(|| panic!("{}: test_url is not a URL", r.name));
+            assert_eq!(
+                rule_for_host(&host).map(|chosen| chosen.name.as_str()),
+                Some(r.name.as_str()),
+                "{}: its test_url's host {host} does not select it",
+                r.name
+            );
             for s in r.body.iter().chain(&r.remove) {
                 assert!(Matcher::new(s).is_ok(), "{}: bad selector {s}", r.name);
             }
