@@ -458,7 +458,7 @@ mod tests {
     }
 
     #[test]
-    fn garbage_is_fine() {
+    fn garbage_is_kept_or_shortened_never_grown() {
         for s in [
             "<",
             "</",
@@ -475,8 +475,11 @@ mod tests {
             "<svg><p>",
             "<verylongtagname>x</verylongtagname>",
         ] {
-            let _ = cap_depth(s);
-            let _ = max_depth(s);
+            // The cap only ever removes markup, and never adds depth.
+            let capped = cap_depth(s);
+            assert!(capped.len() <= s.len(), "{s:?} grew");
+            assert!(max_depth(&capped) <= max_depth(s), "{s:?} got deeper");
+            assert!(max_depth(&capped) <= MAX_DEPTH);
         }
     }
 }
