@@ -212,7 +212,9 @@ fn init_logging(format: Option<LogFormat>) {
     // (the login's password among them) at TRACE; amq-protocol-tcp logs the
     // broker URI, password included, at TRACE. Errors only from them, unless
     // RUST_LOG names them itself.
-    const QUIET: [&str; 2] = ["lapin", "amq_protocol"];
+    // html5ever warns at every parse error of a page ("foster parenting not
+    // implemented"): a line per table cell of a broken page, no news.
+    const QUIET: [&str; 3] = ["lapin", "amq_protocol", "html5ever"];
     let user = std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty());
@@ -223,7 +225,7 @@ fn init_logging(format: Option<LogFormat>) {
         }
     }
     let filter = EnvFilter::try_new(&directives)
-        .unwrap_or_else(|_| EnvFilter::new("info,lapin=error,amq_protocol=error"));
+        .unwrap_or_else(|_| EnvFilter::new("info,lapin=error,amq_protocol=error,html5ever=error"));
     let json = match format {
         Some(LogFormat::Json) => true,
         Some(LogFormat::Pretty) => false,
