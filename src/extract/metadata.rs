@@ -6,11 +6,11 @@ use dom_query::{Document, NodeRef};
 use serde_json::Value;
 use url::Url;
 
-pub use super::dates::parse_date;
 use super::jsonld;
 use super::text::normalize_ws;
 use super::title::strip_site;
 pub use super::title::strip_site_suffix;
+pub use crate::text::dates::parse_date;
 
 /// Metadata found on a page.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -6,7 +6,6 @@
 mod attrs;
 pub mod blocks;
 mod choose;
-mod dates;
 pub mod depth;
 mod formatting;
 pub mod jsonld;

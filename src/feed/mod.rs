@@ -6,9 +6,8 @@
 //! documents), reads what it drops (`scan`: skip hours and days, item
 //! thumbnails), and then maps its model to ours (plain-text
 //! titles/summaries, absolute links, images, dates via the lenient
-//! `dates` parser).
+//! `text::dates` parser).
 
-mod dates;
 mod json_feed;
 mod model;
 mod opml;
@@ -18,7 +17,7 @@ mod rewrite;
 mod scan;
 mod text;
 
-pub use dates::parse_date;
+pub use crate::text::dates::parse_date;
 pub use model::{FeedError, FeedFormat, FeedItem, ParsedFeed, SkipSchedule};
 pub use opml::{Subscription, parse_opml, write_opml};
 pub use prepare::{MAX_ELEMENTS, MAX_ITEMS};
@@ -117,7 +116,7 @@ fn run_feed_rs(text: &str, feed_url: Option<&Url>) -> Result<Feed, Failure> {
     let parser = feed_rs::parser::Builder::new()
         .base_uri(feed_url.map(Url::as_str))
         .id_generator(|_, _, _| String::new())
-        .timestamp_parser(dates::parse_date)
+        .timestamp_parser(parse_date)
         .sanitize_content(false)
         .build();
     match catch_unwind(AssertUnwindSafe(|| parser.parse(text.as_bytes()))) {

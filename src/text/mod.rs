@@ -2,3 +2,4 @@
 //! feed and a page are decoded by the same rules.
 
 pub mod charset;
+pub mod dates;

@@ -1,4 +1,5 @@
-//! Lenient timestamp parsing for feed dates.
+//! Lenient timestamp parsing: the dates of feeds and of article pages
+//! (meta tags, JSON-LD, `<time>`), one parser for both.
 //!
 //! Handles RFC 3339 / ISO 8601 (with or without seconds, offset or time),
 //! RFC 822/2822 style dates with day and month names in English, Portuguese,
@@ -29,6 +30,7 @@ fn parse_any(input: &str) -> Option<DateTime<Utc>> {
     }
     parse_iso_like(s)
         .or_else(|| parse_textual(s))
+        .or_else(|| page_forms(s))
         .or_else(|| feed_rs_fallback(s))
 }
 
@@ -431,6 +433,35 @@ fn parse_textual(s: &str) -> Option<DateTime<Utc>> {
         (t, _) => t,
     };
     finish(date, time, offset)
+}
+
+/// Forms seen on article pages that the parsers above do not take:
+/// compact and slashed ISO, US long dates with a 12-hour clock, and a date
+/// followed by text nobody can read (the date is still right).
+fn page_forms(s: &str) -> Option<DateTime<Utc>> {
+    for f in ["%A, %B %d, %Y %I:%M %p %z", "%Y-%m-%d %H:%M:%S %z"] {
+        if let Ok(d) = DateTime::parse_from_str(s, f) {
+            return Some(d.with_timezone(&Utc));
+        }
+    }
+    let bare = s
+        .trim_end_matches('Z')
+        .trim_end_matches(" UTC")
+        .trim_end_matches(" GMT");
+    for f in ["%Y/%m/%d %H:%M:%S", "%Y%m%dT%H%M%S"] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(bare, f) {
+            return Some(Utc.from_utc_datetime(&d));
+        }
+    }
+    for f in ["%Y/%m/%d", "%Y%m%d", "%B %d, %Y", "%d %B %Y", "%b %d, %Y"] {
+        if let Ok(d) = NaiveDate::parse_from_str(bare, f) {
+            return finish(d, None, None);
+        }
+    }
+    let prefix = s.get(..10).filter(|p| p.as_bytes().get(4) == Some(&b'-'))?;
+    NaiveDate::parse_from_str(prefix, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| finish(d, None, None))
 }
 
 /// Last resort: feed-rs's built-in lenient parser is private, so feed it a tiny RSS document.

@@ -287,3 +287,29 @@ fn date_like_text_is_often_a_date() {
         .count();
     assert!(dates > 200, "only {dates} of 1000 were dates");
 }
+
+#[test]
+fn page_forms() {
+    for (input, want) in [
+        ("2024/01/02 03:04:05", "2024-01-02T03:04:05Z"),
+        ("20240102T030405", "2024-01-02T03:04:05Z"),
+        ("20240102", "2024-01-02T00:00:00Z"),
+        (
+            "Tuesday, January 2, 2024 3:04 PM -0500",
+            "2024-01-02T20:04:00Z",
+        ),
+        ("2024-01-02 03:04:05 +0100", "2024-01-02T02:04:05Z"),
+        ("2024-01-02, updated at noon", "2024-01-02T00:00:00Z"),
+    ] {
+        assert_eq!(
+            parse_date(input).map(|d| iso_z(&d)),
+            Some(want.to_string()),
+            "{input}"
+        );
+    }
+    assert!(parse_date("yesterday").is_none());
+}
+
+fn iso_z(d: &DateTime<Utc>) -> String {
+    d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
