@@ -12,6 +12,20 @@ use feedwire::publish::{AmqpSink, PublishError};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+/// A sink on the capture's exchange, routing by feed id, declaring no queues.
+async fn sink_for(capture: &Capture) -> AmqpSink {
+    let config = BrokerConfig {
+        url: BROKER_URL.into(),
+        exchange: capture.exchange.clone(),
+        routing_key: "article.{feed_id}".into(),
+        confirm_timeout: Duration::from_secs(30),
+        queues: Vec::new(),
+    };
+    AmqpSink::connect(config, &CancellationToken::new())
+        .await
+        .unwrap()
+}
+
 fn envelope(n: usize, routing_key: &str) -> Envelope {
     let story_id = format!("{n:032x}");
     Envelope {
@@ -34,16 +48,7 @@ fn envelope(n: usize, routing_key: &str) -> Envelope {
 async fn a_returned_message_is_never_credited_to_another() {
     let capture = Capture::with_binding("returns", None).await;
     let bound_queue = capture.add_queue("bound", "article.bound").await;
-    let config = BrokerConfig {
-        url: BROKER_URL.into(),
-        exchange: capture.exchange.clone(),
-        routing_key: "article.{feed_id}".into(),
-        confirm_timeout: Duration::from_secs(30),
-        queues: Vec::new(),
-    };
-    let sink = AmqpSink::connect(config, &CancellationToken::new())
-        .await
-        .unwrap();
+    let sink = sink_for(&capture).await;
     let envelopes: Vec<Envelope> = (0..1600)
         .map(|n| {
             envelope(
@@ -91,16 +96,7 @@ async fn a_returned_message_is_never_credited_to_another() {
 async fn ordered_batches_match_each_return_to_its_message() {
     let capture = Capture::with_binding("ordered", None).await;
     let bound_queue = capture.add_queue("bound", "article.bound").await;
-    let config = BrokerConfig {
-        url: BROKER_URL.into(),
-        exchange: capture.exchange.clone(),
-        routing_key: "article.{feed_id}".into(),
-        confirm_timeout: Duration::from_secs(30),
-        queues: Vec::new(),
-    };
-    let sink = AmqpSink::connect(config, &CancellationToken::new())
-        .await
-        .unwrap();
+    let sink = sink_for(&capture).await;
     let envelopes: Vec<Envelope> = (0..640)
         .map(|n| {
             envelope(

@@ -82,6 +82,19 @@ async fn two_workers_on_one_database_publish_every_story_once() {
     capture.delete().await;
 }
 
+/// `feedwire store migrate --from sqlite --to url`.
+async fn migrate(sqlite: &std::path::Path, url: &str) -> std::process::Output {
+    feedwire(&[
+        "store",
+        "migrate",
+        "--from",
+        sqlite.to_str().unwrap(),
+        "--to",
+        url,
+    ])
+    .await
+}
+
 /// `feedwire run --once` with the store at `url` (FEEDWIRE_STORE_URL).
 async fn run_once_on(config: &std::path::Path, url: &str) -> std::process::Output {
     tokio::time::timeout(
@@ -137,15 +150,7 @@ async fn a_sqlite_store_moves_to_postgres() {
 
     let schema = Schema::new().await;
     let sqlite = dir.path().join("state.db");
-    let output = feedwire(&[
-        "store",
-        "migrate",
-        "--from",
-        sqlite.to_str().unwrap(),
-        "--to",
-        &schema.url(),
-    ])
-    .await;
+    let output = migrate(&sqlite, &schema.url()).await;
     assert!(output.status.success(), "{}", stderr(&output));
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(report.contains("archive"), "says what it moved: {report}");
@@ -157,15 +162,7 @@ async fn a_sqlite_store_moves_to_postgres() {
         "every story was known in the moved store"
     );
     // Moving into a store that has data is refused unless asked for.
-    let output = feedwire(&[
-        "store",
-        "migrate",
-        "--from",
-        sqlite.to_str().unwrap(),
-        "--to",
-        &schema.url(),
-    ])
-    .await;
+    let output = migrate(&sqlite, &schema.url()).await;
     assert!(!output.status.success(), "a non-empty target is refused");
     capture.delete().await;
 }

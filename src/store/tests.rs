@@ -66,6 +66,16 @@ pub(crate) async fn record_as(
         .unwrap()
 }
 
+/// A new story of feed `f` from `item`, its first message pending.
+pub(crate) async fn pending_story(store: &dyn Store, item: FeedItem) -> StoryTask {
+    let task = record(store, "f", &[item]).await.remove(0);
+    store
+        .save_pending(&pending(&task, 1, "sha256:aa"))
+        .await
+        .unwrap();
+    task
+}
+
 pub(crate) fn pending(task: &StoryTask, revision: u32, hash: &str) -> PendingMessage {
     let story_id = &task.story_id;
     PendingMessage {
@@ -235,17 +245,7 @@ pub(crate) async fn publish_lifecycle_and_resume(store: &dyn Store) {
 }
 
 pub(crate) async fn changed_item_reopens_a_published_story(store: &dyn Store) {
-    let task = record(
-        store,
-        "f",
-        &[item("https://x.example/s1", "g1", "Old title")],
-    )
-    .await
-    .remove(0);
-    store
-        .save_pending(&pending(&task, 1, "sha256:aa"))
-        .await
-        .unwrap();
+    let task = pending_story(store, item("https://x.example/s1", "g1", "Old title")).await;
     store.mark_published(&task.story_id, 1).await.unwrap();
 
     let changed = item("https://x.example/s1", "g1", "New title");

@@ -53,8 +53,11 @@ pub(super) fn replay_position(
     name: &str,
 ) -> Result<Option<i64>, StoreError> {
     let seq = conn
-        .prepare_cached("SELECT last_seq FROM replay_progress WHERE name = ?1")?
-        .query_row([name], |r| r.get(0))
+        .query_row(
+            "SELECT last_seq FROM replay_progress WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
         .optional()?;
     Ok(seq)
 }
@@ -65,10 +68,12 @@ pub(super) fn save_replay_position(
     seq: Option<i64>,
 ) -> Result<(), StoreError> {
     match seq {
-        Some(seq) => conn.prepare_cached("INSERT INTO replay_progress (name, last_seq, updated_ms) VALUES (?1, ?2, ?3)
-             ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, updated_ms = excluded.updated_ms")?.execute(params![name, seq, now_ms()],
+        Some(seq) => conn.execute(
+            "INSERT INTO replay_progress (name, last_seq, updated_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, updated_ms = excluded.updated_ms",
+            params![name, seq, now_ms()],
         )?,
-        None => conn.prepare_cached("DELETE FROM replay_progress WHERE name = ?1")?.execute([name])?,
+        None => conn.execute("DELETE FROM replay_progress WHERE name = ?1", [name])?,
     };
     Ok(())
 }
@@ -80,14 +85,14 @@ pub(super) fn prune_archive(
 ) -> Result<u64, StoreError> {
     let mut deleted = 0u64;
     if let Some(cutoff) = older_than_ms {
-        deleted += conn
-            .prepare_cached("DELETE FROM archive WHERE published_ms < ?1")?
-            .execute([cutoff])? as u64;
+        deleted += conn.execute("DELETE FROM archive WHERE published_ms < ?1", [cutoff])? as u64;
     }
     if let Some(max) = max_bytes {
-        let total: i64 = conn
-            .prepare_cached("SELECT coalesce(sum(length(body)), 0) FROM archive")?
-            .query_row([], |r| r.get(0))?;
+        let total: i64 = conn.query_row(
+            "SELECT coalesce(sum(length(body)), 0) FROM archive",
+            [],
+            |r| r.get(0),
+        )?;
         let mut excess = total - max as i64;
         if excess > 0 {
             // Oldest first, until the archive fits.
@@ -101,9 +106,7 @@ pub(super) fn prune_archive(
             }
             drop(rows);
             if let Some(last) = last {
-                deleted += conn
-                    .prepare_cached("DELETE FROM archive WHERE seq <= ?1")?
-                    .execute([last])? as u64;
+                deleted += conn.execute("DELETE FROM archive WHERE seq <= ?1", [last])? as u64;
             }
         }
     }
@@ -111,14 +114,14 @@ pub(super) fn prune_archive(
 }
 
 pub(super) fn stats(conn: &mut Connection) -> Result<StoreStats, StoreError> {
-    let feeds: u64 = conn
-        .prepare_cached("SELECT count(*) FROM feeds")?
-        .query_row([], |r| r.get(0))?;
+    let feeds: u64 = conn.query_row("SELECT count(*) FROM feeds", [], |r| r.get(0))?;
     let mut stats = StoreStats {
         feeds,
         ..StoreStats::default()
     };
-    let (messages, bytes, oldest, newest): (u64, u64, Option<i64>, Option<i64>) = conn.prepare_cached("SELECT count(*), coalesce(sum(length(body)), 0), min(published_ms), max(published_ms) FROM archive")?.query_row([],
+    let (messages, bytes, oldest, newest): (u64, u64, Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT count(*), coalesce(sum(length(body)), 0), min(published_ms), max(published_ms) FROM archive",
+        [],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
     stats.archived_messages = messages;
@@ -140,7 +143,6 @@ pub(super) fn stats(conn: &mut Connection) -> Result<StoreStats, StoreError> {
 }
 
 pub(super) fn checkpoint(conn: &mut Connection) -> Result<(), StoreError> {
-    conn.prepare_cached("PRAGMA wal_checkpoint(TRUNCATE)")?
-        .query_row([], |_| Ok(()))?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(())
 }

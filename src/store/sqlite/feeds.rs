@@ -72,7 +72,8 @@ pub(super) fn feed_states(conn: &mut Connection) -> Result<Vec<FeedState>, Store
 }
 
 pub(super) fn save_feed_state(conn: &mut Connection, s: &FeedState) -> Result<(), StoreError> {
-    conn.prepare_cached("INSERT INTO feeds (id, url, title, etag, last_modified, next_due_ms,
+    conn.prepare_cached(
+        "INSERT INTO feeds (id, url, title, etag, last_modified, next_due_ms,
                             consecutive_failures, last_polled_ms, last_status, last_error, moved_url,
                             pace_gap_ms, newest_item_ms, ttl_ms, skip_hours, skip_days)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
@@ -85,25 +86,26 @@ pub(super) fn save_feed_state(conn: &mut Connection, s: &FeedState) -> Result<()
             last_error = excluded.last_error, moved_url = excluded.moved_url,
             pace_gap_ms = excluded.pace_gap_ms, newest_item_ms = excluded.newest_item_ms,
             ttl_ms = excluded.ttl_ms, skip_hours = excluded.skip_hours,
-            skip_days = excluded.skip_days")?.execute(params![
-            s.feed_id,
-            s.url,
-            s.title,
-            s.etag,
-            s.last_modified,
-            s.next_due_ms,
-            s.consecutive_failures,
-            s.last_polled_ms,
-            s.last_status.map(|status| status.to_string()),
-            s.last_error,
-            s.moved_url,
-            s.pace.median_gap_ms,
-            s.pace.newest_item_ms,
-            s.ttl_ms,
-            s.skip.hours,
-            s.skip.days
-        ],
-    )?;
+            skip_days = excluded.skip_days",
+    )?
+    .execute(params![
+        s.feed_id,
+        s.url,
+        s.title,
+        s.etag,
+        s.last_modified,
+        s.next_due_ms,
+        s.consecutive_failures,
+        s.last_polled_ms,
+        s.last_status.map(|status| status.to_string()),
+        s.last_error,
+        s.moved_url,
+        s.pace.median_gap_ms,
+        s.pace.newest_item_ms,
+        s.ttl_ms,
+        s.skip.hours,
+        s.skip.days
+    ])?;
     Ok(())
 }
 
@@ -125,8 +127,10 @@ pub(super) fn sync_feeds(
         let spec = spec_json(feed)?;
         match before {
             None => {
-                tx.prepare_cached("INSERT INTO feeds (id, url, spec, origin, next_due_ms) VALUES (?1, ?2, ?3, ?4, 0)")?.execute(params![feed.id, feed.url, spec, FROM_CONFIG],
-                )?;
+                tx.prepare_cached(
+                    "INSERT INTO feeds (id, url, spec, origin, next_due_ms) VALUES (?1, ?2, ?3, ?4, 0)",
+                )?
+                .execute(params![feed.id, feed.url, spec, FROM_CONFIG])?;
                 sync.added += 1;
             }
             Some((old_spec, old_url)) => {
@@ -137,12 +141,14 @@ pub(super) fn sync_feeds(
                     .execute(params![feed.id, spec, FROM_CONFIG])?;
                 if old_url != feed.url {
                     // Another feed under the same id: start it afresh.
-                    tx.prepare_cached("UPDATE feeds SET url = ?2, etag = NULL, last_modified = NULL, moved_url = NULL,
+                    tx.prepare_cached(
+                        "UPDATE feeds SET url = ?2, etag = NULL, last_modified = NULL, moved_url = NULL,
                             next_due_ms = 0, consecutive_failures = 0, last_status = NULL,
                             last_error = NULL, pace_gap_ms = NULL, newest_item_ms = NULL,
                             ttl_ms = NULL, skip_hours = 0, skip_days = 0
-                         WHERE id = ?1")?.execute(params![feed.id, feed.url],
-                    )?;
+                         WHERE id = ?1",
+                    )?
+                    .execute(params![feed.id, feed.url])?;
                 }
             }
         }

@@ -153,9 +153,14 @@ pub(super) fn record_items(
         // share a key (a status page or live blog seen one entry at a
         // time): that key names several.
         while let Some((story_id, key)) = &found.story {
-            let seen: Option<(String, Option<String>, Option<String>)> = tx.prepare_cached("SELECT fingerprint, guid, fragment FROM sightings WHERE feed_id = ?1 AND story_id = ?2")?.query_row(params![feed_id, story_id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
+            let seen: Option<(String, Option<String>, Option<String>)> = tx
+                .prepare_cached(
+                    "SELECT fingerprint, guid, fragment FROM sightings
+                     WHERE feed_id = ?1 AND story_id = ?2",
+                )?
+                .query_row(params![feed_id, story_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()?;
             let other = seen.as_ref().is_some_and(|(fingerprint, guid, fragment)| {
                 *fingerprint != discovered.fingerprint
@@ -313,10 +318,12 @@ pub(super) fn mark_published(
     let tx = conn.transaction()?;
     let now = now_ms();
     // The archive keeps every published revision for replay.
-    tx.prepare_cached("INSERT OR IGNORE INTO archive (story_id, revision, feed_id, event, routing_key, timestamp, published_ms, body)
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO archive (story_id, revision, feed_id, event, routing_key, timestamp, published_ms, body)
          SELECT id, pending_revision, feed_id, pending_event, pending_routing_key, pending_timestamp, ?3, pending_body
-         FROM stories WHERE id = ?1 AND pending_revision = ?2")?.execute(params![story_id, revision, now],
-    )?;
+         FROM stories WHERE id = ?1 AND pending_revision = ?2",
+    )?
+    .execute(params![story_id, revision, now])?;
     // A story whose item changed while this message was on its way
     // stays open; a finished one drops its item JSON (not needed again).
     let task = reopened(

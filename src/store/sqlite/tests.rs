@@ -127,17 +127,11 @@ async fn an_interrupted_upgrade_does_not_block_start_up() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    let task = record(
+    let task = crate::store::tests::pending_story(
         &store,
-        "f",
-        &[crate::store::tests::item("https://x.example/a", "g", "T")],
+        crate::store::tests::item("https://x.example/a", "g", "T"),
     )
-    .await
-    .remove(0);
-    store
-        .save_pending(&pending(&task, 1, "sha256:aa"))
-        .await
-        .unwrap();
+    .await;
     assert_eq!(store.mark_published(&task.story_id, 1).await.unwrap(), None);
 }
 
@@ -285,17 +279,11 @@ async fn a_value_the_store_does_not_know_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("odd.db");
     let store = SqliteStore::open(&path).unwrap();
-    let task = record(
+    crate::store::tests::pending_story(
         &store,
-        "f",
-        &[crate::store::tests::item("https://x.example/a", "g", "T")],
+        crate::store::tests::item("https://x.example/a", "g", "T"),
     )
-    .await
-    .remove(0);
-    store
-        .save_pending(&pending(&task, 1, "sha256:aa"))
-        .await
-        .unwrap();
+    .await;
     Connection::open(&path)
         .unwrap()
         .execute("UPDATE stories SET pending_event = 'deleted'", [])
