@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 
 use super::blocks::{Block, Class, good_text, known_language};
+use super::text::match_key as key;
 
 /// Fewest words the classifier's text needs to be an alternative.
 const MIN_BLOCK_WORDS: usize = 40;
@@ -38,13 +39,6 @@ const DESCRIPTION_WORDS: usize = 8;
 pub enum Choice {
     Readability,
     Blocks,
-}
-
-fn key(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
 }
 
 /// Size of a text in words, for texts with or without spaces (five

@@ -1,6 +1,7 @@
 //! Pruning passes: boilerplate elements removed from the DOM before
 //! extraction, and boilerplate paragraphs removed from the text after.
 
+use super::text::match_key as key;
 use dom_query::{Document, NodeRef, TreeNode};
 
 /// Elements that are never main text.
@@ -274,13 +275,6 @@ fn repeated_labels(text: &str) -> std::collections::HashSet<&str> {
 
 const MAX_LABEL_CHARS: usize = 40;
 const MIN_LABEL_REPEATS: usize = 3;
-
-fn key(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
 
 fn is_byline(p: &str, authors: &[String]) -> bool {
     if p.len() > 120 {

@@ -228,6 +228,16 @@ fn render_into(b: &mut Builder, root: &NodeRef) {
     }
 }
 
+/// A text reduced to its lower-cased letters and digits, to compare two
+/// texts (a title and a site name, a description and a paragraph) whatever
+/// their spacing, punctuation and case.
+pub(crate) fn match_key(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 /// Collapse whitespace in a short string (titles, names).
 pub fn normalize_ws(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

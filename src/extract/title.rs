@@ -1,5 +1,6 @@
 //! Page titles without the site's name (" | BBC News", "Paper - ").
 
+use super::text::match_key as key;
 use super::text::normalize_ws;
 
 const TITLE_SEPARATORS: &[&str] = &[" | ", " - ", " – ", " — ", " :: ", " · ", " • ", " / "];
@@ -7,13 +8,6 @@ const TITLE_SEPARATORS: &[&str] = &[" | ", " - ", " – ", " — ", " :: ", " ·
 /// Strip a site suffix (or prefix) such as " - BBC News" from a page title.
 pub fn strip_site_suffix(title: &str, site_name: Option<&str>) -> String {
     strip_site(title, site_name, None)
-}
-
-fn key(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
 }
 
 /// Whether a title segment names the site (site name or host).
