@@ -12,7 +12,7 @@
 use dom_query::NodeRef;
 
 use super::stopwords::is_stop_word;
-use super::text::{BLOCK, LINE, SKIP, is_hidden};
+use crate::text::html_text::{BLOCK, LINE, Profile, is_hidden};
 
 /// Block classes, jusText's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +114,7 @@ pub fn cut(root: &NodeRef) -> Vec<Block> {
                     // html5ever gives HTML element names in lower case.
                     let name = node.node_name().unwrap_or_default();
                     let name: &str = &name;
-                    if SKIP.contains(&name) || is_hidden(&node) {
+                    if Profile::Article.skips(name) || is_hidden(&node) {
                         continue;
                     }
                     if name == "br" {

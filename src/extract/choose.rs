@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use super::blocks::{Block, Class, good_text, known_language};
-use super::text::match_key as key;
+use super::match_key::match_key as key;
 
 /// Fewest words the classifier's text needs to be an alternative.
 const MIN_BLOCK_WORDS: usize = 40;

@@ -58,7 +58,7 @@ fn classify(name: &[u8], tag: &[u8]) -> Class {
         b"style" | b"iframe" => Class::RawDrop,
         b"title" | b"textarea" | b"xmp" | b"noembed" | b"noframes" => Class::RawKeep,
         b"svg" => Class::ForeignDrop,
-        // Never part of the text (see `text::SKIP`), and a large share of
+        // Never part of the text (see `text::html_text::Profile`), and a large share of
         // a news page's markup.
         b"nav" | b"aside" | b"footer" => Class::SubtreeDrop,
         // Void elements.

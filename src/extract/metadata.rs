@@ -7,9 +7,9 @@ use serde_json::Value;
 use url::Url;
 
 use super::jsonld;
-use super::text::normalize_ws;
 use super::title::strip_site;
 pub use super::title::strip_site_suffix;
+use crate::text::collapse_ws as normalize_ws;
 pub use crate::text::dates::parse_date;
 
 /// Metadata found on a page.

@@ -9,6 +9,7 @@ mod choose;
 pub mod depth;
 mod formatting;
 pub mod jsonld;
+mod match_key;
 pub mod metadata;
 #[cfg(test)]
 mod proptests;
@@ -16,13 +17,15 @@ pub mod prune;
 pub mod rules;
 mod stopwords;
 mod tags;
-pub mod text;
 mod title;
 
 pub use crate::text::charset::decode_html;
 pub use metadata::{Metadata, extract_metadata, extract_metadata_with};
 
 use dom_query::Document;
+
+use crate::text::collapse_ws;
+use crate::text::html_text::{Profile, render};
 use dom_smoothie::{Config, Readability, TextMode};
 
 /// How the main text was found.
@@ -108,15 +111,15 @@ fn jsonld_body(objs: &[serde_json::Value]) -> Option<String> {
     }
     let text = if body.contains("</p>") || body.contains("<br") {
         let frag = Document::fragment(body);
-        text::render(&frag.root())
+        render(&frag.root(), Profile::Article)
     } else {
         body.split('\n')
             .map(|l| {
                 if l.contains('&') && l.contains(';') {
                     // Entities left encoded in the JSON string ("&rsquo;").
-                    text::normalize_ws(&Document::fragment(l).root().text())
+                    collapse_ws(&Document::fragment(l).root().text())
                 } else {
-                    text::normalize_ws(l)
+                    collapse_ws(l)
                 }
             })
             .filter(|l| !l.is_empty())
@@ -141,7 +144,7 @@ fn readability_text(doc: Document) -> Option<String> {
     let t = match root.nodes().first() {
         Some(node) => {
             prune::prune_subtree(node);
-            text::render(node)
+            render(node, Profile::Article)
         }
         None => String::new(),
     };
@@ -217,7 +220,7 @@ pub fn extract(html: &str, url: Option<&url::Url>) -> Extracted {
     }
 
     let t = if huge {
-        doc.body().map(|b| text::render(&b))
+        doc.body().map(|b| render(&b, Profile::Article))
     } else {
         let r = readability_text(doc);
         Some(choose::choose(r, &blocks, meta.description.as_deref()).0)

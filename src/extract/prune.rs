@@ -1,7 +1,7 @@
 //! Pruning passes: boilerplate elements removed from the DOM before
 //! extraction, and boilerplate paragraphs removed from the text after.
 
-use super::text::match_key as key;
+use super::match_key::match_key as key;
 use dom_query::{Document, NodeRef, TreeNode};
 
 /// Elements that are never main text.

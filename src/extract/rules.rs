@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use dom_query::{Document, Matcher, NodeRef};
 use serde::Deserialize;
 
-use super::text;
+use crate::text::html_text::{Profile, render_nodes};
 
 const RULES_JSON: &str = include_str!("site_rules.json");
 
@@ -146,7 +146,7 @@ pub fn apply(rule: &SiteRule, doc: &Document, min_chars: usize) -> Option<String
             continue;
         }
         let nodes = outermost(sel.nodes());
-        let t = text::render_nodes(&nodes);
+        let t = render_nodes(&nodes, Profile::Article);
         if t.len() >= min_chars {
             return Some(t);
         }

@@ -1,7 +1,7 @@
 //! Page titles without the site's name (" | BBC News", "Paper - ").
 
-use super::text::match_key as key;
-use super::text::normalize_ws;
+use super::match_key::match_key as key;
+use crate::text::collapse_ws as normalize_ws;
 
 const TITLE_SEPARATORS: &[&str] = &[" | ", " - ", " – ", " — ", " :: ", " · ", " • ", " / "];
 

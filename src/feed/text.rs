@@ -1,172 +1,37 @@
-//! HTML fragment to plain text.
+//! A feed item's HTML fields to plain text, through the one renderer
+//! ([`crate::text::html_text`]) that also renders page text: an item's
+//! content becomes the same text, by the same rules, as its page would.
 
-use dom_query::{Document, NodeRef};
+use dom_query::Document;
 
 use crate::extract::depth;
-
-const SKIP: &[&str] = &[
-    "script", "style", "template", "head", "noscript", "iframe", "object", "svg", "title",
-];
-const PARAGRAPH: &[&str] = &[
-    "p",
-    "div",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "ul",
-    "ol",
-    "blockquote",
-    "pre",
-    "table",
-    "section",
-    "article",
-    "header",
-    "footer",
-    "figure",
-    "figcaption",
-    "hr",
-    "dl",
-    "aside",
-    "nav",
-    "main",
-    "address",
-    "details",
-    "form",
-    "fieldset",
-    "center",
-];
-const LINE: &[&str] = &["li", "tr", "dt", "dd", "summary", "caption"];
-
-struct Out {
-    buf: String,
-    /// 0 none, 1 line break, 2 paragraph break pending before the next text.
-    pending: u8,
-}
-
-impl Out {
-    fn brk(&mut self, n: u8) {
-        self.pending = self.pending.max(n);
-    }
-    fn text(&mut self, t: &str) {
-        let mut words = t.split_whitespace().peekable();
-        if words.peek().is_none() {
-            // whitespace only: at most a separating space
-            if !t.is_empty()
-                && !self.buf.is_empty()
-                && self.pending == 0
-                && !self.buf.ends_with([' ', '\n'])
-            {
-                self.buf.push(' ');
-            }
-            return;
-        }
-        let leading_space = t.starts_with(char::is_whitespace);
-        if self.pending > 0 && !self.buf.is_empty() {
-            while self.buf.ends_with(' ') {
-                self.buf.pop();
-            }
-            self.buf
-                .push_str(if self.pending >= 2 { "\n\n" } else { "\n" });
-        } else if leading_space && !self.buf.is_empty() && !self.buf.ends_with([' ', '\n']) {
-            self.buf.push(' ');
-        }
-        self.pending = 0;
-        let mut first = true;
-        for w in words {
-            if !first {
-                self.buf.push(' ');
-            }
-            self.buf.push_str(w);
-            first = false;
-        }
-        if t.ends_with(char::is_whitespace) {
-            self.buf.push(' ');
-        }
-    }
-}
-
-enum Step<'a> {
-    Enter(NodeRef<'a>),
-    Exit(u8),
-}
+use crate::text::collapse_ws;
+use crate::text::html_text::{Profile, render};
 
 /// Parses item HTML from a feed through the extractor's pre-pass, so the
 /// same depth cap bounds it: html5ever's tree builder is quadratic in
 /// nesting depth (40,000 nested `<div>`s in one description took 12 s).
 /// The pre-pass also cuts `<nav>`/`<aside>`/`<footer>` subtrees and
-/// attributes, which this rendering skips or never reads anyway.
+/// attributes no rendering reads.
 pub(crate) fn parse_fragment(html: &str) -> Document {
     Document::fragment(depth::cap_depth(html).as_ref())
 }
 
-/// Plain text of an HTML fragment: block elements become paragraph breaks
-/// ("\n\n"), `<br>` and list items line breaks, entities are decoded and
-/// whitespace is collapsed. Script/style content is dropped, and so are
-/// `<nav>`, `<aside>` and `<footer>` (as in article text).
-pub fn html_to_text(html: &str) -> String {
+/// Plain text of an HTML fragment in `profile`: block elements become
+/// paragraph breaks ("\n\n"), `<br>` and list items line breaks, entities are
+/// decoded and whitespace is collapsed. Text without markup keeps its
+/// paragraphs.
+fn render_html(html: &str, profile: Profile) -> String {
     if !html.contains(['<', '&']) {
         return collapse_ws_keep_paragraphs(html);
     }
-    let doc = parse_fragment(html);
-    let mut out = Out {
-        buf: String::new(),
-        pending: 0,
-    };
-    let mut stack = vec![Step::Enter(doc.root())];
-    while let Some(step) = stack.pop() {
-        match step {
-            Step::Exit(n) => out.brk(n),
-            Step::Enter(node) => {
-                if node.is_text() {
-                    out.text(&node.text());
-                    continue;
-                }
-                let mut brk = 0u8;
-                if node.is_element() {
-                    let name = node
-                        .node_name()
-                        .map(|n| n.to_ascii_lowercase())
-                        .unwrap_or_default();
-                    if SKIP.contains(&name.as_str()) {
-                        continue;
-                    }
-                    if name == "br" {
-                        out.brk(1);
-                        continue;
-                    }
-                    if PARAGRAPH.contains(&name.as_str()) {
-                        brk = 2;
-                    } else if LINE.contains(&name.as_str()) {
-                        brk = 1;
-                    }
-                    out.brk(brk);
-                } else if !(node.is_document() || node.is_fragment()) {
-                    // comments, doctypes, processing instructions
-                    continue;
-                }
-                stack.push(Step::Exit(brk));
-                for child in node.children().into_iter().rev() {
-                    stack.push(Step::Enter(child));
-                }
-            }
-        }
-    }
-    let mut s = out.buf;
-    while s.ends_with(char::is_whitespace) {
-        s.pop();
-    }
-    // no trailing spaces at line ends
-    if s.contains(" \n") {
-        s = s
-            .split('\n')
-            .map(str::trim_end)
-            .collect::<Vec<_>>()
-            .join("\n");
-    }
-    s.trim_start().to_string()
+    render(&parse_fragment(html).root(), profile)
+}
+
+/// Article text of an item's HTML content: the message's `text` when the
+/// page gave none.
+pub fn html_to_text(html: &str) -> String {
+    render_html(html, Profile::Article)
 }
 
 fn collapse_ws_keep_paragraphs(s: &str) -> String {
@@ -176,11 +41,6 @@ fn collapse_ws_keep_paragraphs(s: &str) -> String {
         .filter(|p| !p.is_empty())
         .collect();
     paras.join("\n\n")
-}
-
-/// Collapse all whitespace (including newlines) to single spaces.
-pub fn collapse_ws(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Whether a plain-text field nonetheless carries markup or entity references.
@@ -212,7 +72,7 @@ fn looks_like_html(s: &str) -> bool {
 /// One-line plain text for titles and names: tags stripped, entities decoded, whitespace collapsed.
 pub fn clean_inline(s: &str, is_html: bool) -> String {
     if is_html || looks_like_html(s) {
-        collapse_ws(&html_to_text(s))
+        collapse_ws(&render_html(s, Profile::Field))
     } else {
         collapse_ws(s)
     }
@@ -251,6 +111,23 @@ mod tests {
         assert_eq!(
             html_to_text(html),
             "First & bold para.\n\nSecond\u{a0}one\nnext line".replace('\u{a0}', " ")
+        );
+    }
+
+    #[test]
+    fn item_content_follows_the_article_rules() {
+        // A message's text is the same whether it came from the item's
+        // content or from the page: captions and navigation are chrome in both.
+        let html = "<p>Lead.</p><figure><img src=x><figcaption>Photo: Reuters</figcaption></figure>\
+                    <p>Body.</p><nav>Home</nav><form><button>Subscribe</button></form>";
+        assert_eq!(html_to_text(html), "Lead.\n\nBody.");
+        let page = Document::from(format!("<body>{html}</body>"));
+        let page_text = render(&page.select("body").nodes()[0], Profile::Article);
+        assert_eq!(html_to_text(html), page_text);
+        // A title keeps what the publisher wrote in it.
+        assert_eq!(
+            clean_inline("<b>Storm</b> <figcaption>update</figcaption>", true),
+            "Storm update"
         );
     }
 

@@ -32,16 +32,19 @@ pub struct Draft<'a> {
 /// Builds the article message from the feed item and what the page gave.
 pub fn compose(draft: &Draft<'_>, page: Option<PageOutcome>, feed: FeedRef) -> ArticleMessage {
     let item: &FeedItem = draft.item;
-    let feed_text = item
-        .content_html
-        .as_deref()
-        .map(feed::html_to_text)
-        .filter(|t| !t.trim().is_empty());
     let summary = item.summary.clone().filter(|s| !s.trim().is_empty());
-    let fallback = || match (&feed_text, &summary) {
-        (Some(text), _) => (text.clone(), Some(ExtractionMethod::FeedContent)),
-        (None, Some(summary)) => (summary.clone(), Some(ExtractionMethod::FeedSummary)),
-        (None, None) => (String::new(), None),
+    // The feed's own text, rendered only when the page gave none.
+    let fallback = || {
+        let feed_text = item
+            .content_html
+            .as_deref()
+            .map(feed::html_to_text)
+            .filter(|t| !t.trim().is_empty());
+        match (feed_text, &summary) {
+            (Some(text), _) => (text, Some(ExtractionMethod::FeedContent)),
+            (None, Some(summary)) => (summary.clone(), Some(ExtractionMethod::FeedSummary)),
+            (None, None) => (String::new(), None),
+        }
     };
     let identity_url = draft.url.map(String::from);
     let (extracted, final_url, status) = match page {

@@ -1,51 +1,69 @@
-//! Rendering a DOM subtree to plain text in feedwire's format: paragraphs
-//! separated by one blank line, headings on their own paragraph, list items
-//! one per line, whitespace collapsed. Iterative (no recursion), so any depth
-//! of nesting is safe.
+//! HTML to plain text: the one renderer for a page's article text and for
+//! a feed item's HTML, so a message's `text` follows the same rules whether
+//! it came from the page or from the feed. Paragraphs are separated by one
+//! blank line, headings stand as their own paragraph, list items and `<br>`
+//! break lines, whitespace is collapsed (kept inside `<pre>`). Iterative (no
+//! recursion), so any depth of nesting is safe.
 
 use dom_query::NodeRef;
 
-/// Elements whose content is never part of the text.
-pub(crate) const SKIP: &[&str] = &[
-    "script",
-    "style",
-    "noscript",
-    "template",
-    "svg",
-    "math",
+/// What a rendering keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Article text: a page's extracted body, a feed item's content or
+    /// summary. The chrome that rides along with a story's HTML (navigation,
+    /// asides, footers, forms and buttons, figure captions, media) is
+    /// dropped, as are hidden elements.
+    Article,
+    /// A one-line field (a title, a name, a category): whatever text the
+    /// publisher wrote is the field, so only what is never text (scripts,
+    /// styles, embedded objects) and hidden elements are dropped.
+    Field,
+}
+
+/// Never text, in any profile.
+const NON_TEXT: &[&str] = &[
+    "script", "style", "noscript", "template", "svg", "math", "iframe", "object", "embed",
+    "canvas", "head", "title", "meta", "link", "select", "input", "textarea",
+];
+
+/// Chrome around article text: dropped from [`Profile::Article`].
+const CHROME: &[&str] = &[
     "button",
     "nav",
     "aside",
     "footer",
     "form",
     "figcaption",
-    "iframe",
-    "select",
-    "input",
-    "textarea",
-    "object",
-    "embed",
-    "canvas",
     "video",
     "audio",
     "picture",
     "img",
-    "head",
-    "title",
-    "meta",
-    "link",
     "dialog",
     "menu",
 ];
 
+impl Profile {
+    /// Whether the element named `name` (lower case) is left out with all
+    /// its content.
+    pub fn skips(self, name: &str) -> bool {
+        NON_TEXT.contains(&name) || (self == Profile::Article && CHROME.contains(&name))
+    }
+}
+
 /// Elements that start and end a paragraph.
-pub(crate) const BLOCK: &[&str] = &[
+pub const BLOCK: &[&str] = &[
     "p",
     "div",
     "section",
     "article",
     "main",
     "header",
+    "footer",
+    "nav",
+    "aside",
+    "form",
+    "figcaption",
     "blockquote",
     "h1",
     "h2",
@@ -70,7 +88,43 @@ pub(crate) const BLOCK: &[&str] = &[
 ];
 
 /// Elements that start and end a line (inside a paragraph).
-pub(crate) const LINE: &[&str] = &["li", "dt", "dd", "tr", "caption", "option"];
+pub const LINE: &[&str] = &["li", "dt", "dd", "tr", "caption", "option"];
+
+/// Whether an element is hidden by an attribute or inline style.
+pub fn is_hidden(node: &NodeRef) -> bool {
+    if node.has_attr("hidden") {
+        return true;
+    }
+    if node
+        .attr("aria-hidden")
+        .is_some_and(|v| v.as_ref() == "true")
+    {
+        return true;
+    }
+    node.attr("style").is_some_and(|s| {
+        let s: String = s
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        s.contains("display:none") || s.contains("visibility:hidden")
+    })
+}
+
+/// Render one subtree.
+pub fn render(root: &NodeRef, profile: Profile) -> String {
+    render_nodes(std::slice::from_ref(root), profile)
+}
+
+/// Render the text of several roots (in order) as one text.
+pub fn render_nodes(roots: &[NodeRef], profile: Profile) -> String {
+    let mut b = Builder::default();
+    for root in roots {
+        render_into(&mut b, root, profile);
+        b.brk(2);
+    }
+    b.finish()
+}
 
 #[derive(Default)]
 struct Builder {
@@ -138,48 +192,12 @@ impl Builder {
     }
 }
 
-/// Whether an element is hidden by an attribute or inline style.
-pub(crate) fn is_hidden(node: &NodeRef) -> bool {
-    if node.has_attr("hidden") {
-        return true;
-    }
-    if node
-        .attr("aria-hidden")
-        .is_some_and(|v| v.as_ref() == "true")
-    {
-        return true;
-    }
-    node.attr("style").is_some_and(|s| {
-        let s: String = s
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        s.contains("display:none") || s.contains("visibility:hidden")
-    })
-}
-
 enum Step<'a> {
     Enter(NodeRef<'a>, bool),
     Exit(u8),
 }
 
-/// Render the text of several roots (in order) as one text.
-pub fn render_nodes(roots: &[NodeRef]) -> String {
-    let mut b = Builder::default();
-    for root in roots {
-        render_into(&mut b, root);
-        b.brk(2);
-    }
-    b.finish()
-}
-
-/// Render one subtree.
-pub fn render(root: &NodeRef) -> String {
-    render_nodes(std::slice::from_ref(root))
-}
-
-fn render_into(b: &mut Builder, root: &NodeRef) {
+fn render_into(b: &mut Builder, root: &NodeRef, profile: Profile) {
     let mut stack = vec![Step::Enter(*root, false)];
     while let Some(step) = stack.pop() {
         match step {
@@ -199,7 +217,7 @@ fn render_into(b: &mut Builder, root: &NodeRef) {
                         .node_name()
                         .map(|n| n.to_ascii_lowercase())
                         .unwrap_or_default();
-                    if SKIP.contains(&name.as_str()) || is_hidden(&node) {
+                    if profile.skips(&name) || is_hidden(&node) {
                         continue;
                     }
                     match name.as_str() {
@@ -228,34 +246,22 @@ fn render_into(b: &mut Builder, root: &NodeRef) {
     }
 }
 
-/// A text reduced to its lower-cased letters and digits, to compare two
-/// texts (a title and a site name, a description and a paragraph) whatever
-/// their spacing, punctuation and case.
-pub(crate) fn match_key(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-/// Collapse whitespace in a short string (titles, names).
-pub fn normalize_ws(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use dom_query::Document;
 
-    fn body_text(html: &str) -> String {
-        let doc = Document::from(html);
-        render(&doc.root())
+    fn article(html: &str) -> String {
+        render(&Document::from(html).root(), Profile::Article)
+    }
+
+    fn field(html: &str) -> String {
+        render(&Document::fragment(html).root(), Profile::Field)
     }
 
     #[test]
     fn paragraphs_and_headings() {
-        let t = body_text(
+        let t = article(
             "<body><p>First   para\n with  <b>bold</b> text.</p><h2>Sub head</h2><p>Second.</p></body>",
         );
         assert_eq!(t, "First para with bold text.\n\nSub head\n\nSecond.");
@@ -263,33 +269,61 @@ mod tests {
 
     #[test]
     fn lists_one_per_line() {
-        let t = body_text("<p>Intro</p><ul><li>one</li><li>two <i>2</i></li></ul><p>End</p>");
+        let t = article("<p>Intro</p><ul><li>one</li><li>two <i>2</i></li></ul><p>End</p>");
         assert_eq!(t, "Intro\n\none\ntwo 2\n\nEnd");
+        assert_eq!(
+            article("<div>a</div>b<ul><li>one</li><li>two</li></ul>"),
+            "a\n\nb\n\none\ntwo"
+        );
     }
 
     #[test]
-    fn skips_scripts_captions_hidden() {
-        let t = body_text(
+    fn article_drops_scripts_chrome_and_hidden() {
+        let t = article(
             "<div><script>var x=1;</script><figure><img alt='pic'><figcaption>Photo: AP</figcaption></figure>\
-             <p style='display: none'>hidden</p><p>Kept</p><nav>Home</nav></div>",
+             <p style='display: none'>hidden</p><p>Kept</p><nav>Home</nav><button>Share</button>\
+             <form>Sign up</form><aside>Related</aside><footer>(c) 2026</footer></div>",
         );
         assert_eq!(t, "Kept");
     }
 
     #[test]
-    fn inline_spacing_kept() {
-        let t = body_text("<p>a<span>b</span> <a href='#'>link</a>.</p><p>x<br>y</p>");
+    fn field_keeps_all_written_text_but_not_code() {
+        let t =
+            field("Storm <figcaption>warning</figcaption><button>now</button><script>x()</script>");
+        assert_eq!(t, "Storm\n\nwarning\n\nnow");
+        assert_eq!(field("a <span hidden>b</span>c"), "a c");
+    }
+
+    #[test]
+    fn inline_spacing_and_entities() {
+        let t = article("<p>a<span>b</span> <a href='#'>link</a>.</p><p>x<br>y</p>");
         assert_eq!(t, "ab link.\n\nx\ny");
+        assert_eq!(
+            field("Hello <a href=x>world</a>, ok &amp; more&nbsp;here"),
+            "Hello world, ok & more here"
+        );
+    }
+
+    #[test]
+    fn table_cells_are_spaced() {
+        assert_eq!(
+            article("<table><tr><td>a</td><td>b</td></tr><tr><th>c</th></tr></table>"),
+            "a b\nc"
+        );
     }
 
     #[test]
     fn pre_keeps_lines() {
-        let t = body_text("<pre>fn main() {\n    x\n}</pre>");
+        let t = article("<pre>fn main() {\n    x\n}</pre>");
         assert_eq!(t, "fn main() {\n    x\n}");
     }
 
     #[test]
-    fn normalize() {
-        assert_eq!(normalize_ws("  a \n b\t c "), "a b c");
+    fn deep_nesting_renders_without_recursion() {
+        // The parser itself caps nothing here: this is the renderer's own
+        // guarantee (the pre-pass that bounds parsing is tested beside it).
+        let html = "<span>".repeat(5_000) + "deep" + &"</span>".repeat(5_000);
+        assert_eq!(field(&html), "deep");
     }
 }
