@@ -1,6 +1,6 @@
 //! Which attributes and subtrees the pre-pass ([`super::depth`]) must keep.
 
-use super::tags::Tag;
+use super::tags::{Tag, next_attribute};
 
 /// Attribute text that the metadata pass's selectors look for
 /// (`[rel=author]`, `.byline`, `time[datetime]`, `[itemprop=datePublished]`…).
@@ -74,46 +74,11 @@ fn unused_attribute(name: &[u8]) -> bool {
 /// Call `on_drop` for each attribute of the start tag that no later pass
 /// reads (with the whitespace before it).
 pub(crate) fn strip_attributes(b: &[u8], tag: &Tag, on_drop: &mut impl FnMut(usize, usize)) {
-    let end = tag.end;
     let mut i = tag.name_end;
-    loop {
-        let from = i;
-        while i < end && (b[i].is_ascii_whitespace() || b[i] == b'/') {
-            i += 1;
+    while let Ok(attribute) = next_attribute(b, i, tag.end) {
+        if unused_attribute(&b[attribute.name.clone()]) {
+            on_drop(attribute.from, attribute.to);
         }
-        if i >= end || b[i] == b'>' {
-            return;
-        }
-        let name_start = i;
-        i += 1;
-        while i < end && !b[i].is_ascii_whitespace() && !matches!(b[i], b'/' | b'>' | b'=') {
-            i += 1;
-        }
-        let name = &b[name_start..i];
-        let mut j = i;
-        while j < end && b[j].is_ascii_whitespace() {
-            j += 1;
-        }
-        if j < end && b[j] == b'=' {
-            j += 1;
-            while j < end && b[j].is_ascii_whitespace() {
-                j += 1;
-            }
-            match b.get(j) {
-                Some(&q) if q == b'"' || q == b'\'' => {
-                    let value = j + 1;
-                    j = memchr::memchr(q, &b[value..end]).map_or(end, |off| value + off + 1);
-                }
-                _ => {
-                    while j < end && !b[j].is_ascii_whitespace() && b[j] != b'>' {
-                        j += 1;
-                    }
-                }
-            }
-            i = j;
-        }
-        if unused_attribute(name) {
-            on_drop(from, i);
-        }
+        i = attribute.to;
     }
 }

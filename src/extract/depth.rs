@@ -283,6 +283,20 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_start_tag_does_not_swallow_the_page() {
+        // A captured page whose script tag lost its `src` value: browsers
+        // read `srcster-border"` as a name and end the tag at its '>'.
+        let html = concat!(
+            r#"<head><script type="text/javascript" srcster-border">var a = 1;</script>"#,
+            r#"</head><body><div id="main"><p class="x">Story text.</p></div></body>"#
+        );
+        assert_eq!(
+            cap_depth(html),
+            r#"<head></head><body><div id="main"><p class="x">Story text.</p></div></body>"#
+        );
+    }
+
+    #[test]
     fn nav_aside_footer_and_iframes_are_cut() {
         let html = concat!(
             "<body><nav class=menu><a href=/>Home</a><nav>Sub</nav></nav>",

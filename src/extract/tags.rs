@@ -97,19 +97,17 @@ pub(crate) fn parse_tag(b: &[u8], i: usize) -> Option<Markup> {
         // Longer than any name we know: a name that matches nothing.
         0
     };
-    // Find the closing '>' honouring quoted attribute values.
+    // The closing '>' is found by reading the attributes as the HTML
+    // tokenizer does: a quote opens a value only right after `=`. A quote
+    // anywhere else (a broken page's `srcster-border">`) is part of a name,
+    // and taking it for an opening quote would swallow the rest of the page.
     let mut k = j;
-    while k < b.len() {
-        match b[k] {
-            b'>' => break,
-            q @ (b'"' | b'\'') => match memchr::memchr(q, &b[k + 1..]) {
-                Some(off) => k += off + 1,
-                None => k = b.len(),
-            },
-            _ => {}
+    let k = loop {
+        match next_attribute(b, k, b.len()) {
+            Ok(attribute) => k = attribute.to,
+            Err(gt) => break gt,
         }
-        k += 1;
-    }
+    };
     let self_closing = k > 0 && b.get(k - 1) == Some(&b'/');
     Some(Markup::Tag(Tag {
         start: i,
@@ -120,6 +118,59 @@ pub(crate) fn parse_tag(b: &[u8], i: usize) -> Option<Markup> {
         name,
         name_len,
     }))
+}
+
+/// One attribute of a start tag.
+pub(crate) struct Attribute {
+    /// Index where its reading began (the whitespace before it).
+    pub(crate) from: usize,
+    pub(crate) name: std::ops::Range<usize>,
+    /// Index just past its value (or its name, when it has none).
+    pub(crate) to: usize,
+}
+
+/// The attribute at or after `i` and before `end`, read as the HTML
+/// tokenizer reads it (whitespace and stray `/` skipped; a name runs to
+/// whitespace, `/`, `>` or `=`; a value is quoted only when a quote follows
+/// the `=`), or `Err` with the index of the tag's `>` (or `end`).
+pub(crate) fn next_attribute(b: &[u8], mut i: usize, end: usize) -> Result<Attribute, usize> {
+    let from = i;
+    while i < end && (b[i].is_ascii_whitespace() || b[i] == b'/') {
+        i += 1;
+    }
+    if i >= end || b[i] == b'>' {
+        return Err(i.min(end));
+    }
+    let name_start = i;
+    // The first character belongs to the name whatever it is (even `=`).
+    i += 1;
+    while i < end && !b[i].is_ascii_whitespace() && !matches!(b[i], b'/' | b'>' | b'=') {
+        i += 1;
+    }
+    let name = name_start..i;
+    let mut j = i;
+    while j < end && b[j].is_ascii_whitespace() {
+        j += 1;
+    }
+    if j < end && b[j] == b'=' {
+        j += 1;
+        while j < end && b[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        match b.get(j) {
+            Some(&q) if j < end && (q == b'"' || q == b'\'') => {
+                let value = j + 1;
+                j = memchr::memchr(q, &b[value..end]).map_or(end, |off| value + off + 1);
+            }
+            _ => {
+                while j < end && !b[j].is_ascii_whitespace() && b[j] != b'>' {
+                    j += 1;
+                }
+            }
+        }
+        i = j;
+    }
+    Ok(Attribute { from, name, to: i })
 }
 
 pub(crate) fn next_gt(b: &[u8], from: usize) -> Option<usize> {
@@ -146,4 +197,56 @@ pub(crate) fn end_tag(b: &[u8], from: usize, name: &[u8]) -> usize {
         i = lt + 1;
     }
     b.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag_end(html: &str) -> usize {
+        match parse_tag(html.as_bytes(), 0) {
+            Some(Markup::Tag(tag)) => tag.end,
+            _ => panic!("not a tag: {html}"),
+        }
+    }
+
+    #[test]
+    fn quoted_values_may_hold_a_closing_bracket() {
+        assert_eq!(tag_end(r#"<a title="x > y" href=z>rest"#), 24);
+        assert_eq!(tag_end("<a title='it\"s'>rest"), 16);
+    }
+
+    #[test]
+    fn a_quote_outside_a_value_opens_nothing() {
+        // As browsers read it: `b"c` is a name, the tag ends at the first '>'.
+        assert_eq!(
+            tag_end(r#"<script type="a" srcster-border">text " more"#),
+            33
+        );
+        assert_eq!(tag_end(r#"<p class=a"b>x"#), 13);
+    }
+
+    #[test]
+    fn an_unclosed_value_runs_to_the_end() {
+        let html = r#"<a href="http://x>never closed"#;
+        assert_eq!(tag_end(html), html.len());
+    }
+
+    #[test]
+    fn attributes_are_read_one_by_one() {
+        let b = br#"<img src="a b" alt=c  hidden data-x = 'y'>"#;
+        let mut names = Vec::new();
+        let mut i = 4;
+        let gt = loop {
+            match next_attribute(b, i, b.len()) {
+                Ok(a) => {
+                    names.push(String::from_utf8_lossy(&b[a.name.clone()]).to_string());
+                    i = a.to;
+                }
+                Err(gt) => break gt,
+            }
+        };
+        assert_eq!(names, ["src", "alt", "hidden", "data-x"]);
+        assert_eq!(gt, b.len() - 1);
+    }
 }
