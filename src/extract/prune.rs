@@ -45,22 +45,37 @@ const JUNK_ID: &[&str] = &["newsletter", "cookie"];
 /// Substrings of `data-component` that mark boilerplate.
 const JUNK_COMPONENT: &[&str] = &["related", "links-block", "byline", "timestamp", "promo"];
 
+/// Whether a class or id token names a reader-comment thread or one of its
+/// parts, as blog and CMS templates name them (`comments`, `comment-list`,
+/// `commentlist`, `comments-body`, `comment-123`): readers' comments are not
+/// the article, and a thread can be many times its length. "commentary" and
+/// "commentator" name opinion articles and their authors, not comments.
+fn is_comment_token(token: &str) -> bool {
+    let Some(prefix) = token.get(..7) else {
+        return false;
+    };
+    prefix.eq_ignore_ascii_case("comment")
+        && !token.get(7..10).is_some_and(|rest| {
+            rest.eq_ignore_ascii_case("ary") || rest.eq_ignore_ascii_case("ato")
+        })
+}
+
 /// Whether an element is boilerplate: the same test as the CSS selector list
 /// `script, style, …, [hidden], [aria-hidden=true], [class*=newsletter], …`,
 /// done in one look at the element (no selector engine, no allocation).
-fn is_junk(node: &TreeNode) -> bool {
+fn is_junk(node: &TreeNode) -> Junk {
     let Some(el) = node.as_element() else {
-        return false;
+        return Junk::No;
     };
     let name: &str = &el.name.local;
     if matches!(name, "html" | "body" | "main" | "article") {
         // Never remove the page's root containers.
-        return false;
+        return Junk::No;
     }
     if JUNK_TAGS.contains(&name) {
-        return true;
+        return Junk::Yes;
     }
-    el.attrs.iter().any(|a| {
+    let named_junk = el.attrs.iter().any(|a| {
         let v: &str = &a.value;
         match &*a.name.local {
             "hidden" => true,
@@ -77,6 +92,40 @@ fn is_junk(node: &TreeNode) -> bool {
             "data-component" => JUNK_COMPONENT.iter().any(|j| v.contains(j)),
             _ => false,
         }
+    });
+    if named_junk {
+        return Junk::Yes;
+    }
+    let comments = el.attrs.iter().any(|a| match &*a.name.local {
+        "class" => a.value.split_ascii_whitespace().any(is_comment_token),
+        "id" => is_comment_token(&a.value),
+        _ => false,
+    });
+    if comments {
+        Junk::UnlessArticle
+    } else {
+        Junk::No
+    }
+}
+
+/// What [`is_junk`] makes of an element.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Junk {
+    No,
+    Yes,
+    /// Named as a comment thread: junk unless it holds the article.
+    UnlessArticle,
+}
+
+/// Whether an element holds the headline or the article: then a
+/// comment-named class on it is a state of the page ("comments-enabled"
+/// on the article's wrapper), not a thread.
+fn holds_article(node: &NodeRef) -> bool {
+    node.descendants_it().any(|d| {
+        d.node_name()
+            .is_some_and(|n| matches!(&*n, "h1" | "article"))
+            || d.attr("itemprop")
+                .is_some_and(|v| v.contains("articleBody"))
     })
 }
 
@@ -93,8 +142,9 @@ pub fn prune_subtree(root: &NodeRef) {
     while let Some(node) = stack.pop() {
         for c in node.children_it(false) {
             match c.query_or(None, |n| n.as_element().map(|_| is_junk(n))) {
-                Some(true) => junk.push(c),
-                Some(false) => stack.push(c),
+                Some(Junk::Yes) => junk.push(c),
+                Some(Junk::UnlessArticle) if !holds_article(&c) => junk.push(c),
+                Some(_) => stack.push(c),
                 None => {}
             }
         }
@@ -310,6 +360,30 @@ mod tests {
                 && t.contains("Kept")
                 && t.contains("Wide")
         );
+    }
+
+    #[test]
+    fn drops_reader_comment_threads_but_not_commentary() {
+        let doc = Document::from(
+            "<body><div class='blog'><div class='blogbody'><p>The post.</p></div>\
+             <div class='comments-head'>Comments</div><div class='comments-body'><p>First!</p></div>\
+             <ol class='commentlist'><li class='comment even' id='comment-12'>Nice post</li></ol>\
+             <section id='comments'>Join the discussion</section>\
+             <div class='commentary-body'><p>An opinion piece.</p></div>\
+             <div class='Commentator'>Jo, columnist</div></div>\
+             <div id='article' class='story comments-enabled'><p>Stays.</p></div>\
+             <div class='comment-wrap'><h1>Headline</h1><p>Wrapper of the article.</p></div></body>",
+        );
+        prune_dom(&doc);
+        let t = doc.select("body").text();
+        assert!(
+            t.contains("The post.")
+                && t.contains("An opinion piece.")
+                && t.contains("Jo, columnist")
+        );
+        for gone in ["Comments", "First!", "Nice post", "Join the discussion"] {
+            assert!(!t.contains(gone), "{gone} in {t}");
+        }
     }
 
     #[test]
