@@ -136,6 +136,16 @@ impl HostLimiter {
     }
 }
 
+impl HostLimiter {
+    /// How long until a request to `host` may start.
+    #[cfg(test)]
+    pub(crate) fn wait_left(&self, host: &str) -> Duration {
+        let gate = self.gate(host);
+        let next = *gate.next_start.lock().unwrap_or_else(|p| p.into_inner());
+        next.saturating_duration_since(Instant::now())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,3 +94,81 @@ async fn a_name_resolving_to_a_private_address_is_blocked() {
         "{error}"
     );
 }
+
+/// A loopback server answering every request with `status` and `headers`.
+async fn answering(status: u16, headers: &'static [(&'static str, &'static str)]) -> Url {
+    use hyper::service::service_fn;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = service_fn(move |_| async move {
+                let mut response = hyper::Response::builder().status(status);
+                for (k, v) in headers {
+                    response = response.header(*k, *v);
+                }
+                response.body(http_body_util::Full::new(hyper::body::Bytes::from(
+                    "<html><title>Just a moment...</title></html>",
+                )))
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
+        }
+    });
+    Url::parse(&format!("http://{addr}/story")).unwrap()
+}
+
+#[tokio::test]
+async fn a_challenge_is_named_and_pauses_the_host() {
+    let fetcher = Fetcher::new(&FetchConfig {
+        allow_private_networks: true,
+        respect_robots_txt: false,
+        per_host_interval: Duration::ZERO,
+        blocked_pause: Duration::from_secs(900),
+        ..FetchConfig::default()
+    })
+    .unwrap();
+    let url = answering(403, &[("cf-mitigated", "challenge")]).await;
+    let error = fetcher.fetch_page(&url).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            FetchError::Interstitial(BlockKind::CloudflareChallenge)
+        ),
+        "{error:?}"
+    );
+    assert!(!error.is_transient());
+    assert_eq!(error.kind(), "interstitial");
+    let left = fetcher.hosts.wait_left("127.0.0.1");
+    assert!(left > Duration::from_secs(800), "paused for {left:?}");
+
+    // A Retry-After on the challenge says how long, and a page found to be
+    // a wall by its markup pauses the host too.
+    let fetcher = Fetcher::new(&FetchConfig {
+        allow_private_networks: true,
+        respect_robots_txt: false,
+        per_host_interval: Duration::ZERO,
+        blocked_pause: Duration::from_secs(900),
+        ..FetchConfig::default()
+    })
+    .unwrap();
+    let url = answering(405, &[("x-amzn-waf-action", "captcha"), ("retry-after", "30")]).await;
+    let error = fetcher.fetch_page(&url).await.unwrap_err();
+    assert!(matches!(
+        error,
+        FetchError::Interstitial(BlockKind::AwsWafChallenge)
+    ));
+    let left = fetcher.hosts.wait_left("127.0.0.1");
+    assert!(left <= Duration::from_secs(30) && left > Duration::ZERO, "{left:?}");
+    let elsewhere = Url::parse("http://wall.example/a").unwrap();
+    assert_eq!(fetcher.hosts.wait_left("wall.example"), Duration::ZERO);
+    fetcher.back_off(&elsewhere);
+    assert!(fetcher.hosts.wait_left("wall.example") > Duration::from_secs(800));
+}
+
+#[tokio::test]
+async fn a_protected_sites_ordinary_page_is_not_blocked() {
+    let url = answering(200, &[("x-datadome", "protected")]).await;
+    let page = fetcher(true, &[]).fetch_page(&url).await.unwrap();
+    assert!(!page.body.is_empty());
+}

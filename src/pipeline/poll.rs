@@ -46,7 +46,11 @@ pub(super) async fn poll_feed(
     };
     let (outcome, tasks) = match Url::parse(state.poll_url()) {
         Ok(url) => fetch_and_record(ctx, feeds, feed, &validators, &url, now).await,
-        Err(error) => (
+        Err(error) => {
+            if let FetchError::Interstitial(kind) = &error {
+                ctx.metrics.add_blocked(kind.as_str());
+            }
+            (
             PollOutcome::Failed {
                 kind: "url",
                 error: format!("feed URL: {error}"),
@@ -169,7 +173,11 @@ async fn fetch_and_record(
             };
             (outcome, tasks)
         }
-        Err(error) => (
+        Err(error) => {
+            if let FetchError::Interstitial(kind) = &error {
+                ctx.metrics.add_blocked(kind.as_str());
+            }
+            (
             PollOutcome::Failed {
                 kind: error.kind(),
                 error: error.to_string(),
@@ -180,7 +188,8 @@ async fn fetch_and_record(
                 retry_after: error.retry_after(),
             },
             Vec::new(),
-        ),
+        )
+        }
     }
 }
 
