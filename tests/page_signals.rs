@@ -72,7 +72,10 @@ async fn language_declared_or_detected_and_the_paywall_flag() {
     let server = TestServer::start().await;
     let stories = [
         ("/s/declared", "La ville vote la reconstruction de la digue"),
-        ("/s/detected", "Hafenstadt stimmt für den Wiederaufbau der Ufermauer"),
+        (
+            "/s/detected",
+            "Hafenstadt stimmt für den Wiederaufbau der Ufermauer",
+        ),
         ("/s/paywalled", TITLE),
     ];
     server.route("/feed.xml", Route::ok(RSS, feed(&server, &stories)));
@@ -80,7 +83,10 @@ async fn language_declared_or_detected_and_the_paywall_flag() {
         "/s/declared",
         Route::ok("text/html", article(" lang=\"fr-fr\"", "", FRENCH)),
     );
-    server.route("/s/detected", Route::ok("text/html", article("", "", GERMAN)));
+    server.route(
+        "/s/detected",
+        Route::ok("text/html", article("", "", GERMAN)),
+    );
     let paywall = r#"<script type="application/ld+json">{"@context":"https://schema.org",
         "@type":"NewsArticle","headline":"Story","isAccessibleForFree":"False",
         "hasPart":{"@type":"WebPageElement","isAccessibleForFree":"False","cssSelector":".paywall"}}</script>"#;
@@ -94,7 +100,10 @@ async fn language_declared_or_detected_and_the_paywall_flag() {
     assert_eq!(messages.len(), 3);
     let validator = validator();
     for m in &messages {
-        let errors: Vec<String> = validator.iter_errors(&m.body).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&m.body)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{errors:?} in {}", m.body);
     }
 
@@ -147,9 +156,18 @@ async fn every_kind_of_blocked_fetch_is_named_counted_and_never_the_story() {
     let mut stories: Vec<(&str, &str)> = kinds.iter().map(|(p, _)| (*p, TITLE)).collect();
     stories.push(("/s/fine", TITLE));
     server.route("/feed.xml", Route::ok(RSS, feed(&server, &stories)));
-    server.route("/s/cloudflare", challenged(403, &[("cf-mitigated", "challenge")]));
-    server.route("/s/aws", challenged(405, &[("x-amzn-waf-action", "captcha")]));
-    server.route("/s/datadome", challenged(403, &[("x-datadome", "protected")]));
+    server.route(
+        "/s/cloudflare",
+        challenged(403, &[("cf-mitigated", "challenge")]),
+    );
+    server.route(
+        "/s/aws",
+        challenged(405, &[("x-amzn-waf-action", "captcha")]),
+    );
+    server.route(
+        "/s/datadome",
+        challenged(403, &[("x-datadome", "protected")]),
+    );
     // Served 200 and named by their markup alone.
     server.route(
         "/s/challenge",
@@ -192,13 +210,20 @@ async fn every_kind_of_blocked_fetch_is_named_counted_and_never_the_story() {
         assert_eq!(m["extraction"]["status"], "blocked", "{path}");
         assert_eq!(m["extraction"]["blocked_by"], kind, "{path}");
         assert_eq!(m["extraction"]["method"], "feed_summary");
-        assert_eq!(m["text"], SUMMARY, "{path}: the feed's text, not the wall's");
+        assert_eq!(
+            m["text"], SUMMARY,
+            "{path}: the feed's text, not the wall's"
+        );
         assert_eq!(m["title"], TITLE);
         // Detected from the feed's English, not the wall's `lang="de"`.
         assert_eq!(m["language"], "en", "{path}");
         assert_eq!(m["language_source"], "detected");
         assert_eq!(m["access"], "unknown");
-        assert_eq!(server.hits(path), 1, "{path}: a block is not retried at once");
+        assert_eq!(
+            server.hits(path),
+            1,
+            "{path}: a block is not retried at once"
+        );
     }
     let fine = by_path(&messages, &server, "/s/fine");
     assert_eq!(fine["extraction"]["status"], "ok");
@@ -213,8 +238,14 @@ async fn every_kind_of_blocked_fetch_is_named_counted_and_never_the_story() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_blocked_update_never_replaces_the_published_page_text() {
     let server = TestServer::start().await;
-    server.route("/feed.xml", Route::ok(RSS, feed(&server, &[("/s/1", TITLE)])));
-    server.route("/s/1", Route::ok("text/html", article(" lang=\"en\"", "", TEASER)));
+    server.route(
+        "/feed.xml",
+        Route::ok(RSS, feed(&server, &[("/s/1", TITLE)])),
+    );
+    server.route(
+        "/s/1",
+        Route::ok("text/html", article(" lang=\"en\"", "", TEASER)),
+    );
     let setup = Setup::new(
         "signals-update",
         &[("signals", server.url("/feed.xml"))],
@@ -227,17 +258,20 @@ async fn a_blocked_update_never_replaces_the_published_page_text() {
     assert_eq!(first[0].body["extraction"]["status"], "ok");
 
     // The feed edits the story; the site now answers with a challenge.
-    let edited = feed(&server, &[("/s/1", "Harbour town votes again on its sea wall")]);
+    let edited = feed(
+        &server,
+        &[("/s/1", "Harbour town votes again on its sea wall")],
+    );
     server.route("/feed.xml", Route::ok(RSS, edited));
     server.route("/s/1", challenged(403, &[("cf-mitigated", "challenge")]));
-    let output = common::feedwire(&[
-        "run",
-        "--once",
-        "--config",
-        setup.config.to_str().unwrap(),
-    ])
-    .await;
-    assert_eq!(output.status.code(), Some(3), "the update waits: {}", stderr(&output));
+    let output =
+        common::feedwire(&["run", "--once", "--config", setup.config.to_str().unwrap()]).await;
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "the update waits: {}",
+        stderr(&output)
+    );
     assert!(
         setup.capture.drain().await.is_empty(),
         "no revision with the feed's text replaces the page's"

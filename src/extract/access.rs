@@ -127,7 +127,8 @@ mod tests {
     use crate::extract::jsonld;
 
     fn access_of(head: &str, body: &str) -> Access {
-        let doc = Document::from(format!("<html><head>{head}</head><body>{body}</body></html>"));
+        let html = format!("<html><head>{head}</head><body>{body}</body></html>");
+        let doc = Document::from(html.as_str());
         let objs = jsonld::objects(&doc);
         detect(&doc, &objs)
     }

@@ -123,7 +123,8 @@ pub fn detect(
 mod tests {
     use super::*;
 
-    const CMP: &str = r#"<script src="https://cdn.cookielaw.org/scripttemplates/otSDKStub.js"></script>"#;
+    const CMP: &str =
+        r#"<script src="https://cdn.cookielaw.org/scripttemplates/otSDKStub.js"></script>"#;
 
     fn url(u: &str) -> url::Url {
         url::Url::parse(u).unwrap()
@@ -134,10 +135,16 @@ mod tests {
         let cf = r#"<html><head><title>Just a moment...</title></head><body>
             <script>window._cf_chl_opt={cvId:'3'};</script></body></html>"#;
         assert_eq!(
-            detect(cf, None, Some("Just a moment..."), "Enable JavaScript and cookies to continue"),
+            detect(
+                cf,
+                None,
+                Some("Just a moment..."),
+                "Enable JavaScript and cookies to continue"
+            ),
             Some(Interstitial::Challenge)
         );
-        let dd = r#"<iframe src="https://geo.captcha-delivery.com/captcha/?initialCid=x"></iframe>"#;
+        let dd =
+            r#"<iframe src="https://geo.captcha-delivery.com/captcha/?initialCid=x"></iframe>"#;
         assert_eq!(detect(dd, None, None, ""), Some(Interstitial::Challenge));
         let px = r#"<div id="px-captcha"></div>"#;
         assert_eq!(detect(px, None, None, ""), Some(Interstitial::Challenge));

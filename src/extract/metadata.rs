@@ -155,9 +155,8 @@ pub fn clean_authors(raw: &[String]) -> Vec<String> {
 /// `und`, `mul`, `zxx`: undetermined, several, none) declares nothing.
 fn lang_norm(s: &str) -> Option<String> {
     let s = s.trim().replace('_', "-");
-    let ok = !s.is_empty()
-        && s.len() <= 35
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let ok =
+        !s.is_empty() && s.len() <= 35 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !ok {
         return None;
     }
@@ -180,7 +179,12 @@ fn lang_norm(s: &str) -> Option<String> {
             _ => p.to_ascii_lowercase(),
         }
     });
-    Some(std::iter::once(first).chain(rest).collect::<Vec<_>>().join("-"))
+    Some(
+        std::iter::once(first)
+            .chain(rest)
+            .collect::<Vec<_>>()
+            .join("-"),
+    )
 }
 
 /// Byline elements in the page, as a fallback for authors.

@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn headers_name_the_kind() {
-        let at = |status: u16, pairs| {
+        let at = |status: u16, pairs: &[(&'static str, &'static str)]| {
             BlockKind::from_headers(StatusCode::from_u16(status).unwrap(), &headers(pairs))
         };
         assert_eq!(

@@ -152,14 +152,21 @@ async fn a_challenge_is_named_and_pauses_the_host() {
         ..FetchConfig::default()
     })
     .unwrap();
-    let url = answering(405, &[("x-amzn-waf-action", "captcha"), ("retry-after", "30")]).await;
+    let url = answering(
+        405,
+        &[("x-amzn-waf-action", "captcha"), ("retry-after", "30")],
+    )
+    .await;
     let error = fetcher.fetch_page(&url).await.unwrap_err();
     assert!(matches!(
         error,
         FetchError::Interstitial(BlockKind::AwsWafChallenge)
     ));
     let left = fetcher.hosts.wait_left("127.0.0.1");
-    assert!(left <= Duration::from_secs(30) && left > Duration::ZERO, "{left:?}");
+    assert!(
+        left <= Duration::from_secs(30) && left > Duration::ZERO,
+        "{left:?}"
+    );
     let elsewhere = Url::parse("http://wall.example/a").unwrap();
     assert_eq!(fetcher.hosts.wait_left("wall.example"), Duration::ZERO);
     fetcher.back_off(&elsewhere);

@@ -4,8 +4,8 @@ use chrono::Utc;
 use url::Url;
 
 use super::{
-    ArticleEvent, ArticleMessage, Extraction, ExtractionStatus, FeedRef, LanguageSource,
-    SCHEMA_V1, language, word_count,
+    ArticleEvent, ArticleMessage, Extraction, ExtractionStatus, FeedRef, LanguageSource, SCHEMA_V1,
+    language, word_count,
 };
 use crate::dedup::{content_hash, normalize_url};
 use crate::extract::{Access, Extracted, ExtractionMethod, Interstitial};

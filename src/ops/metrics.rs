@@ -159,11 +159,13 @@ impl Metrics {
             Unit::Seconds,
             m.page_fetch_duration.clone(),
         );
-        // Every kind from the start, so a first block shows as a change.
+        // Every kind from the start (at 0), so a first block shows as a change.
         for kind in crate::fetch::BlockKind::ALL {
-            m.blocked.get_or_create(&KindLabels {
-                kind: kind.as_str(),
-            });
+            m.blocked
+                .get_or_create(&KindLabels {
+                    kind: kind.as_str(),
+                })
+                .inc_by(0);
         }
         registry.register(
             "blocked_fetches",
@@ -293,7 +295,7 @@ impl Metrics {
                 kinds.push((kind.as_str(), n));
             }
         }
-        kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let total: u64 = kinds.iter().map(|k| k.1).sum();
         let named: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
         if named.is_empty() {

@@ -46,11 +46,7 @@ pub(super) async fn poll_feed(
     };
     let (outcome, tasks) = match Url::parse(state.poll_url()) {
         Ok(url) => fetch_and_record(ctx, feeds, feed, &validators, &url, now).await,
-        Err(error) => {
-            if let FetchError::Interstitial(kind) = &error {
-                ctx.metrics.add_blocked(kind.as_str());
-            }
-            (
+        Err(error) => (
             PollOutcome::Failed {
                 kind: "url",
                 error: format!("feed URL: {error}"),
@@ -178,17 +174,17 @@ async fn fetch_and_record(
                 ctx.metrics.add_blocked(kind.as_str());
             }
             (
-            PollOutcome::Failed {
-                kind: error.kind(),
-                error: error.to_string(),
-                status: match error {
-                    FetchError::Status { status, .. } => Some(status),
-                    _ => None,
+                PollOutcome::Failed {
+                    kind: error.kind(),
+                    error: error.to_string(),
+                    status: match error {
+                        FetchError::Status { status, .. } => Some(status),
+                        _ => None,
+                    },
+                    retry_after: error.retry_after(),
                 },
-                retry_after: error.retry_after(),
-            },
-            Vec::new(),
-        )
+                Vec::new(),
+            )
         }
     }
 }
