@@ -295,7 +295,7 @@ impl Metrics {
                 kinds.push((kind.as_str(), n));
             }
         }
-        kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         let total: u64 = kinds.iter().map(|k| k.1).sum();
         let named: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
         if named.is_empty() {
