@@ -1,7 +1,8 @@
 //! What a page says besides its text, end to end (the real binary, an
 //! in-process HTTP server, RabbitMQ on 127.0.0.1:5672): its language,
 //! declared or detected; its paywall; and a site that answers with a
-//! challenge or a consent wall instead of the article.
+//! challenge or a consent wall instead of the article (named, counted, the
+//! host left alone, the feed's text published).
 
 mod common;
 
@@ -193,10 +194,12 @@ async fn every_kind_of_blocked_fetch_is_named_counted_and_never_the_story() {
     let mut fine = Route::ok("text/html", article(" lang=\"en\"", "", TEASER));
     fine.headers.push(("x-datadome".into(), "protected".into()));
     server.route("/s/fine", fine);
+    // Every story is on one host, fetched at once: a block would make the
+    // others fail without a request (tested below), so it lasts no time here.
     let setup = Setup::new(
         "signals-blocked",
         &[("signals", server.url("/feed.xml"))],
-        "blocked_pause = \"1s\"\n",
+        "blocked_pause = \"0s\"\n",
     )
     .await;
     let output = setup.run_once().await;
@@ -231,6 +234,49 @@ async fn every_kind_of_blocked_fetch_is_named_counted_and_never_the_story() {
     assert!(
         log.contains("blocked 5 (aws_waf_challenge 1, challenge_page 1, cloudflare_challenge 1, consent_wall 1, datadome 1)"),
         "counted by kind: {log}"
+    );
+    setup.capture.delete().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_host_is_left_alone() {
+    let server = TestServer::start().await;
+    server.route(
+        "/feed.xml",
+        Route::ok(RSS, feed(&server, &[("/s/1", TITLE)])),
+    );
+    server.route(
+        "/s/1",
+        Route::ok("text/html", article(" lang=\"en\"", "", TEASER)),
+    );
+    // The site challenges the robots.txt request, which always comes
+    // before the page's.
+    server.route(
+        "/robots.txt",
+        challenged(403, &[("cf-mitigated", "challenge")]),
+    );
+    let setup = Setup::new(
+        "signals-left-alone",
+        &[("signals", server.url("/feed.xml"))],
+        "blocked_pause = \"1h\"\nrespect_robots_txt = true\n",
+    )
+    .await;
+    let output = setup.run_once().await;
+    let messages = setup.capture.drain().await;
+    assert_eq!(messages.len(), 1);
+    let m = &messages[0].body;
+    assert_eq!(m["extraction"]["status"], "blocked");
+    assert_eq!(m["extraction"]["blocked_by"], "cloudflare_challenge");
+    assert_eq!(server.hits("/robots.txt"), 1);
+    assert_eq!(
+        server.hits("/s/1"),
+        0,
+        "the blocked host was not asked again"
+    );
+    assert!(
+        stderr(&output).contains("blocked 1 (cloudflare_challenge 1)"),
+        "{}",
+        stderr(&output)
     );
     setup.capture.delete().await;
 }

@@ -140,7 +140,8 @@ pub struct FetchConfig {
     #[serde(default = "default_page_attempts")]
     pub page_attempts: usize,
     /// How long a host is left alone after it answered with an anti-bot
-    /// challenge or a consent wall (a `Retry-After` on the answer wins).
+    /// challenge or a consent wall (a `Retry-After` on the answer wins):
+    /// meanwhile its pages and feeds fail at once, unrequested.
     #[serde(default = "default_blocked_pause", with = "super::duration")]
     pub blocked_pause: Duration,
     #[serde(default = "default_user_agent")]

@@ -152,7 +152,7 @@ pub struct Fetcher {
     max_feed_bytes: u64,
     max_page_bytes: u64,
     /// How long a host that answered with a challenge or a consent wall is
-    /// left alone (unless it said how long itself, with `Retry-After`).
+    /// blocked (unless it said how long itself, with `Retry-After`).
     blocked_pause: Duration,
     /// `None` when robots.txt is not honoured (`fetch.respect_robots_txt`).
     robots: Option<Arc<robots::RobotsCache>>,
@@ -344,16 +344,18 @@ impl Fetcher {
 
     /// Leaves `url`'s host alone for `fetch.blocked_pause`: its page turned
     /// out to be a challenge or a consent wall (found in the page itself).
-    pub fn back_off(&self, url: &Url) {
+    /// Until then its pages and feeds fail at once with `kind`.
+    pub fn back_off(&self, url: &Url, kind: BlockKind) {
         if let Some(host) = url.host_str() {
             self.hosts
-                .pause(&host.to_ascii_lowercase(), self.blocked_pause);
+                .block(&host.to_ascii_lowercase(), kind, self.blocked_pause);
         }
     }
 
     /// Sends a GET through the host gate; non-success statuses (other than
-    /// 304) become errors, `Retry-After` on 429/503 pauses the host, and so
-    /// does an anti-bot challenge (named by its headers, whatever its status).
+    /// 304) become errors, `Retry-After` on 429/503 pauses the host, and an
+    /// anti-bot challenge (named by its headers, whatever its status) blocks
+    /// it: until the block ends, requests to it fail without being sent.
     async fn send(&self, url: &Url, headers: HeaderMap) -> Result<reqwest::Response, FetchError> {
         self.send_with(&self.client, url, headers).await
     }
@@ -366,6 +368,9 @@ impl Fetcher {
     ) -> Result<reqwest::Response, FetchError> {
         guard::check_url(url, &self.addresses).map_err(|r| FetchError::Blocked(r.to_string()))?;
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        if let Some(kind) = self.hosts.blocked(&host) {
+            return Err(FetchError::Interstitial(kind));
+        }
         let _permit = self.hosts.acquire(&host).await;
         let response = client
             .get(url.clone())
@@ -380,7 +385,7 @@ impl Fetcher {
         if let Some(kind) = BlockKind::from_headers(status, response.headers()) {
             // Asking again soon only earns another challenge, or a ban.
             self.hosts
-                .pause(&host, retry_after.unwrap_or(self.blocked_pause));
+                .block(&host, kind, retry_after.unwrap_or(self.blocked_pause));
             return Err(FetchError::Interstitial(kind));
         }
         if status.is_success() || status.is_redirection() {

@@ -68,7 +68,8 @@ pub struct Metrics {
     pub page_fetches: Family<OutcomeLabels, Counter>,
     pub page_fetch_duration: Histogram,
     /// Fetches (pages and feeds) a site answered with a challenge or a
-    /// consent wall, by kind (`fetch::BlockKind`'s wire words).
+    /// consent wall, or that were not sent while their host was blocked,
+    /// by kind (`fetch::BlockKind`'s wire words).
     pub blocked: Family<KindLabels, Counter>,
     /// Extractions by status: `ok`, `empty`, `failed`, `skipped`, `blocked`.
     pub extractions: Family<OutcomeLabels, Counter>,

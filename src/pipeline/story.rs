@@ -214,7 +214,7 @@ async fn fetch_and_extract(ctx: &Context, url: &Url, feed_id: &str) -> PageOutco
     let page = match fetched {
         Ok(page) => page,
         Err(FetchError::Interstitial(kind)) => {
-            // The fetcher has paused the host already.
+            // The fetcher has blocked the host already (or it was blocked).
             ctx.metrics.add_blocked(kind.as_str());
             warn!(feed_id = %feed_id, url = %url, blocked_by = kind.as_str(), "article page blocked by the site; publishing the feed's text and leaving the host alone for a while");
             return PageOutcome::Blocked(kind);
@@ -245,11 +245,11 @@ async fn fetch_and_extract(ctx: &Context, url: &Url, feed_id: &str) -> PageOutco
                 // A wall found in the page: leave the site alone as for a
                 // challenge named by headers (the host asked and the one the
                 // wall was served from, when it redirected).
-                ctx.fetcher.back_off(url);
+                ctx.fetcher.back_off(url, kind);
                 if let PageOutcome::Extracted { final_url, .. } = &page
                     && final_url.host_str() != url.host_str()
                 {
-                    ctx.fetcher.back_off(final_url);
+                    ctx.fetcher.back_off(final_url, kind);
                 }
                 ctx.metrics.add_blocked(kind.as_str());
                 warn!(feed_id = %feed_id, url = %url, blocked_by = kind.as_str(), "article page is a wall, not the article; publishing the feed's text and leaving the host alone for a while");
