@@ -139,6 +139,11 @@ pub struct FetchConfig {
     /// feed's summary and `extraction.status = "failed"`.
     #[serde(default = "default_page_attempts")]
     pub page_attempts: usize,
+    /// How long a host is left alone after it answered with an anti-bot
+    /// challenge or a consent wall (a `Retry-After` on the answer wins):
+    /// meanwhile its pages and feeds fail at once, unrequested.
+    #[serde(default = "default_blocked_pause", with = "super::duration")]
+    pub blocked_pause: Duration,
     #[serde(default = "default_user_agent")]
     pub user_agent: String,
     /// Honour robots.txt for article pages (user-agent token `feedwire`).
@@ -324,6 +329,9 @@ fn default_max_redirects() -> usize {
 }
 fn default_page_attempts() -> usize {
     3
+}
+fn default_blocked_pause() -> Duration {
+    Duration::from_secs(600)
 }
 fn default_user_agent() -> String {
     concat!(

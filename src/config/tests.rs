@@ -27,6 +27,7 @@ fn minimal_config_gets_defaults() {
     assert_eq!(config.broker.exchange, "feedwire.articles");
     assert_eq!(config.fetch.per_host_concurrency, 2);
     assert_eq!(config.fetch.per_host_interval, Duration::from_millis(250));
+    assert_eq!(config.fetch.blocked_pause, Duration::from_secs(600));
     assert_eq!(config.feeds[0].interval, Some(Duration::from_secs(300)));
     assert_eq!(
         config

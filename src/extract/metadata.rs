@@ -149,26 +149,36 @@ pub fn clean_authors(raw: &[String]) -> Vec<String> {
     out
 }
 
+/// A declared language tag, kept as the page declares it but in BCP 47's
+/// casing (`en-gb` → `en-GB`, `zh-hant-tw` → `zh-Hant-TW`, `fr_FR` →
+/// `fr-FR`). A value that is not a language (`english`, `x-default`, or
+/// `und`, `mul`, `zxx`: undetermined, several, none) declares nothing.
 fn lang_norm(s: &str) -> Option<String> {
     let s = s.trim().replace('_', "-");
-    let ok = !s.is_empty()
-        && s.len() <= 20
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    let ok =
+        !s.is_empty() && s.len() <= 35 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !ok {
         return None;
     }
     let mut parts = s.split('-');
     let first = parts.next().unwrap_or_default().to_ascii_lowercase();
-    let rest: Vec<String> = parts
-        .map(|p| {
-            if p.len() == 2 {
-                p.to_ascii_uppercase()
-            } else {
-                p.to_string()
+    let is_language = (2..=3).contains(&first.len())
+        && first.chars().all(|c| c.is_ascii_alphabetic())
+        && !matches!(first.as_str(), "und" | "mul" | "zxx" | "mis");
+    if !is_language {
+        return None;
+    }
+    let rest = parts.map(|p| {
+        let alpha = p.chars().all(|c| c.is_ascii_alphabetic());
+        match p.len() {
+            2 if alpha => p.to_ascii_uppercase(),
+            4 if alpha => {
+                let lower = p.to_ascii_lowercase();
+                lower[..1].to_ascii_uppercase() + &lower[1..]
             }
-        })
-        .collect();
+            _ => p.to_ascii_lowercase(),
+        }
+    });
     Some(
         std::iter::once(first)
             .chain(rest)
@@ -443,6 +453,31 @@ mod tests {
         assert_eq!(m.authors, vec!["Ann Lee"]);
         assert_eq!(m.language.as_deref(), Some("fr"));
         assert!(m.published_at.is_some() && m.updated_at.is_some());
+    }
+
+    #[test]
+    fn declared_languages_in_bcp47_casing() {
+        for (declared, tag) in [
+            ("en-gb", Some("en-GB")),
+            ("EN", Some("en")),
+            ("fr_FR", Some("fr-FR")),
+            ("zh-hant-tw", Some("zh-Hant-TW")),
+            ("es-419", Some("es-419")),
+            (" de ", Some("de")),
+            ("english", None),
+            ("x-default", None),
+            ("und", None),
+            ("en us", None),
+            ("", None),
+        ] {
+            assert_eq!(lang_norm(declared).as_deref(), tag, "{declared:?}");
+        }
+        // A placeholder on <html> gives way to the next declaration.
+        let doc = Document::from(
+            r#"<html lang="und"><head><meta property="og:locale" content="pt_BR"></head></html>"#,
+        );
+        let m = extract_metadata(&doc, None, &[]);
+        assert_eq!(m.language.as_deref(), Some("pt-BR"));
     }
 
     #[test]

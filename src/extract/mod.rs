@@ -3,11 +3,13 @@
 //! block classifier, with self-checks (`choose`) → text rendering → pruning.
 //! See docs/extraction.md.
 
+pub mod access;
 mod attrs;
 pub mod blocks;
 mod choose;
 pub mod depth;
 mod formatting;
+pub mod interstitial;
 pub mod jsonld;
 mod match_key;
 pub mod metadata;
@@ -20,6 +22,8 @@ mod tags;
 mod title;
 
 pub use crate::text::charset::decode_html;
+pub use access::Access;
+pub use interstitial::Interstitial;
 pub use metadata::{Metadata, extract_metadata, extract_metadata_with};
 
 use dom_query::Document;
@@ -55,6 +59,10 @@ pub struct Extracted {
     pub site_name: Option<String>,
     pub canonical_url: Option<String>,
     pub method: Option<ExtractionMethod>,
+    /// Whether the page declares its article free or paywalled.
+    pub access: Access,
+    /// The page is a challenge or a consent wall, not an article.
+    pub interstitial: Option<Interstitial>,
 }
 
 /// Pages larger than this are cut (at a char boundary) before parsing.
@@ -159,6 +167,12 @@ fn readability_text(doc: Document) -> Option<String> {
 /// size cap and by skipping Readability on pathological documents.
 pub fn extract(html: &str, url: Option<&url::Url>) -> Extracted {
     let html = truncate_at_boundary(html, MAX_HTML_BYTES);
+    let mut out = extract_page(html, url);
+    out.interstitial = interstitial::detect(html, url, out.title.as_deref(), &out.text);
+    out
+}
+
+fn extract_page(html: &str, url: Option<&url::Url>) -> Extracted {
     let html = depth::cap_depth(html);
     let doc = Document::from(html.as_ref());
     let objs = jsonld::objects(&doc);
@@ -184,6 +198,7 @@ pub fn extract(html: &str, url: Option<&url::Url>) -> Extracted {
         image: meta.image.clone(),
         site_name: meta.site_name.clone(),
         canonical_url: meta.canonical_url.clone(),
+        access: access::detect(&doc, &objs),
         ..Default::default()
     };
     let finish = |t: String| prune::prune_text(&t, meta.title.as_deref(), &meta.authors);

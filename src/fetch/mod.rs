@@ -3,11 +3,13 @@
 //! caps enforced while streaming (after decompression, so a gzip bomb stops
 //! at the cap), timeouts, a redirect limit and the SSRF guard.
 
+pub mod blocked;
 mod freshness;
 pub mod guard;
 pub mod politeness;
 pub mod robots;
 
+pub use blocked::BlockKind;
 pub use freshness::{Freshness, parse_retry_after};
 
 use std::sync::{Arc, Once};
@@ -24,8 +26,12 @@ use politeness::HostLimiter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    /// Refused by the worker itself: the SSRF guard or robots.txt.
     #[error("blocked: {0}")]
     Blocked(String),
+    /// The site answered with an anti-bot challenge instead of the page.
+    #[error("blocked by the site: {}", .0.as_str())]
+    Interstitial(BlockKind),
     #[error("HTTP {status}")]
     Status {
         status: u16,
@@ -49,7 +55,10 @@ impl FetchError {
                 *status == 408 || *status == 425 || *status == 429 || *status >= 500
             }
             FetchError::Timeout | FetchError::Connect(_) | FetchError::Request(_) => true,
-            FetchError::Blocked(_) | FetchError::TooLarge { .. } => false,
+            // A challenge does not clear in seconds; the host is paused instead.
+            FetchError::Blocked(_) | FetchError::Interstitial(_) | FetchError::TooLarge { .. } => {
+                false
+            }
         }
     }
 
@@ -57,6 +66,7 @@ impl FetchError {
     pub fn kind(&self) -> &'static str {
         match self {
             FetchError::Blocked(_) => "blocked",
+            FetchError::Interstitial(_) => "interstitial",
             FetchError::Status { .. } => "http_status",
             FetchError::TooLarge { .. } => "too_large",
             FetchError::Timeout => "timeout",
@@ -141,6 +151,9 @@ pub struct Fetcher {
     addresses: Arc<guard::AddressPolicy>,
     max_feed_bytes: u64,
     max_page_bytes: u64,
+    /// How long a host that answered with a challenge or a consent wall is
+    /// blocked (unless it said how long itself, with `Retry-After`).
+    blocked_pause: Duration,
     /// `None` when robots.txt is not honoured (`fetch.respect_robots_txt`).
     robots: Option<Arc<robots::RobotsCache>>,
 }
@@ -199,6 +212,7 @@ impl Fetcher {
             addresses,
             max_feed_bytes: config.max_feed_bytes,
             max_page_bytes: config.max_page_bytes,
+            blocked_pause: config.blocked_pause,
             robots: config
                 .respect_robots_txt
                 .then(|| Arc::new(robots::RobotsCache::default())),
@@ -328,8 +342,20 @@ impl Fetcher {
         })
     }
 
+    /// Leaves `url`'s host alone for `fetch.blocked_pause`: its page turned
+    /// out to be a challenge or a consent wall (found in the page itself).
+    /// Until then its pages and feeds fail at once with `kind`.
+    pub fn back_off(&self, url: &Url, kind: BlockKind) {
+        if let Some(host) = url.host_str() {
+            self.hosts
+                .block(&host.to_ascii_lowercase(), kind, self.blocked_pause);
+        }
+    }
+
     /// Sends a GET through the host gate; non-success statuses (other than
-    /// 304) become errors, and `Retry-After` on 429/503 pauses the host.
+    /// 304) become errors, `Retry-After` on 429/503 pauses the host, and an
+    /// anti-bot challenge (named by its headers, whatever its status) blocks
+    /// it: until the block ends, requests to it fail without being sent.
     async fn send(&self, url: &Url, headers: HeaderMap) -> Result<reqwest::Response, FetchError> {
         self.send_with(&self.client, url, headers).await
     }
@@ -342,6 +368,9 @@ impl Fetcher {
     ) -> Result<reqwest::Response, FetchError> {
         guard::check_url(url, &self.addresses).map_err(|r| FetchError::Blocked(r.to_string()))?;
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        if let Some(kind) = self.hosts.blocked(&host) {
+            return Err(FetchError::Interstitial(kind));
+        }
         let _permit = self.hosts.acquire(&host).await;
         let response = client
             .get(url.clone())
@@ -350,14 +379,20 @@ impl Fetcher {
             .await
             .map_err(FetchError::from_reqwest)?;
         let status = response.status();
+        let retry_after = header_text(response.headers(), RETRY_AFTER)
+            .as_deref()
+            .and_then(parse_retry_after);
+        if let Some(kind) = BlockKind::from_headers(status, response.headers()) {
+            // Asking again soon only earns another challenge, or a ban.
+            self.hosts
+                .block(&host, kind, retry_after.unwrap_or(self.blocked_pause));
+            return Err(FetchError::Interstitial(kind));
+        }
         if status.is_success() || status.is_redirection() {
             // Redirects only reach here from the feed client, which follows
             // them itself.
             return Ok(response);
         }
-        let retry_after = header_text(response.headers(), RETRY_AFTER)
-            .as_deref()
-            .and_then(parse_retry_after);
         if let Some(delay) = retry_after
             && (status == StatusCode::TOO_MANY_REQUESTS
                 || status == StatusCode::SERVICE_UNAVAILABLE)

@@ -1,7 +1,10 @@
 //! Per-host politeness: at most N requests in flight to one host, and at
 //! least a gap between two requests to it. Feeds and article pages of a host
 //! share one gate, and a `429`/`503` with `Retry-After` closes the gate for
-//! every request to that host until the time given.
+//! every request to that host until the time given. A host that answered
+//! with an anti-bot challenge or a consent wall is blocked for a while:
+//! requests to it fail at once instead of waiting at the gate, so its
+//! stories do not hold the pipeline's slots (and the site is not asked).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use super::BlockKind;
 use crate::config::FetchConfig;
 
 /// Longest pause a server's `Retry-After` can impose on a host.
@@ -24,6 +28,8 @@ struct HostGate {
     interval: Duration,
     /// Earliest time the next request may start.
     next_start: Mutex<Instant>,
+    /// Until when requests to the host fail at once, and what blocked it.
+    blocked: Mutex<Option<(Instant, BlockKind)>>,
 }
 
 impl HostGate {
@@ -34,6 +40,14 @@ impl HostGate {
         Arc::strong_count(self) == 1
             && self.permits.available_permits() == self.concurrency
             && *self.next_start.lock().unwrap_or_else(|p| p.into_inner()) <= now
+            && self.blocked_now(now).is_none()
+    }
+
+    fn blocked_now(&self, now: Instant) -> Option<BlockKind> {
+        let blocked = *self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        blocked
+            .filter(|(until, _)| *until > now)
+            .map(|(_, kind)| kind)
     }
 }
 
@@ -92,6 +106,7 @@ impl HostLimiter {
             concurrency,
             interval: interval.unwrap_or(self.default_interval),
             next_start: Mutex::new(Instant::now()),
+            blocked: Mutex::new(None),
         });
         gates.by_host.insert(host.to_string(), Arc::clone(&gate));
         gate
@@ -133,6 +148,28 @@ impl HostLimiter {
         if *next < until {
             *next = until;
         }
+    }
+}
+
+impl HostLimiter {
+    /// The host answered with a challenge or a wall: requests to it fail
+    /// with `kind` until `delay` has passed.
+    pub fn block(&self, host: &str, kind: BlockKind, delay: Duration) {
+        let gate = self.gate(host);
+        let until = Instant::now() + delay.min(MAX_HOST_PAUSE);
+        let mut blocked = gate.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        if blocked.is_none_or(|(then, _)| then < until) {
+            *blocked = Some((until, kind));
+        }
+    }
+
+    /// What blocks `host` now, if anything (without making it a gate).
+    pub fn blocked(&self, host: &str) -> Option<BlockKind> {
+        let gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        gates
+            .by_host
+            .get(host)
+            .and_then(|gate| gate.blocked_now(Instant::now()))
     }
 }
 
@@ -204,6 +241,30 @@ mod tests {
         assert!(!waiting.is_finished());
         drop(busy);
         waiting.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_blocked_host_stays_blocked_for_its_time_only() {
+        let limiter = limiter(2, 0);
+        assert_eq!(limiter.blocked("a.example"), None);
+        limiter.block("a.example", BlockKind::Datadome, Duration::from_secs(600));
+        assert_eq!(limiter.blocked("a.example"), Some(BlockKind::Datadome));
+        assert_eq!(limiter.blocked("b.example"), None);
+        // A shorter block does not shorten it.
+        limiter.block("a.example", BlockKind::ConsentWall, Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_secs(599)).await;
+        assert_eq!(limiter.blocked("a.example"), Some(BlockKind::Datadome));
+        // Idle hosts are swept, blocked ones kept.
+        for i in 0..2 * SWEEP_AT_LEAST {
+            let _permit = limiter.acquire(&format!("h{i}.example")).await;
+        }
+        assert_eq!(limiter.blocked("a.example"), Some(BlockKind::Datadome));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(limiter.blocked("a.example"), None);
+        // The block never made requests wait at the gate.
+        let t0 = Instant::now();
+        let _p = limiter.acquire("a.example").await;
+        assert_eq!(Instant::now(), t0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -94,3 +94,118 @@ async fn a_name_resolving_to_a_private_address_is_blocked() {
         "{error}"
     );
 }
+
+/// A loopback server answering every request with `status` and `headers`;
+/// its URL and the count of requests it answered.
+async fn answering(
+    status: u16,
+    headers: &'static [(&'static str, &'static str)],
+) -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
+    use hyper::service::service_fn;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let counter = Arc::clone(&counter);
+            let service = service_fn(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let mut response = hyper::Response::builder().status(status);
+                    for (k, v) in headers {
+                        response = response.header(*k, *v);
+                    }
+                    response.body(http_body_util::Full::new(hyper::body::Bytes::from(
+                        "<html><title>Just a moment...</title></html>",
+                    )))
+                }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
+        }
+    });
+    (Url::parse(&format!("http://{addr}/story")).unwrap(), hits)
+}
+
+fn blocking_fetcher(blocked_pause: Duration) -> Fetcher {
+    Fetcher::new(&FetchConfig {
+        allow_private_networks: true,
+        respect_robots_txt: false,
+        per_host_interval: Duration::ZERO,
+        blocked_pause,
+        ..FetchConfig::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_challenge_is_named_and_blocks_the_host() {
+    let fetcher = blocking_fetcher(Duration::from_secs(900));
+    let (url, hits) = answering(403, &[("cf-mitigated", "challenge")]).await;
+    let error = fetcher.fetch_page(&url).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            FetchError::Interstitial(BlockKind::CloudflareChallenge)
+        ),
+        "{error:?}"
+    );
+    assert!(!error.is_transient());
+    assert_eq!(error.kind(), "interstitial");
+    assert_eq!(
+        error.to_string(),
+        "blocked by the site: cloudflare_challenge"
+    );
+    // The host's other pages, and its feeds, are not asked for meanwhile.
+    let other = url.join("/other-story").unwrap();
+    let error = fetcher.fetch_page(&other).await.unwrap_err();
+    assert!(matches!(
+        error,
+        FetchError::Interstitial(BlockKind::CloudflareChallenge)
+    ));
+    let feed = url.join("/feed.xml").unwrap();
+    let error = fetcher
+        .fetch_feed(&feed, &Validators::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "interstitial");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_block_ends_when_the_site_says_or_is_found_in_the_page() {
+    // A Retry-After on the challenge says how long: here no time at all.
+    let fetcher = blocking_fetcher(Duration::from_secs(900));
+    let (url, hits) = answering(
+        405,
+        &[("x-amzn-waf-action", "captcha"), ("retry-after", "0")],
+    )
+    .await;
+    for _ in 0..2 {
+        let error = fetcher.fetch_page(&url).await.unwrap_err();
+        assert!(matches!(
+            error,
+            FetchError::Interstitial(BlockKind::AwsWafChallenge)
+        ));
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // A wall the extractor found in a page blocks its host too.
+    let fetcher = blocking_fetcher(Duration::from_secs(900));
+    let (url, hits) = answering(200, &[]).await;
+    fetcher.back_off(&url, BlockKind::ConsentWall);
+    let error = fetcher.fetch_page(&url).await.unwrap_err();
+    assert!(matches!(
+        error,
+        FetchError::Interstitial(BlockKind::ConsentWall)
+    ));
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_protected_sites_ordinary_page_is_not_blocked() {
+    let (url, _) = answering(200, &[("x-datadome", "protected")]).await;
+    let page = fetcher(true, &[]).fetch_page(&url).await.unwrap();
+    assert!(!page.body.is_empty());
+}

@@ -4,11 +4,13 @@ use chrono::Utc;
 use url::Url;
 
 use super::{
-    ArticleEvent, ArticleMessage, Extraction, ExtractionStatus, FeedRef, SCHEMA_V1, word_count,
+    ArticleEvent, ArticleMessage, Extraction, ExtractionStatus, FeedRef, LanguageSource, SCHEMA_V1,
+    language, word_count,
 };
 use crate::dedup::{content_hash, normalize_url};
-use crate::extract::{Extracted, ExtractionMethod};
+use crate::extract::{Access, Extracted, ExtractionMethod, Interstitial};
 use crate::feed::{self, FeedItem};
+use crate::fetch::BlockKind;
 
 /// What fetching and extracting the story's page came to.
 pub enum PageOutcome {
@@ -17,6 +19,25 @@ pub enum PageOutcome {
         final_url: Url,
     },
     Failed,
+    /// The site answered with a challenge (named by its headers).
+    Blocked(BlockKind),
+}
+
+impl PageOutcome {
+    /// What blocked the page: the response's headers, or the page itself
+    /// when the extractor found a challenge or a consent wall on it.
+    pub fn blocked_by(&self) -> Option<BlockKind> {
+        match self {
+            PageOutcome::Blocked(kind) => Some(*kind),
+            PageOutcome::Extracted { extracted, .. } => {
+                extracted.interstitial.map(|found| match found {
+                    Interstitial::Challenge => BlockKind::ChallengePage,
+                    Interstitial::ConsentWall => BlockKind::ConsentWall,
+                })
+            }
+            PageOutcome::Failed => None,
+        }
+    }
 }
 
 /// The story a message is built for.
@@ -47,7 +68,11 @@ pub fn compose(draft: &Draft<'_>, page: Option<PageOutcome>, feed: FeedRef) -> A
         }
     };
     let identity_url = draft.url.map(String::from);
+    let blocked_by = page.as_ref().and_then(PageOutcome::blocked_by);
     let (extracted, final_url, status) = match page {
+        // Nothing of an interstitial is kept: not its text, not its
+        // language, not its title.
+        Some(_) if blocked_by.is_some() => (None, None, ExtractionStatus::Blocked),
         Some(PageOutcome::Extracted {
             extracted,
             final_url,
@@ -59,7 +84,9 @@ pub fn compose(draft: &Draft<'_>, page: Option<PageOutcome>, feed: FeedRef) -> A
             };
             (Some(*extracted), Some(final_url), status)
         }
-        Some(PageOutcome::Failed) => (None, None, ExtractionStatus::Failed),
+        Some(PageOutcome::Failed | PageOutcome::Blocked(_)) => {
+            (None, None, ExtractionStatus::Failed)
+        }
         None => (None, None, ExtractionStatus::Skipped),
     };
     let (text, method) = match &extracted {
@@ -73,6 +100,13 @@ pub fn compose(draft: &Draft<'_>, page: Option<PageOutcome>, feed: FeedRef) -> A
         .filter(|t| !t.trim().is_empty())
         .or_else(|| extracted.as_ref().and_then(|e| e.title.clone()));
     let hash = content_hash(title.as_deref(), &text);
+    let (language, language_source) = match extracted.as_ref().and_then(|e| e.language.clone()) {
+        Some(declared) => (Some(declared), Some(LanguageSource::Declared)),
+        None => match language::detect(title.as_deref(), &text) {
+            Some(code) => (Some(code.to_string()), Some(LanguageSource::Detected)),
+            None => (None, None),
+        },
+    };
     let revision = draft.published_revision + 1;
     let e = extracted.as_ref();
     ArticleMessage {
@@ -96,7 +130,8 @@ pub fn compose(draft: &Draft<'_>, page: Option<PageOutcome>, feed: FeedRef) -> A
         published_at: item.published.or(e.and_then(|e| e.published_at)),
         updated_at: e.and_then(|e| e.updated_at).or(item.updated),
         fetched_at: Utc::now(),
-        language: e.and_then(|e| e.language.clone()),
+        language,
+        language_source,
         image: e
             .and_then(|e| e.image.clone())
             .or_else(|| item.image.clone())
@@ -104,7 +139,12 @@ pub fn compose(draft: &Draft<'_>, page: Option<PageOutcome>, feed: FeedRef) -> A
         feed,
         guid: item.guid.clone(),
         content_hash: hash,
-        extraction: Extraction { status, method },
+        access: e.map_or(Access::Unknown, |e| e.access),
+        extraction: Extraction {
+            status,
+            method,
+            blocked_by,
+        },
     }
 }
 
@@ -175,6 +215,113 @@ mod tests {
         assert_eq!(m.url, "https://x.example/a");
         assert_eq!(m.event, ArticleEvent::Created);
         assert_eq!(m.revision, 1);
+    }
+
+    fn page(extracted: Extracted) -> Option<PageOutcome> {
+        Some(PageOutcome::Extracted {
+            extracted: Box::new(extracted),
+            final_url: Url::parse("https://x.example/a").unwrap(),
+        })
+    }
+
+    fn item() -> FeedItem {
+        FeedItem {
+            link: Some("https://x.example/a".into()),
+            title: Some("Harbour town votes to rebuild its flooded sea wall".into()),
+            summary: Some(
+                "Residents of a small harbour town have voted to rebuild the sea wall that \
+                 failed during last winter's storms."
+                    .into(),
+            ),
+            ..FeedItem::default()
+        }
+    }
+
+    #[test]
+    fn language_declared_else_detected_else_none() {
+        let item = item();
+        let body = "Les habitants de la petite ville portuaire ont voté mardi pour \
+                    reconstruire la digue emportée par les tempêtes de l'hiver dernier.";
+        let declared = Extracted {
+            text: body.into(),
+            language: Some("fr-FR".into()),
+            ..Extracted::default()
+        };
+        let m = compose(&draft(&item, 0), page(declared), feed_ref());
+        assert_eq!(m.language.as_deref(), Some("fr-FR"));
+        assert_eq!(m.language_source, Some(LanguageSource::Declared));
+        // Undeclared: detected from what is published, title included.
+        let undeclared = Extracted {
+            text: body.into(),
+            ..Extracted::default()
+        };
+        let fr_item = FeedItem {
+            title: Some("La ville vote la reconstruction de la digue".into()),
+            ..item.clone()
+        };
+        let m = compose(&draft(&fr_item, 0), page(undeclared), feed_ref());
+        assert_eq!(m.language.as_deref(), Some("fr"));
+        assert_eq!(m.language_source, Some(LanguageSource::Detected));
+        // The page failed: the feed's English summary decides.
+        let m = compose(&draft(&item, 0), Some(PageOutcome::Failed), feed_ref());
+        assert_eq!(m.language.as_deref(), Some("en"));
+        assert_eq!(m.language_source, Some(LanguageSource::Detected));
+        // Too little to tell.
+        let bare = FeedItem {
+            link: item.link.clone(),
+            summary: Some("OK".into()),
+            ..FeedItem::default()
+        };
+        let m = compose(&draft(&bare, 0), None, feed_ref());
+        assert_eq!((m.language, m.language_source), (None, None));
+    }
+
+    #[test]
+    fn access_comes_from_the_page() {
+        let item = item();
+        let teaser = Extracted {
+            text: "The first paragraph, all the page shows.".into(),
+            access: Access::Paywalled,
+            ..Extracted::default()
+        };
+        let m = compose(&draft(&item, 0), page(teaser), feed_ref());
+        assert_eq!(m.access, Access::Paywalled);
+        assert_eq!(m.extraction.status, ExtractionStatus::Ok);
+        assert_eq!(m.text, "The first paragraph, all the page shows.");
+        let m = compose(&draft(&item, 0), Some(PageOutcome::Failed), feed_ref());
+        assert_eq!(m.access, Access::Unknown);
+    }
+
+    #[test]
+    fn an_interstitial_is_never_the_story() {
+        let item = item();
+        let wall = Extracted {
+            title: Some("Before you continue".into()),
+            text: "We use cookies and data to deliver our services.".into(),
+            language: Some("de".into()),
+            access: Access::Free,
+            interstitial: Some(Interstitial::ConsentWall),
+            ..Extracted::default()
+        };
+        for (outcome, kind) in [
+            (page(wall), BlockKind::ConsentWall),
+            (
+                Some(PageOutcome::Blocked(BlockKind::Datadome)),
+                BlockKind::Datadome,
+            ),
+        ] {
+            let m = compose(&draft(&item, 0), outcome, feed_ref());
+            assert_eq!(m.extraction.status, ExtractionStatus::Blocked);
+            assert_eq!(m.extraction.blocked_by, Some(kind));
+            assert_eq!(m.extraction.method, Some(ExtractionMethod::FeedSummary));
+            assert_eq!(m.text, item.summary.clone().unwrap());
+            assert_eq!(m.title, item.title);
+            assert_eq!(m.access, Access::Unknown);
+            assert_eq!(m.language.as_deref(), Some("en"), "not the wall's");
+            assert_eq!(m.url, "https://x.example/a");
+        }
+        let m = compose(&draft(&item, 0), Some(PageOutcome::Failed), feed_ref());
+        assert_eq!(m.extraction.blocked_by, None);
     }
 
     #[test]

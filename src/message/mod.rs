@@ -6,11 +6,14 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::extract::ExtractionMethod;
+use crate::extract::{Access, ExtractionMethod};
+use crate::fetch::BlockKind;
 
 mod compose;
+pub mod language;
 
 pub use compose::{Draft, PageOutcome, compose};
+pub use language::LanguageSource;
 
 pub const SCHEMA_V1: &str = "feedwire.article.v1";
 
@@ -55,6 +58,9 @@ pub enum ExtractionStatus {
     Failed,
     /// Full-text fetching is off for this feed; text is the feed's.
     Skipped,
+    /// The site answered with an anti-bot challenge or a consent wall
+    /// (named in `Extraction::blocked_by`); text is the feed's.
+    Blocked,
 }
 
 impl ExtractionStatus {
@@ -64,6 +70,7 @@ impl ExtractionStatus {
             ExtractionStatus::Empty => "empty",
             ExtractionStatus::Failed => "failed",
             ExtractionStatus::Skipped => "skipped",
+            ExtractionStatus::Blocked => "blocked",
         }
     }
 
@@ -73,13 +80,15 @@ impl ExtractionStatus {
             ExtractionStatus::Empty,
             ExtractionStatus::Failed,
             ExtractionStatus::Skipped,
+            ExtractionStatus::Blocked,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
     }
 
     /// Whether text obtained this way is at least as good as text obtained
-    /// `other`'s way: the page's own text beats any feed text.
+    /// `other`'s way: the page's own text beats any feed text, so a blocked
+    /// fetch (feed text) never replaces a published page's text.
     pub fn at_least_as_good_as(self, other: ExtractionStatus) -> bool {
         self == ExtractionStatus::Ok || other != ExtractionStatus::Ok
     }
@@ -91,6 +100,10 @@ pub struct Extraction {
     /// How the text was found (`site_rule`, `json_ld`, ...); none when
     /// there is no text.
     pub method: Option<ExtractionMethod>,
+    /// What blocked the page when the status is `blocked`, else none.
+    /// Added to v1 later: absent from older messages.
+    #[serde(default)]
+    pub blocked_by: Option<BlockKind>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,12 +132,22 @@ pub struct ArticleMessage {
     pub updated_at: Option<DateTime<Utc>>,
     #[serde(with = "rfc3339")]
     pub fetched_at: DateTime<Utc>,
+    /// As the page declares it (BCP 47, its casing normalised), else
+    /// detected from the text (ISO 639-1), else none.
     pub language: Option<String>,
+    /// Added to v1 later: absent from older messages.
+    #[serde(default)]
+    pub language_source: Option<LanguageSource>,
     pub image: Option<String>,
     pub feed: FeedRef,
     pub guid: Option<String>,
     pub content_hash: String,
     pub word_count: u32,
+    /// Whether the page declares the article free or paywalled; a
+    /// paywalled page's text is what it showed, perhaps only a teaser.
+    /// Added to v1 later: `unknown` for older messages.
+    #[serde(default)]
+    pub access: Access,
     pub extraction: Extraction,
 }
 
@@ -226,6 +249,7 @@ mod tests {
             updated_at: None,
             fetched_at: "2026-01-02T04:00:00Z".parse().unwrap(),
             language: Some("en-GB".into()),
+            language_source: Some(LanguageSource::Declared),
             image: None,
             feed: FeedRef {
                 id: "bbc-world".into(),
@@ -235,9 +259,11 @@ mod tests {
             guid: Some("https://www.bbc.co.uk/news/articles/c1#0".into()),
             content_hash: "sha256:00ff".into(),
             word_count: 4,
+            access: Access::Free,
             extraction: Extraction {
                 status: ExtractionStatus::Ok,
                 method: Some(ExtractionMethod::SiteRule),
+                blocked_by: None,
             },
         }
     }
@@ -278,6 +304,73 @@ mod tests {
         let mut broken = value;
         broken.as_object_mut().unwrap().remove("text");
         assert!(!validator.is_valid(&broken));
+    }
+
+    #[test]
+    fn the_new_fields_are_optional_on_the_way_in() {
+        let mut json = serde_json::to_value(sample()).unwrap();
+        assert_eq!(json["language_source"], "declared");
+        assert_eq!(json["access"], "free");
+        assert!(json["extraction"]["blocked_by"].is_null());
+        // A message from before they existed still reads.
+        let object = json.as_object_mut().unwrap();
+        object.remove("language_source");
+        object.remove("access");
+        object["extraction"]
+            .as_object_mut()
+            .unwrap()
+            .remove("blocked_by");
+        let old: ArticleMessage = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(old.access, Access::Unknown);
+        assert_eq!(old.language_source, None);
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../schema/article.v1.json")).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        assert!(validator.is_valid(&json), "an older message is still valid");
+    }
+
+    #[test]
+    fn blocked_never_replaces_page_text() {
+        use ExtractionStatus::*;
+        assert!(!Blocked.at_least_as_good_as(Ok));
+        assert!(Ok.at_least_as_good_as(Blocked));
+        // Feed text for feed text: as good.
+        for other in [Failed, Empty, Skipped, Blocked] {
+            assert!(Blocked.at_least_as_good_as(other));
+            assert!(other.at_least_as_good_as(Blocked));
+        }
+        assert_eq!(ExtractionStatus::parse("blocked"), Some(Blocked));
+    }
+
+    #[test]
+    fn schema_checks_blocked_and_its_reason() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../schema/article.v1.json")).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        for kind in BlockKind::ALL {
+            let mut message = sample();
+            message.extraction = Extraction {
+                status: ExtractionStatus::Blocked,
+                method: Some(ExtractionMethod::FeedSummary),
+                blocked_by: Some(kind),
+            };
+            message.access = Access::Unknown;
+            message.language_source = Some(LanguageSource::Detected);
+            let value = serde_json::to_value(&message).unwrap();
+            assert!(validator.is_valid(&value), "{kind:?} is not in the schema");
+            assert_eq!(value["extraction"]["blocked_by"], kind.as_str());
+        }
+        // Blocked without a reason, or a reason on a page that was not
+        // blocked, is not a valid message.
+        let mut message = sample();
+        message.extraction.status = ExtractionStatus::Blocked;
+        assert!(!validator.is_valid(&serde_json::to_value(&message).unwrap()));
+        let mut message = sample();
+        message.extraction.blocked_by = Some(BlockKind::ConsentWall);
+        assert!(!validator.is_valid(&serde_json::to_value(&message).unwrap()));
+        let mut value = serde_json::to_value(sample()).unwrap();
+        value["access"] = serde_json::json!("maybe");
+        assert!(!validator.is_valid(&value));
     }
 
     #[test]

@@ -67,7 +67,11 @@ pub struct Metrics {
     /// Article page fetches by outcome: `ok` or the error kind.
     pub page_fetches: Family<OutcomeLabels, Counter>,
     pub page_fetch_duration: Histogram,
-    /// Extractions by status: `ok`, `empty`, `failed`, `skipped`.
+    /// Fetches (pages and feeds) a site answered with a challenge or a
+    /// consent wall, or that were not sent while their host was blocked,
+    /// by kind (`fetch::BlockKind`'s wire words).
+    pub blocked: Family<KindLabels, Counter>,
+    /// Extractions by status: `ok`, `empty`, `failed`, `skipped`, `blocked`.
     pub extractions: Family<OutcomeLabels, Counter>,
     pub extraction_duration: Histogram,
     /// Publish attempts by outcome: `published`, `returned`, `nacked`,
@@ -103,6 +107,7 @@ impl Metrics {
             items: Family::default(),
             page_fetches: Family::default(),
             page_fetch_duration: seconds_histogram(),
+            blocked: Family::default(),
             extractions: Family::default(),
             extraction_duration: seconds_histogram(),
             messages: Family::default(),
@@ -154,6 +159,19 @@ impl Metrics {
             "Time to fetch one article page, retries included",
             Unit::Seconds,
             m.page_fetch_duration.clone(),
+        );
+        // Every kind from the start (at 0), so a first block shows as a change.
+        for kind in crate::fetch::BlockKind::ALL {
+            m.blocked
+                .get_or_create(&KindLabels {
+                    kind: kind.as_str(),
+                })
+                .inc_by(0);
+        }
+        registry.register(
+            "blocked_fetches",
+            "Fetches answered with an anti-bot challenge or a consent wall, by kind",
+            m.blocked.clone(),
         );
         registry.register(
             "extractions",
@@ -260,6 +278,34 @@ impl Metrics {
         self.items.get_or_create(&KindLabels { kind }).inc_by(n);
     }
 
+    pub fn add_blocked(&self, kind: &'static str) {
+        self.blocked.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    /// Blocked fetches by kind, the most frequent first: `kind n, ...`.
+    fn blocked_summary(&self) -> String {
+        let mut kinds: Vec<(&'static str, u64)> = Vec::new();
+        for kind in crate::fetch::BlockKind::ALL {
+            let n = self
+                .blocked
+                .get_or_create(&KindLabels {
+                    kind: kind.as_str(),
+                })
+                .get();
+            if n > 0 {
+                kinds.push((kind.as_str(), n));
+            }
+        }
+        kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let total: u64 = kinds.iter().map(|k| k.1).sum();
+        let named: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        if named.is_empty() {
+            "blocked 0".to_string()
+        } else {
+            format!("blocked {total} ({})", named.join(", "))
+        }
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -276,7 +322,7 @@ impl Metrics {
         };
         let item = |kind| self.items.get_or_create(&KindLabels { kind }).get();
         format!(
-            "polls: {} ok, {} not modified, {} failed; items seen {}, new {}; published {}, unchanged {}, page failures {}, undelivered {}; story latency p50 {} p99 {}",
+            "polls: {} ok, {} not modified, {} failed; items seen {}, new {}; published {}, unchanged {}, page failures {}, {}, undelivered {}; story latency p50 {} p99 {}",
             self.count(&self.polls, "ok"),
             self.count(&self.polls, "not_modified"),
             self.count(&self.polls, "error"),
@@ -285,6 +331,7 @@ impl Metrics {
             self.count(&self.messages, "published"),
             self.unchanged.get(),
             self.count(&self.extractions, "failed"),
+            self.blocked_summary(),
             self.undelivered.get(),
             ms(&self.story_latency, 0.5),
             ms(&self.story_latency, 0.99),
@@ -317,6 +364,27 @@ mod tests {
         assert!(text.contains("feedwire_build_info{version="));
         assert!(text.contains("# TYPE feedwire_poll_duration_seconds histogram"));
         assert!(m.summary().contains("published 1"));
+        assert!(m.summary().contains("blocked 0"), "{}", m.summary());
+    }
+
+    #[test]
+    fn blocked_fetches_by_kind() {
+        let m = Metrics::new(false);
+        m.add_blocked("consent_wall");
+        m.add_blocked("cloudflare_challenge");
+        m.add_blocked("cloudflare_challenge");
+        let text = m.encode();
+        assert!(
+            text.contains("feedwire_blocked_fetches_total{kind=\"cloudflare_challenge\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("feedwire_blocked_fetches_total{kind=\"consent_wall\"} 1"));
+        assert!(
+            m.summary()
+                .contains("blocked 3 (cloudflare_challenge 2, consent_wall 1)"),
+            "{}",
+            m.summary()
+        );
     }
 
     #[test]

@@ -169,18 +169,23 @@ async fn fetch_and_record(
             };
             (outcome, tasks)
         }
-        Err(error) => (
-            PollOutcome::Failed {
-                kind: error.kind(),
-                error: error.to_string(),
-                status: match error {
-                    FetchError::Status { status, .. } => Some(status),
-                    _ => None,
+        Err(error) => {
+            if let FetchError::Interstitial(kind) = &error {
+                ctx.metrics.add_blocked(kind.as_str());
+            }
+            (
+                PollOutcome::Failed {
+                    kind: error.kind(),
+                    error: error.to_string(),
+                    status: match error {
+                        FetchError::Status { status, .. } => Some(status),
+                        _ => None,
+                    },
+                    retry_after: error.retry_after(),
                 },
-                retry_after: error.retry_after(),
-            },
-            Vec::new(),
-        ),
+                Vec::new(),
+            )
+        }
     }
 }
 

@@ -213,6 +213,12 @@ async fn fetch_and_extract(ctx: &Context, url: &Url, feed_id: &str) -> PageOutco
         .inc();
     let page = match fetched {
         Ok(page) => page,
+        Err(FetchError::Interstitial(kind)) => {
+            // The fetcher has blocked the host already (or it was blocked).
+            ctx.metrics.add_blocked(kind.as_str());
+            warn!(feed_id = %feed_id, url = %url, blocked_by = kind.as_str(), "article page blocked by the site; publishing the feed's text and leaving the host alone for a while");
+            return PageOutcome::Blocked(kind);
+        }
         Err(error) => {
             warn!(feed_id = %feed_id, url = %url, %error, "article page failed; publishing the feed's summary");
             return PageOutcome::Failed;
@@ -230,10 +236,26 @@ async fn fetch_and_extract(ctx: &Context, url: &Url, feed_id: &str) -> PageOutco
         .extraction_duration
         .observe(started.elapsed().as_secs_f64());
     match extracted {
-        Ok(extracted) => PageOutcome::Extracted {
-            extracted: Box::new(extracted),
-            final_url,
-        },
+        Ok(extracted) => {
+            let page = PageOutcome::Extracted {
+                extracted: Box::new(extracted),
+                final_url,
+            };
+            if let Some(kind) = page.blocked_by() {
+                // A wall found in the page: leave the site alone as for a
+                // challenge named by headers (the host asked and the one the
+                // wall was served from, when it redirected).
+                ctx.fetcher.back_off(url, kind);
+                if let PageOutcome::Extracted { final_url, .. } = &page
+                    && final_url.host_str() != url.host_str()
+                {
+                    ctx.fetcher.back_off(final_url, kind);
+                }
+                ctx.metrics.add_blocked(kind.as_str());
+                warn!(feed_id = %feed_id, url = %url, blocked_by = kind.as_str(), "article page is a wall, not the article; publishing the feed's text and leaving the host alone for a while");
+            }
+            page
+        }
         Err(error) => {
             warn!(feed_id = %feed_id, url = %url, %error, "extraction task failed");
             PageOutcome::Failed
