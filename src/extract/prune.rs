@@ -2,6 +2,7 @@
 //! extraction, and boilerplate paragraphs removed from the text after.
 
 use super::match_key::match_key as key;
+use super::tags::contains_ignore_case;
 use dom_query::{Document, NodeRef, TreeNode};
 
 /// Elements that are never main text.
@@ -17,7 +18,8 @@ const JUNK_TAGS: &[&str] = &[
     "textarea",
     "figcaption",
 ];
-/// Substrings of `class` that mark boilerplate (case-sensitive, as CSS `[class*=…]`).
+/// Substrings of `class` that mark boilerplate, in any case (templates
+/// write `promo`, `Promo` and `InlineDonationPromo`).
 const JUNK_CLASS: &[&str] = &[
     "newsletter",
     "cookie",
@@ -54,11 +56,23 @@ fn is_comment_token(token: &str) -> bool {
     let Some(prefix) = token.get(..7) else {
         return false;
     };
+    // "comments-enabled", "comment_open": a state of the page, not a part.
+    let state = token[7..]
+        .trim_start_matches(['s', 'S'])
+        .strip_prefix(['-', '_'])
+        .is_some_and(|s| COMMENT_STATES.iter().any(|w| s.eq_ignore_ascii_case(w)));
     prefix.eq_ignore_ascii_case("comment")
+        && !state
         && !token.get(7..10).is_some_and(|rest| {
             rest.eq_ignore_ascii_case("ary") || rest.eq_ignore_ascii_case("ato")
         })
 }
+
+/// Suffixes of a comment class that describe the page rather than name a
+/// part of a thread.
+const COMMENT_STATES: &[&str] = &[
+    "enabled", "disabled", "open", "closed", "on", "off", "allowed",
+];
 
 /// Whether an element is boilerplate: the same test as the CSS selector list
 /// `script, style, …, [hidden], [aria-hidden=true], [class*=newsletter], …`,
@@ -81,7 +95,9 @@ fn is_junk(node: &TreeNode) -> Junk {
             "hidden" => true,
             "aria-hidden" => v == "true",
             "class" => {
-                JUNK_CLASS.iter().any(|j| v.contains(j))
+                JUNK_CLASS
+                    .iter()
+                    .any(|j| contains_ignore_case(v.as_bytes(), j.as_bytes()))
                     || (v
                         .split_ascii_whitespace()
                         .any(|t| HIDDEN_CLASS_TOKENS.contains(&t))
@@ -372,7 +388,8 @@ mod tests {
              <div class='commentary-body'><p>An opinion piece.</p></div>\
              <div class='Commentator'>Jo, columnist</div></div>\
              <div id='article' class='story comments-enabled'><p>Stays.</p></div>\
-             <div class='comment-wrap'><h1>Headline</h1><p>Wrapper of the article.</p></div></body>",
+             <div class='comment-wrap'><h1>Headline</h1><p>Wrapper of the article.</p></div>\
+             <div class='InlineDonationPromo'>Wait! Give us money.</div></body>",
         );
         prune_dom(&doc);
         let t = doc.select("body").text();
@@ -381,7 +398,14 @@ mod tests {
                 && t.contains("An opinion piece.")
                 && t.contains("Jo, columnist")
         );
-        for gone in ["Comments", "First!", "Nice post", "Join the discussion"] {
+        assert!(t.contains("Stays.") && t.contains("Wrapper of the article."));
+        for gone in [
+            "Comments",
+            "First!",
+            "Nice post",
+            "Join the discussion",
+            "Wait!",
+        ] {
             assert!(!t.contains(gone), "{gone} in {t}");
         }
     }
