@@ -242,9 +242,42 @@ fn is_attribution(l: &str) -> bool {
         && !name.contains(['.', '!', '?'])
 }
 
+/// A photo caption by its closing credit, "… on the red carpet (Image:
+/// Getty)", "(Picture: PA)": captions are not the article's text.
+fn is_credited_caption(l: &str) -> bool {
+    let Some(open) = l
+        .strip_suffix(')')
+        .and_then(|l| l.rfind('(').map(|i| &l[i + 1..]))
+    else {
+        return false;
+    };
+    let Some((label, name)) = open.split_once(':') else {
+        return false;
+    };
+    l.len() < MAX_CAPTION_CHARS
+        && open.len() <= MAX_CREDIT_CHARS
+        && !name.trim().is_empty()
+        && CREDIT_LABELS.contains(&label.trim())
+}
+
+/// Labels of a photo credit, lower-cased.
+const CREDIT_LABELS: &[&str] = &[
+    "image",
+    "images",
+    "photo",
+    "photos",
+    "picture",
+    "pictures",
+    "pic",
+    "credit",
+    "photograph",
+];
+const MAX_CREDIT_CHARS: usize = 48;
+const MAX_CAPTION_CHARS: usize = 400;
+
 fn is_junk_paragraph(p: &str) -> bool {
     let l = p.trim().to_lowercase();
-    if is_attribution(&l) {
+    if is_attribution(&l) || is_credited_caption(&l) {
         return true;
     }
     let l = l.trim_end_matches(['.', ':', '!']);
@@ -508,6 +541,16 @@ mod tests {
         // A list inside the article: dropped, and the article goes on.
         let t = format!("{story}\n\nTrending\n\nOne headline\nAnother headline\n\n{body}");
         assert_eq!(prune_text(&t, None, &[]), format!("{story}\n\n{body}"));
+    }
+
+    #[test]
+    fn drops_captions_by_their_credit() {
+        let t = "First para.\n\nThe couple on the red carpet (Image: Getty)\n\n\
+                 Fans queued overnight (Picture: PA Wire)\n\nThe vote (held in May) was close.";
+        assert_eq!(
+            prune_text(t, None, &[]),
+            "First para.\n\nThe vote (held in May) was close."
+        );
     }
 
     #[test]
