@@ -64,8 +64,9 @@ impl Route {
 struct ServerState {
     routes: HashMap<String, Route>,
     hits: HashMap<String, usize>,
-    /// The `Host` header of every request, in order of arrival.
+    /// The `Host` and `User-Agent` headers of every request, in order of arrival.
     hosts: Vec<String>,
+    user_agents: Vec<String>,
     /// Requests being answered now, and the most there ever were at once.
     in_flight: usize,
     max_in_flight: usize,
@@ -140,6 +141,11 @@ impl TestServer {
         self.state.lock().unwrap().hosts.clone()
     }
 
+    /// The `User-Agent` of every request so far, in order of arrival.
+    pub fn user_agents_seen(&self) -> Vec<String> {
+        self.state.lock().unwrap().user_agents.clone()
+    }
+
     /// The most requests this server was answering at once.
     pub fn max_in_flight(&self) -> usize {
         self.state.lock().unwrap().max_in_flight
@@ -155,13 +161,16 @@ async fn respond(
     let route = {
         let mut s = state.lock().unwrap();
         *s.hits.entry(path.clone()).or_default() += 1;
-        let host = request
-            .headers()
-            .get(hyper::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        s.hosts.push(host);
+        let header = |name| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        s.hosts.push(header(hyper::header::HOST));
+        s.user_agents.push(header(hyper::header::USER_AGENT));
         s.in_flight += 1;
         s.max_in_flight = s.max_in_flight.max(s.in_flight);
         s.routes.get(&path).cloned()
