@@ -31,6 +31,9 @@ struct HostGate {
     interval: Duration,
     /// Earliest time the next request may start.
     next_start: Mutex<Instant>,
+    /// Until when the group is paused by a 429 or `Retry-After`: a request
+    /// that was given its start before the pause came waits for it too.
+    paused_until: Mutex<Instant>,
     /// Until when requests to the host fail at once, and what blocked it.
     blocked: Mutex<Option<(Instant, BlockKind)>>,
 }
@@ -119,6 +122,7 @@ impl HostLimiter {
             concurrency,
             interval: interval.unwrap_or(self.default_interval),
             next_start: Mutex::new(Instant::now()),
+            paused_until: Mutex::new(Instant::now()),
             blocked: Mutex::new(None),
         });
         gates.by_group.insert(group, Arc::clone(&gate));
@@ -142,14 +146,21 @@ impl HostLimiter {
             .acquire_owned()
             .await
             .expect("host semaphores are never closed");
-        let start = {
-            let mut next = gate.next_start.lock().unwrap_or_else(|p| p.into_inner());
-            let start = (*next).max(Instant::now());
-            *next = start + gate.interval;
-            start
-        };
-        tokio::time::sleep_until(start).await;
-        HostPermit { _permit: permit }
+        loop {
+            let start = {
+                let mut next = gate.next_start.lock().unwrap_or_else(|p| p.into_inner());
+                let start = (*next).max(Instant::now());
+                *next = start + gate.interval;
+                start
+            };
+            tokio::time::sleep_until(start).await;
+            // A pause that came while this request waited: it takes a new
+            // start after the pause (spaced like the others), not now.
+            let paused_until = *gate.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+            if paused_until <= Instant::now() {
+                return HostPermit { _permit: permit };
+            }
+        }
     }
 
     /// The host asked us to slow down (`Retry-After`): no request to any
@@ -157,6 +168,8 @@ impl HostLimiter {
     pub fn pause(&self, host: &str, delay: Duration) {
         let gate = self.gate(host);
         let until = Instant::now() + delay.min(MAX_HOST_PAUSE);
+        let mut paused = gate.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        *paused = (*paused).max(until);
         let mut next = gate.next_start.lock().unwrap_or_else(|p| p.into_inner());
         if *next < until {
             *next = until;
@@ -371,5 +384,33 @@ mod tests {
         let t1 = Instant::now();
         let _x = limiter.acquire("x.example.org").await;
         assert_eq!(Instant::now(), t1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_back_requests_already_given_a_start() {
+        let limiter = Arc::new(grouped("per_host_interval = \"1s\""));
+        let t0 = Instant::now();
+        let _a = limiter.acquire("a.example.com").await;
+        // b's start is t0 + 1s; c's t0 + 2s.
+        let spawn = |host: &'static str| {
+            let limiter = Arc::clone(&limiter);
+            tokio::spawn(async move {
+                let _permit = limiter.acquire(host).await;
+                Instant::now()
+            })
+        };
+        let b = spawn("b.example.com");
+        let c = spawn("c.example.com");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        limiter.pause("a.example.com", Duration::from_secs(30));
+        let (b, c) = (b.await.unwrap(), c.await.unwrap());
+        let (first, second) = (b.min(c), b.max(c));
+        assert!(
+            first - t0 >= Duration::from_millis(30_500),
+            "{:?}",
+            first - t0
+        );
+        // Still spaced after the pause.
+        assert!(second - first >= Duration::from_secs(1));
     }
 }

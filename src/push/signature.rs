@@ -95,11 +95,11 @@ mod tests {
     #[test]
     fn bad_signatures_are_told_apart() {
         let sig = |s: String| verify_signature(Some(&s), BODY, KEY);
-        // A truncated digest (a prefix of the right one) fails.
         assert_eq!(
             verify_signature(None, BODY, KEY),
             Err(SignatureError::Missing)
         );
+        // A truncated digest (a prefix of the right one) fails.
         assert_eq!(
             sig(format!("sha256={SHA256}")[..21].to_string()),
             Err(SignatureError::Mismatch)
