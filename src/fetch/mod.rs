@@ -4,6 +4,7 @@
 //! at the cap), timeouts, a redirect limit and the SSRF guard.
 
 pub mod blocked;
+mod form;
 mod freshness;
 pub mod guard;
 pub mod politeness;
@@ -376,6 +377,16 @@ impl Fetcher {
         url: &Url,
         headers: HeaderMap,
     ) -> Result<reqwest::Response, FetchError> {
+        self.send_request(client.get(url.clone()).headers(headers), url)
+            .await
+    }
+
+    /// Sends `request` (to `url`) as `send_with` describes.
+    async fn send_request(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &Url,
+    ) -> Result<reqwest::Response, FetchError> {
         guard::check_url(url, &self.addresses).map_err(|r| FetchError::Blocked(r.to_string()))?;
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         if let Some(kind) = self.hosts.blocked(&host) {
@@ -383,12 +394,7 @@ impl Fetcher {
         }
         let _permit = self.hosts.acquire(&host).await;
         tracing::debug!(%host, group = %self.hosts.group_of(&host), "request starts");
-        let response = client
-            .get(url.clone())
-            .headers(headers)
-            .send()
-            .await
-            .map_err(FetchError::from_reqwest)?;
+        let response = request.send().await.map_err(FetchError::from_reqwest)?;
         let status = response.status();
         let retry_after = header_text(response.headers(), RETRY_AFTER)
             .as_deref()

@@ -1,11 +1,12 @@
 //! WebSub (W3C Recommendation, 2018) subscriber, in parts: finding a feed's
 //! hub and topic (`discovery`), checking a pushed notification's signature
-//! (`signature`), and a subscription's decisions (`subscription`: callback
-//! and secret, verification of intent, renewal). Not wired into the worker
-//! yet: storing subscriptions, the callback endpoint, subscribing and the
-//! fall-back to polling come next.
+//! (`signature`), a subscription's decisions (`subscription`: callback and
+//! secret, verification of intent, renewal) and asking a hub (`hub`). Not
+//! wired into the worker yet: storing subscriptions, the callback endpoint
+//! and the fall-back to polling come next.
 
 pub mod discovery;
+pub mod hub;
 pub mod signature;
 pub mod subscription;
 
