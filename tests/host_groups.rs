@@ -189,3 +189,33 @@ async fn the_user_agent_names_the_contact_and_feeds_check_the_group() {
     );
     assert!(agents.iter().all(|a| a == expected), "{agents:?}");
 }
+
+#[tokio::test]
+async fn a_429_without_retry_after_pauses_the_group_for_the_rate_limit_pause() {
+    let server = TestServer::start().await;
+    server.route("/a/feed.xml", Route::status(429));
+    server.route("/b/feed.xml", Route::ok(RSS, FEED));
+    let fetcher = fetcher("rate_limit_pause = \"3s\"");
+    let none = Validators::default();
+    let before = Instant::now();
+    let error = fetcher
+        .fetch_feed(&at(&server, "a.farm.localhost", "/a/feed.xml"), &none)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            FetchError::Status {
+                status: 429,
+                retry_after: None
+            }
+        ),
+        "{error}"
+    );
+    fetcher
+        .fetch_feed(&at(&server, "b.farm.localhost", "/b/feed.xml"), &none)
+        .await
+        .unwrap();
+    assert!(before.elapsed() >= Duration::from_secs(3));
+    assert_eq!(server.hits("/b/feed.xml"), 1);
+}

@@ -28,6 +28,8 @@ fn minimal_config_gets_defaults() {
     assert_eq!(config.fetch.per_host_concurrency, 2);
     assert_eq!(config.fetch.per_host_interval, Duration::from_millis(250));
     assert_eq!(config.fetch.blocked_pause, Duration::from_secs(600));
+    assert_eq!(config.fetch.rate_limit_pause, Duration::from_secs(60));
+    assert!(config.fetch.host_groups.is_empty());
     assert_eq!(config.feeds[0].interval, Some(Duration::from_secs(300)));
     assert_eq!(
         config
