@@ -153,8 +153,8 @@ pub struct Fetcher {
     addresses: Arc<guard::AddressPolicy>,
     max_feed_bytes: u64,
     max_page_bytes: u64,
-    /// How long a host that answered with a challenge or a consent wall is
-    /// blocked (unless it said how long itself, with `Retry-After`).
+    /// How long the group of a host that answered with a challenge or a
+    /// consent wall is blocked (unless it said how long, with `Retry-After`).
     blocked_pause: Duration,
     /// How long a group is paused by a 429 without `Retry-After`.
     rate_limit_pause: Duration,
@@ -363,7 +363,8 @@ impl Fetcher {
     }
 
     /// Sends a GET through the host group's gate; non-success statuses
-    /// (other than 304) become errors, `Retry-After` on 429/503 pauses the
+    /// (other than 304) become errors, a 429 (for its `Retry-After`, else
+    /// `fetch.rate_limit_pause`) or a 503 with `Retry-After` pauses the
     /// group, and an anti-bot challenge (named by its headers, whatever its
     /// status) blocks it: until the block ends, requests to any of its hosts
     /// fail without being sent.
