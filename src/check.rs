@@ -82,11 +82,22 @@ pub struct HttpFacts {
     pub conditional_get: bool,
 }
 
+/// The host group whose politeness budget (requests in flight, spacing,
+/// `Retry-After` and block pauses) the feed's requests spend.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct GroupFacts {
+    pub name: String,
+    /// `registrable domain`, `fetch.host_groups` or `host` (no domain).
+    pub source: &'static str,
+}
+
 /// The plan after this poll, as the worker would make it (without jitter).
 #[derive(Debug, Serialize)]
 pub struct FeedSummary {
     pub feed: FeedFacts,
     pub http: Option<HttpFacts>,
+    /// The URL target's host group (none for a file).
+    pub host_group: Option<GroupFacts>,
     pub interval_seconds: u64,
     pub next_poll: String,
 }
@@ -105,6 +116,7 @@ pub async fn check_feed(
     config: Option<&Config>,
     store: Option<&dyn Store>,
 ) -> Result<FeedCheck, CheckError> {
+    let mut host_group = None;
     let (body, content_type, base, http) = if std::path::Path::new(target).exists() {
         let body = std::fs::read(target).map_err(|source| CheckError::Read {
             path: target.to_string(),
@@ -114,10 +126,12 @@ pub async fn check_feed(
     } else {
         let url = Url::parse(target).map_err(|_| CheckError::Target(target.to_string()))?;
         let fetch_config = config.map(|c| c.fetch.clone()).unwrap_or_default();
-        match Fetcher::new(&fetch_config)?
-            .fetch_feed(&url, &Validators::default())
-            .await?
-        {
+        let fetcher = Fetcher::new(&fetch_config)?;
+        host_group = fetcher.host_group(&url).map(|group| GroupFacts {
+            name: group.name().to_string(),
+            source: group.source(),
+        });
+        match fetcher.fetch_feed(&url, &Validators::default()).await? {
             FeedResponse::Fetched {
                 body,
                 content_type,
@@ -196,6 +210,7 @@ pub async fn check_feed(
             ambiguous_keys: document.ambiguous,
         },
         http,
+        host_group,
         interval_seconds: interval.as_secs(),
         next_poll: DateTime::from_timestamp_millis(next_poll)
             .unwrap_or_default()

@@ -20,6 +20,7 @@ pub mod message;
 pub mod ops;
 pub mod pipeline;
 pub mod publish;
+pub mod push;
 pub mod replay;
 pub mod schedule;
 pub mod shutdown;

@@ -241,6 +241,11 @@ async fn feeds_list_and_tail_show_what_the_worker_did() {
     assert_eq!(summary["feed"]["items"], 4);
     assert_eq!(summary["feed"]["ttl_minutes"], 15);
     assert_eq!(summary["http"]["status"], 200);
+    // An IP address has no registrable domain: its own host group.
+    assert_eq!(
+        summary["host_group"],
+        serde_json::json!({"name": "127.0.0.1", "source": "host"})
+    );
 
     let output = feedwire(&["feeds", "list", "--config", config.to_str().unwrap()]).await;
     assert!(output.status.success(), "{}", stderr(&output));

@@ -4,7 +4,9 @@
 //! key (`fetch.per_host_concurrency`, `feeds[3].url`), so an operator can fix
 //! it without reading code; the binary turns it into exit code 2.
 
+mod contact;
 mod duration;
+mod host_groups;
 mod sections;
 #[cfg(test)]
 mod tests;
@@ -15,6 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub use contact::ContactUrl;
+pub use host_groups::{HostGroup, HostGroups, HostName};
 pub use sections::{
     BrokerConfig, FeedConfig, FetchConfig, HostLimits, OpsConfig, PipelineConfig, PollConfig,
     QueueConfig, QueueKind, StoreConfig,

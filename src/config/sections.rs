@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::contact::ContactUrl;
+use super::host_groups::{HostGroups, HostName};
 use crate::schedule::IntervalPolicy;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -122,9 +124,15 @@ pub struct FetchConfig {
     pub per_host_concurrency: usize,
     #[serde(default = "default_per_host_interval", with = "super::duration")]
     pub per_host_interval: Duration,
-    /// Per-host overrides of the two limits above, keyed by host name.
+    /// Overrides of the two limits above, keyed by a host name (for the
+    /// group that host falls in) or by a name from `host_groups`.
     #[serde(default)]
     pub hosts: BTreeMap<String, HostLimits>,
+    /// Hosts that share one politeness budget although their registrable
+    /// domains differ, by group name (`feedburner = ["feeds.feedburner.com",
+    /// "feedproxy.google.com"]`). Every other host's group is its domain.
+    #[serde(default)]
+    pub host_groups: BTreeMap<String, Vec<HostName>>,
     #[serde(default = "default_connect_timeout", with = "super::duration")]
     pub connect_timeout: Duration,
     #[serde(default = "default_request_timeout", with = "super::duration")]
@@ -144,8 +152,17 @@ pub struct FetchConfig {
     /// meanwhile its pages and feeds fail at once, unrequested.
     #[serde(default = "default_blocked_pause", with = "super::duration")]
     pub blocked_pause: Duration,
+    /// How long a host group is left alone after a `429 Too Many Requests`
+    /// that did not say how long itself (a `Retry-After` on it wins).
+    #[serde(default = "default_rate_limit_pause", with = "super::duration")]
+    pub rate_limit_pause: Duration,
+    /// The product token of the `User-Agent`; the contact follows it.
     #[serde(default = "default_user_agent")]
     pub user_agent: String,
+    /// Sent in every request's `User-Agent` as `(+URL)`: where a site's
+    /// operator can reach whoever runs this worker.
+    #[serde(default = "default_contact_url")]
+    pub contact_url: ContactUrl,
     /// Honour robots.txt for article pages (user-agent token `feedwire`).
     #[serde(default = "default_true")]
     pub respect_robots_txt: bool,
@@ -154,6 +171,23 @@ pub struct FetchConfig {
 impl Default for FetchConfig {
     fn default() -> Self {
         toml::from_str("").expect("empty fetch config uses defaults")
+    }
+}
+
+impl FetchConfig {
+    /// The `User-Agent` every request carries: the product token and the
+    /// contact (`feedwire/0.1.0 (+https://ops.example.org/bot)`).
+    pub fn user_agent_header(&self) -> String {
+        format!(
+            "{} (+{})",
+            self.user_agent.trim(),
+            self.contact_url.as_str()
+        )
+    }
+
+    /// Which hosts share a politeness budget.
+    pub fn host_groups(&self) -> HostGroups {
+        HostGroups::new(&self.host_groups)
     }
 }
 
@@ -333,13 +367,15 @@ fn default_page_attempts() -> usize {
 fn default_blocked_pause() -> Duration {
     Duration::from_secs(600)
 }
+fn default_rate_limit_pause() -> Duration {
+    Duration::from_secs(60)
+}
 fn default_user_agent() -> String {
-    concat!(
-        "feedwire/",
-        env!("CARGO_PKG_VERSION"),
-        " (+https://github.com/feedwire/feedwire)"
-    )
-    .into()
+    concat!("feedwire/", env!("CARGO_PKG_VERSION")).into()
+}
+fn default_contact_url() -> ContactUrl {
+    ContactUrl::try_from("https://github.com/feedwire/feedwire".to_string())
+        .expect("the default contact is a URL")
 }
 fn default_feed_interval() -> Duration {
     Duration::from_secs(300)

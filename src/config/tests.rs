@@ -28,6 +28,8 @@ fn minimal_config_gets_defaults() {
     assert_eq!(config.fetch.per_host_concurrency, 2);
     assert_eq!(config.fetch.per_host_interval, Duration::from_millis(250));
     assert_eq!(config.fetch.blocked_pause, Duration::from_secs(600));
+    assert_eq!(config.fetch.rate_limit_pause, Duration::from_secs(60));
+    assert!(config.fetch.host_groups.is_empty());
     assert_eq!(config.feeds[0].interval, Some(Duration::from_secs(300)));
     assert_eq!(
         config
@@ -222,4 +224,86 @@ fn an_explicit_interval_pins_the_bounds() {
         stretchy.interval(&Pace::default(), ttl, None, now),
         Duration::from_secs(600)
     );
+}
+
+#[test]
+fn host_groups_and_contact_are_checked_and_named() {
+    let with = |fetch: &str| format!("{MINIMAL}\n[fetch]\n{fetch}\n");
+    let config = Config::from_toml(
+        &with(
+            "contact_url = \"https://ops.example.org/bot\"\n\
+             host_groups.feedburner = [\"feeds.feedburner.com\", \"feedproxy.google.com\"]\n\
+             hosts.feedburner = { concurrency = 1 }\n\
+             hosts.\"www.example.com\" = { interval = \"1s\" }",
+        ),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        config.fetch.user_agent_header(),
+        concat!(
+            "feedwire/",
+            env!("CARGO_PKG_VERSION"),
+            " (+https://ops.example.org/bot)"
+        )
+    );
+    assert_eq!(
+        config.fetch.host_groups().group_of("feedproxy.google.com"),
+        HostGroup::Configured("feedburner".into())
+    );
+    // The default contact is the project's page.
+    let default = Config::from_toml(MINIMAL, None).unwrap();
+    assert!(
+        default
+            .fetch
+            .user_agent_header()
+            .ends_with(" (+https://github.com/feedwire/feedwire)")
+    );
+
+    assert_eq!(
+        key_of(&with(
+            "host_groups.fb = [\"https://feeds.feedburner.com/\"]"
+        )),
+        "fetch.host_groups.fb[0]"
+    );
+    assert_eq!(
+        key_of(&with(
+            "host_groups.fb = [\"a.example.com\", \"b.example.com:80\"]"
+        )),
+        "fetch.host_groups.fb[1]"
+    );
+    assert_eq!(key_of(&with("host_groups.fb = []")), "fetch.host_groups.fb");
+    assert_eq!(
+        key_of(&with("host_groups.\"f b\" = [\"a.example.com\"]")),
+        "fetch.host_groups.f b"
+    );
+    assert_eq!(
+        key_of(&with(
+            "host_groups.one = [\"a.example.com\"]\nhost_groups.two = [\"b.example.net\", \"A.example.com\"]"
+        )),
+        "fetch.host_groups.two[1]"
+    );
+    // Two overrides for one group: a.example.com and b.example.com are one
+    // service, and a configured group by its name and by one of its hosts.
+    assert_eq!(
+        key_of(&with(
+            "hosts.\"a.example.com\" = { concurrency = 1 }\nhosts.\"b.example.com\" = { concurrency = 3 }"
+        )),
+        "fetch.hosts.b.example.com"
+    );
+    assert_eq!(
+        key_of(&with(
+            "host_groups.fb = [\"feeds.feedburner.com\"]\nhosts.fb = { concurrency = 1 }\nhosts.\"feeds.feedburner.com\" = { concurrency = 3 }"
+        )),
+        "fetch.hosts.feeds.feedburner.com"
+    );
+    assert_eq!(
+        key_of(&with("contact_url = \"ops@example.org\"")),
+        "fetch.contact_url"
+    );
+    assert_eq!(
+        key_of(&with("user_agent = \"feedwire/1 (+https://x.example/)\"")),
+        "fetch.user_agent"
+    );
+    assert_eq!(key_of(&with("user_agent = \"\"")), "fetch.user_agent");
 }

@@ -1,11 +1,11 @@
 //! Checks a parsed config once at start-up; every mistake names its key.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use url::Url;
 
-use super::{Config, ConfigError, FeedConfig, PollConfig, QueueKind};
+use super::{Config, ConfigError, FeedConfig, HostGroup, PollConfig, QueueKind};
 
 impl Config {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
@@ -97,6 +97,8 @@ impl Config {
                 ));
             }
         }
+        self.validate_host_groups()?;
+        self.validate_user_agent()?;
         if self.fetch.page_attempts == 0 {
             return Err(ConfigError::invalid(
                 "fetch.page_attempts",
@@ -205,6 +207,71 @@ impl FeedConfig {
                     "{:?} is shorter than the feed's min_interval {:?}",
                     policy.max, policy.min
                 ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Group names are plain words, every host is in one group at most, and
+    /// no two `fetch.hosts` overrides land in one group (which would win?).
+    fn validate_host_groups(&self) -> Result<(), ConfigError> {
+        let mut group_of_host = HashMap::new();
+        for (name, hosts) in &self.fetch.host_groups {
+            let key = format!("fetch.host_groups.{name}");
+            let word = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            if !word {
+                return Err(ConfigError::invalid(
+                    key,
+                    "a group name is letters, digits, '.', '-' or '_'",
+                ));
+            }
+            if hosts.is_empty() {
+                return Err(ConfigError::invalid(key, "a group needs at least one host"));
+            }
+            for (i, host) in hosts.iter().enumerate() {
+                if let Some(other) = group_of_host.insert(host.as_str(), name) {
+                    return Err(ConfigError::invalid(
+                        format!("{key}[{i}]"),
+                        format!("{} is in group `{other}` already", host.as_str()),
+                    ));
+                }
+            }
+        }
+        let groups = self.fetch.host_groups();
+        let mut overridden: HashMap<HostGroup, &str> = HashMap::new();
+        for key in self.fetch.hosts.keys() {
+            let group = groups.group_named(key);
+            if let Some(other) = overridden.get(&group) {
+                return Err(ConfigError::invalid(
+                    format!("fetch.hosts.{key}"),
+                    format!(
+                        "falls in host group {group}, like fetch.hosts.{other}: limits are per group, give them once"
+                    ),
+                ));
+            }
+            overridden.insert(group, key);
+        }
+        Ok(())
+    }
+
+    /// A header value, and only the product: the contact has its own key.
+    fn validate_user_agent(&self) -> Result<(), ConfigError> {
+        let agent = self.fetch.user_agent.trim();
+        if agent.is_empty() || !agent.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
+            return Err(ConfigError::invalid(
+                "fetch.user_agent",
+                "must be printable ASCII, like \"feedwire/0.1\"",
+            ));
+        }
+        if agent.contains("(+") {
+            return Err(ConfigError::invalid(
+                "fetch.user_agent",
+                "the contact goes in fetch.contact_url; it is added as \"(+URL)\"",
             ));
         }
         Ok(())

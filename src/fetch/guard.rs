@@ -106,9 +106,7 @@ pub fn check_url(url: &url::Url, policy: &AddressPolicy) -> Result<(), Refusal> 
         Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
         Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
         Some(url::Host::Domain(name)) => {
-            let loopback_name =
-                name.eq_ignore_ascii_case("localhost") || name.ends_with(".localhost");
-            if loopback_name && !policy.names_allowed() {
+            if is_loopback_name(name) && !policy.names_allowed() {
                 return Err(Refusal::LoopbackName(name.to_string()));
             }
             return Ok(());
@@ -122,6 +120,12 @@ pub fn check_url(url: &url::Url, policy: &AddressPolicy) -> Result<(), Refusal> 
     }
 }
 
+/// `localhost` or a name under it (any case, with or without the root dot).
+fn is_loopback_name(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}
+
 /// DNS resolver that drops the addresses the policy does not permit.
 pub struct GuardedResolver {
     pub policy: std::sync::Arc<AddressPolicy>,
@@ -132,8 +136,17 @@ impl Resolve for GuardedResolver {
         let policy = std::sync::Arc::clone(&self.policy);
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let resolved: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let resolved: Vec<SocketAddr> = if is_loopback_name(&host) {
+                // RFC 6761 §6.3: `localhost` and the names under it are the
+                // loopback, never asked of DNS (where they may not resolve,
+                // or resolve elsewhere). The policy below still decides.
+                vec![
+                    SocketAddr::from(([127, 0, 0, 1], 0)),
+                    SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+                ]
+            } else {
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect()
+            };
             let allowed: Vec<SocketAddr> = resolved
                 .iter()
                 .copied()
@@ -231,5 +244,26 @@ mod tests {
         };
         let name: Name = "localhost".parse().unwrap();
         assert!(narrowed.resolve(name).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn names_under_localhost_are_the_loopback_without_dns() {
+        let open = GuardedResolver {
+            policy: std::sync::Arc::new(policy(true, &[])),
+        };
+        let name: Name = "a.farm.LOCALHOST".parse().unwrap();
+        let addrs: Vec<SocketAddr> = open.resolve(name).await.unwrap().collect();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()));
+        assert!(addrs.contains(&SocketAddr::from(([127, 0, 0, 1], 0))));
+        let closed = GuardedResolver {
+            policy: std::sync::Arc::new(policy(false, &[])),
+        };
+        let name: Name = "a.farm.localhost".parse().unwrap();
+        assert!(closed.resolve(name).await.is_err());
+        let farm = url::Url::parse("http://a.farm.localhost/").unwrap();
+        assert!(check_url(&farm, &policy(false, &[])).is_err());
+        // Only names under localhost: not ones that merely end with it.
+        assert!(!is_loopback_name("notlocalhost"));
+        assert!(is_loopback_name("localhost."));
     }
 }

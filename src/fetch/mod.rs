@@ -1,9 +1,10 @@
 //! HTTP fetching of feeds and article pages, politely and within bounds:
-//! conditional GET for feeds, per-host concurrency and spacing, body size
+//! conditional GET for feeds, concurrency and spacing per host group, body size
 //! caps enforced while streaming (after decompression, so a gzip bomb stops
 //! at the cap), timeouts, a redirect limit and the SSRF guard.
 
 pub mod blocked;
+mod form;
 mod freshness;
 pub mod guard;
 pub mod politeness;
@@ -22,6 +23,7 @@ use reqwest::header::{
 use url::Url;
 
 use crate::config::FetchConfig;
+pub use crate::config::HostGroup;
 use politeness::HostLimiter;
 
 #[derive(Debug, thiserror::Error)]
@@ -151,9 +153,11 @@ pub struct Fetcher {
     addresses: Arc<guard::AddressPolicy>,
     max_feed_bytes: u64,
     max_page_bytes: u64,
-    /// How long a host that answered with a challenge or a consent wall is
-    /// blocked (unless it said how long itself, with `Retry-After`).
+    /// How long the group of a host that answered with a challenge or a
+    /// consent wall is blocked (unless it said how long, with `Retry-After`).
     blocked_pause: Duration,
+    /// How long a group is paused by a 429 without `Retry-After`.
+    rate_limit_pause: Duration,
     /// `None` when robots.txt is not honoured (`fetch.respect_robots_txt`).
     robots: Option<Arc<robots::RobotsCache>>,
 }
@@ -183,7 +187,7 @@ impl Fetcher {
         });
         let builder = || {
             reqwest::Client::builder()
-                .user_agent(config.user_agent.clone())
+                .user_agent(config.user_agent_header())
                 .connect_timeout(config.connect_timeout)
                 .timeout(config.timeout)
                 .read_timeout(config.timeout.min(Duration::from_secs(15)))
@@ -213,6 +217,7 @@ impl Fetcher {
             max_feed_bytes: config.max_feed_bytes,
             max_page_bytes: config.max_page_bytes,
             blocked_pause: config.blocked_pause,
+            rate_limit_pause: config.rate_limit_pause,
             robots: config
                 .respect_robots_txt
                 .then(|| Arc::new(robots::RobotsCache::default())),
@@ -342,9 +347,14 @@ impl Fetcher {
         })
     }
 
-    /// Leaves `url`'s host alone for `fetch.blocked_pause`: its page turned
-    /// out to be a challenge or a consent wall (found in the page itself).
-    /// Until then its pages and feeds fail at once with `kind`.
+    /// The host group whose politeness budget a request to `url` spends.
+    pub fn host_group(&self, url: &Url) -> Option<HostGroup> {
+        url.host_str().map(|host| self.hosts.group_of(host))
+    }
+
+    /// Leaves `url`'s host group alone for `fetch.blocked_pause`: its page
+    /// turned out to be a challenge or a consent wall (found in the page
+    /// itself). Until then its pages and feeds fail at once with `kind`.
     pub fn back_off(&self, url: &Url, kind: BlockKind) {
         if let Some(host) = url.host_str() {
             self.hosts
@@ -352,10 +362,12 @@ impl Fetcher {
         }
     }
 
-    /// Sends a GET through the host gate; non-success statuses (other than
-    /// 304) become errors, `Retry-After` on 429/503 pauses the host, and an
-    /// anti-bot challenge (named by its headers, whatever its status) blocks
-    /// it: until the block ends, requests to it fail without being sent.
+    /// Sends a GET through the host group's gate; non-success statuses
+    /// (other than 304) become errors, a 429 (for its `Retry-After`, else
+    /// `fetch.rate_limit_pause`) or a 503 with `Retry-After` pauses the
+    /// group, and an anti-bot challenge (named by its headers, whatever its
+    /// status) blocks it: until the block ends, requests to any of its hosts
+    /// fail without being sent.
     async fn send(&self, url: &Url, headers: HeaderMap) -> Result<reqwest::Response, FetchError> {
         self.send_with(&self.client, url, headers).await
     }
@@ -366,18 +378,24 @@ impl Fetcher {
         url: &Url,
         headers: HeaderMap,
     ) -> Result<reqwest::Response, FetchError> {
+        self.send_request(client.get(url.clone()).headers(headers), url)
+            .await
+    }
+
+    /// Sends `request` (to `url`) as `send_with` describes.
+    async fn send_request(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &Url,
+    ) -> Result<reqwest::Response, FetchError> {
         guard::check_url(url, &self.addresses).map_err(|r| FetchError::Blocked(r.to_string()))?;
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         if let Some(kind) = self.hosts.blocked(&host) {
             return Err(FetchError::Interstitial(kind));
         }
         let _permit = self.hosts.acquire(&host).await;
-        let response = client
-            .get(url.clone())
-            .headers(headers)
-            .send()
-            .await
-            .map_err(FetchError::from_reqwest)?;
+        tracing::debug!(%host, group = %self.hosts.group_of(&host), "request starts");
+        let response = request.send().await.map_err(FetchError::from_reqwest)?;
         let status = response.status();
         let retry_after = header_text(response.headers(), RETRY_AFTER)
             .as_deref()
@@ -393,9 +411,13 @@ impl Fetcher {
             // them itself.
             return Ok(response);
         }
-        if let Some(delay) = retry_after
-            && (status == StatusCode::TOO_MANY_REQUESTS
-                || status == StatusCode::SERVICE_UNAVAILABLE)
+        // The service is overloaded or rationing us, whichever of its names
+        // we asked: the whole group waits (a 429 even when it gave no time).
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.hosts
+                .pause(&host, retry_after.unwrap_or(self.rate_limit_pause));
+        } else if let Some(delay) = retry_after
+            && status == StatusCode::SERVICE_UNAVAILABLE
         {
             self.hosts.pause(&host, delay);
         }

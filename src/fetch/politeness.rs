@@ -1,10 +1,13 @@
-//! Per-host politeness: at most N requests in flight to one host, and at
-//! least a gap between two requests to it. Feeds and article pages of a host
-//! share one gate, and a `429`/`503` with `Retry-After` closes the gate for
-//! every request to that host until the time given. A host that answered
-//! with an anti-bot challenge or a consent wall is blocked for a while:
-//! requests to it fail at once instead of waiting at the gate, so its
-//! stories do not hold the pipeline's slots (and the site is not asked).
+//! Politeness per service: at most N requests in flight to one host group
+//! (a registrable domain, or a group from `fetch.host_groups`), and at least
+//! a gap between two requests to it, whichever of its hosts they go to: one
+//! service behind many host names is one budget. Feeds and article pages
+//! share the gate, and a `429`/`503` with `Retry-After` on any host closes
+//! the gate for the whole group until the time given (the service is what
+//! is overloaded, not the name). A group whose host answered with an
+//! anti-bot challenge or a consent wall is blocked for a while: requests to
+//! it fail at once instead of waiting at the gate, so its stories do not
+//! hold the pipeline's slots (and the site is not asked).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,9 +17,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::BlockKind;
-use crate::config::FetchConfig;
+use crate::config::{FetchConfig, HostGroup, HostGroups};
 
-/// Longest pause a server's `Retry-After` can impose on a host.
+/// Longest pause a server's `Retry-After` can impose on a group.
 const MAX_HOST_PAUSE: Duration = Duration::from_secs(3600);
 /// Gates kept before idle ones are first swept out; after a sweep, the next
 /// one waits until the map has doubled, so sweeping stays linear overall.
@@ -28,6 +31,9 @@ struct HostGate {
     interval: Duration,
     /// Earliest time the next request may start.
     next_start: Mutex<Instant>,
+    /// Until when the group is paused by a 429 or `Retry-After`: a request
+    /// that was given its start before the pause came waits for it too.
+    paused_until: Mutex<Instant>,
     /// Until when requests to the host fail at once, and what blocked it.
     blocked: Mutex<Option<(Instant, BlockKind)>>,
 }
@@ -52,17 +58,18 @@ impl HostGate {
 }
 
 struct Gates {
-    by_host: HashMap<String, Arc<HostGate>>,
+    by_group: HashMap<HostGroup, Arc<HostGate>>,
     /// Size at which idle gates are swept out next.
     sweep_at: usize,
 }
 
-/// Hands out permission to send one request to a host.
+/// Hands out permission to send one request to a host's group.
 pub struct HostLimiter {
+    groups: HostGroups,
     default_concurrency: usize,
     default_interval: Duration,
-    overrides: HashMap<String, (Option<usize>, Option<Duration>)>,
-    /// One gate per host seen recently; idle ones are evicted, so the map
+    overrides: HashMap<HostGroup, (Option<usize>, Option<Duration>)>,
+    /// One gate per group seen recently; idle ones are evicted, so the map
     /// does not grow with every host ever fetched (feeds link anywhere).
     gates: Mutex<Gates>,
 }
@@ -74,76 +81,95 @@ pub struct HostPermit {
 
 impl HostLimiter {
     pub fn new(config: &FetchConfig) -> HostLimiter {
+        let groups = config.host_groups();
         HostLimiter {
             default_concurrency: config.per_host_concurrency,
             default_interval: config.per_host_interval,
+            // The config check made sure no two keys name one group.
             overrides: config
                 .hosts
                 .iter()
-                .map(|(host, l)| (host.to_ascii_lowercase(), (l.concurrency, l.interval)))
+                .map(|(key, l)| (groups.group_named(key), (l.concurrency, l.interval)))
                 .collect(),
+            groups,
             gates: Mutex::new(Gates {
-                by_host: HashMap::new(),
+                by_group: HashMap::new(),
                 sweep_at: SWEEP_AT_LEAST,
             }),
         }
     }
 
+    /// The group whose budget a request to `host` spends.
+    pub fn group_of(&self, host: &str) -> HostGroup {
+        self.groups.group_of(host)
+    }
+
     fn gate(&self, host: &str) -> Arc<HostGate> {
+        let group = self.group_of(host);
         let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(gate) = gates.by_host.get(host) {
+        if let Some(gate) = gates.by_group.get(&group) {
             return Arc::clone(gate);
         }
-        if gates.by_host.len() >= gates.sweep_at {
+        if gates.by_group.len() >= gates.sweep_at {
             let now = Instant::now();
-            gates.by_host.retain(|_, gate| !gate.is_idle(now));
-            gates.sweep_at = (gates.by_host.len() * 2).max(SWEEP_AT_LEAST);
+            gates.by_group.retain(|_, gate| !gate.is_idle(now));
+            gates.sweep_at = (gates.by_group.len() * 2).max(SWEEP_AT_LEAST);
         }
-        let (concurrency, interval) = self.overrides.get(host).copied().unwrap_or((None, None));
+        let (concurrency, interval) = self.overrides.get(&group).copied().unwrap_or((None, None));
         let concurrency = concurrency.unwrap_or(self.default_concurrency);
         let gate = Arc::new(HostGate {
             permits: Arc::new(Semaphore::new(concurrency)),
             concurrency,
             interval: interval.unwrap_or(self.default_interval),
             next_start: Mutex::new(Instant::now()),
+            paused_until: Mutex::new(Instant::now()),
             blocked: Mutex::new(None),
         });
-        gates.by_host.insert(host.to_string(), Arc::clone(&gate));
+        gates.by_group.insert(group, Arc::clone(&gate));
         gate
     }
 
-    /// Hosts with a gate now.
+    /// Groups with a gate now.
     #[cfg(test)]
     fn hosts_tracked(&self) -> usize {
         self.gates
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .by_host
+            .by_group
             .len()
     }
 
-    /// Waits for a free slot on `host` and for its gap to pass.
+    /// Waits for a free slot in `host`'s group and for the group's gap to pass.
     pub async fn acquire(&self, host: &str) -> HostPermit {
         let gate = self.gate(host);
         let permit = Arc::clone(&gate.permits)
             .acquire_owned()
             .await
             .expect("host semaphores are never closed");
-        let start = {
-            let mut next = gate.next_start.lock().unwrap_or_else(|p| p.into_inner());
-            let start = (*next).max(Instant::now());
-            *next = start + gate.interval;
-            start
-        };
-        tokio::time::sleep_until(start).await;
-        HostPermit { _permit: permit }
+        loop {
+            let start = {
+                let mut next = gate.next_start.lock().unwrap_or_else(|p| p.into_inner());
+                let start = (*next).max(Instant::now());
+                *next = start + gate.interval;
+                start
+            };
+            tokio::time::sleep_until(start).await;
+            // A pause that came while this request waited: it takes a new
+            // start after the pause (spaced like the others), not now.
+            let paused_until = *gate.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+            if paused_until <= Instant::now() {
+                return HostPermit { _permit: permit };
+            }
+        }
     }
 
-    /// The host asked us to slow down (`Retry-After`): no request to it
-    /// starts before `delay` has passed.
+    /// The host asked us to slow down (`Retry-After`): no request to any
+    /// host of its group starts before `delay` has passed.
     pub fn pause(&self, host: &str, delay: Duration) {
         let gate = self.gate(host);
         let until = Instant::now() + delay.min(MAX_HOST_PAUSE);
+        let mut paused = gate.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        *paused = (*paused).max(until);
         let mut next = gate.next_start.lock().unwrap_or_else(|p| p.into_inner());
         if *next < until {
             *next = until;
@@ -152,8 +178,8 @@ impl HostLimiter {
 }
 
 impl HostLimiter {
-    /// The host answered with a challenge or a wall: requests to it fail
-    /// with `kind` until `delay` has passed.
+    /// The host answered with a challenge or a wall: requests to any host
+    /// of its group fail with `kind` until `delay` has passed.
     pub fn block(&self, host: &str, kind: BlockKind, delay: Duration) {
         let gate = self.gate(host);
         let until = Instant::now() + delay.min(MAX_HOST_PAUSE);
@@ -163,12 +189,13 @@ impl HostLimiter {
         }
     }
 
-    /// What blocks `host` now, if anything (without making it a gate).
+    /// What blocks `host`'s group now, if anything (without making it a gate).
     pub fn blocked(&self, host: &str) -> Option<BlockKind> {
+        let group = self.group_of(host);
         let gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
         gates
-            .by_host
-            .get(host)
+            .by_group
+            .get(&group)
             .and_then(|gate| gate.blocked_now(Instant::now()))
     }
 }
@@ -274,5 +301,116 @@ mod tests {
         let t0 = Instant::now();
         let _p = limiter.acquire("a.example").await;
         assert_eq!(Instant::now() - t0, Duration::from_secs(30));
+    }
+
+    fn grouped(fetch: &str) -> HostLimiter {
+        let config: FetchConfig = toml::from_str(fetch).unwrap();
+        HostLimiter::new(&config)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hosts_of_one_domain_share_the_spacing_and_the_slots() {
+        let limiter = Arc::new(grouped(
+            "per_host_concurrency = 1\nper_host_interval = \"250ms\"",
+        ));
+        let t0 = Instant::now();
+        let first = limiter.acquire("a.example.com").await;
+        // Another host of the domain waits for the slot...
+        let waiting = {
+            let limiter = Arc::clone(&limiter);
+            tokio::spawn(async move { limiter.acquire("b.example.com").await })
+        };
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!waiting.is_finished());
+        drop(first);
+        drop(waiting.await.unwrap());
+        // ...and for the gap: a third host starts one interval later.
+        let t1 = Instant::now();
+        let _c = limiter.acquire("C.Example.com").await;
+        assert_eq!(Instant::now() - t1, Duration::from_millis(250));
+        assert!(Instant::now() - t0 >= Duration::from_secs(5));
+        // Another domain is not held up.
+        let t2 = Instant::now();
+        let _other = limiter.acquire("a.example.net").await;
+        assert_eq!(Instant::now(), t2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_and_blocks_hold_for_the_whole_group() {
+        let limiter = grouped(
+            "per_host_interval = \"0s\"\nhost_groups.fb = [\"feeds.feedburner.com\", \"feedproxy.google.com\"]",
+        );
+        limiter.pause("feeds.feedburner.com", Duration::from_secs(30));
+        let t0 = Instant::now();
+        let _p = limiter.acquire("feedproxy.google.com").await;
+        assert_eq!(Instant::now() - t0, Duration::from_secs(30));
+        // google.com's other hosts are another group.
+        let t1 = Instant::now();
+        let _n = limiter.acquire("news.google.com").await;
+        assert_eq!(Instant::now(), t1);
+
+        limiter.block(
+            "a.example.com",
+            BlockKind::Datadome,
+            Duration::from_secs(60),
+        );
+        assert_eq!(
+            limiter.blocked("www.example.com"),
+            Some(BlockKind::Datadome)
+        );
+        assert_eq!(limiter.blocked("example.com"), Some(BlockKind::Datadome));
+        assert_eq!(limiter.blocked("www.example.org"), None);
+        assert_eq!(limiter.blocked("news.google.com"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn overrides_set_the_group_budget() {
+        let limiter = Arc::new(grouped(
+            "per_host_concurrency = 1\nper_host_interval = \"0s\"\n\
+             hosts.\"www.example.com\" = { concurrency = 2, interval = \"1s\" }",
+        ));
+        // Named by one host, the override holds for its domain's hosts.
+        let t0 = Instant::now();
+        let _a = limiter.acquire("a.example.com").await;
+        let _b = limiter.acquire("b.example.com").await;
+        assert_eq!(Instant::now() - t0, Duration::from_secs(1));
+        let waiting = {
+            let limiter = Arc::clone(&limiter);
+            tokio::spawn(async move { limiter.acquire("c.example.com").await })
+        };
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!waiting.is_finished());
+        // Other domains keep the defaults.
+        let t1 = Instant::now();
+        let _x = limiter.acquire("x.example.org").await;
+        assert_eq!(Instant::now(), t1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_back_requests_already_given_a_start() {
+        let limiter = Arc::new(grouped("per_host_interval = \"1s\""));
+        let t0 = Instant::now();
+        let _a = limiter.acquire("a.example.com").await;
+        // b's start is t0 + 1s; c's t0 + 2s.
+        let spawn = |host: &'static str| {
+            let limiter = Arc::clone(&limiter);
+            tokio::spawn(async move {
+                let _permit = limiter.acquire(host).await;
+                Instant::now()
+            })
+        };
+        let b = spawn("b.example.com");
+        let c = spawn("c.example.com");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        limiter.pause("a.example.com", Duration::from_secs(30));
+        let (b, c) = (b.await.unwrap(), c.await.unwrap());
+        let (first, second) = (b.min(c), b.max(c));
+        assert!(
+            first - t0 >= Duration::from_millis(30_500),
+            "{:?}",
+            first - t0
+        );
+        // Still spaced after the pause.
+        assert!(second - first >= Duration::from_secs(1));
     }
 }

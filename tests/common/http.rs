@@ -64,6 +64,12 @@ impl Route {
 struct ServerState {
     routes: HashMap<String, Route>,
     hits: HashMap<String, usize>,
+    /// The `Host` and `User-Agent` headers of every request, in order of arrival.
+    hosts: Vec<String>,
+    user_agents: Vec<String>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -129,6 +135,21 @@ impl TestServer {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
+
+    /// The `Host` header of every request so far, in order of arrival.
+    pub fn hosts_seen(&self) -> Vec<String> {
+        self.state.lock().unwrap().hosts.clone()
+    }
+
+    /// The `User-Agent` of every request so far, in order of arrival.
+    pub fn user_agents_seen(&self) -> Vec<String> {
+        self.state.lock().unwrap().user_agents.clone()
+    }
+
+    /// The most requests this server was answering at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
+    }
 }
 
 /// The route's response to `request`, counted as a hit on its path.
@@ -140,8 +161,29 @@ async fn respond(
     let route = {
         let mut s = state.lock().unwrap();
         *s.hits.entry(path.clone()).or_default() += 1;
+        let header = |name| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        s.hosts.push(header(hyper::header::HOST));
+        s.user_agents.push(header(hyper::header::USER_AGENT));
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
         s.routes.get(&path).cloned()
     };
+    let response = answer(route, &request).await;
+    state.lock().unwrap().in_flight -= 1;
+    response
+}
+
+async fn answer(
+    route: Option<Route>,
+    request: &Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let mut route = route.unwrap_or_else(|| Route::status(404));
     let if_none_match = request.headers().get(IF_NONE_MATCH);
     let etag = route
