@@ -160,9 +160,11 @@ pub struct FetchConfig {
     #[serde(default = "default_user_agent")]
     pub user_agent: String,
     /// Sent in every request's `User-Agent` as `(+URL)`: where a site's
-    /// operator can reach whoever runs this worker.
-    #[serde(default = "default_contact_url")]
-    pub contact_url: ContactUrl,
+    /// operator can reach whoever runs this worker. Unset, the project's
+    /// page is sent, unless `user_agent` already carries a `(+…)` contact
+    /// (configs written before this key).
+    #[serde(default)]
+    pub contact_url: Option<ContactUrl>,
     /// Honour robots.txt for article pages (user-agent token `feedwire`).
     #[serde(default = "default_true")]
     pub respect_robots_txt: bool,
@@ -178,11 +180,12 @@ impl FetchConfig {
     /// The `User-Agent` every request carries: the product token and the
     /// contact (`feedwire/0.1.0 (+https://ops.example.org/bot)`).
     pub fn user_agent_header(&self) -> String {
-        format!(
-            "{} (+{})",
-            self.user_agent.trim(),
-            self.contact_url.as_str()
-        )
+        let agent = self.user_agent.trim();
+        match &self.contact_url {
+            None if agent.contains("(+") => agent.to_string(),
+            Some(contact) => format!("{agent} (+{})", contact.as_str()),
+            None => format!("{agent} (+{})", default_contact_url().as_str()),
+        }
     }
 
     /// Which hosts share a politeness budget.

@@ -301,8 +301,21 @@ fn host_groups_and_contact_are_checked_and_named() {
         key_of(&with("contact_url = \"ops@example.org\"")),
         "fetch.contact_url"
     );
+    // A config written before contact_url, its contact in user_agent, is
+    // sent as it is; with contact_url set too it names the conflict.
+    let legacy = Config::from_toml(
+        &with("user_agent = \"feedwire/1 (+https://x.example/)\""),
+        None,
+    )
+    .unwrap();
     assert_eq!(
-        key_of(&with("user_agent = \"feedwire/1 (+https://x.example/)\"")),
+        legacy.fetch.user_agent_header(),
+        "feedwire/1 (+https://x.example/)"
+    );
+    assert_eq!(
+        key_of(&with(
+            "user_agent = \"feedwire/1 (+https://x.example/)\"\ncontact_url = \"https://y.example/\""
+        )),
         "fetch.user_agent"
     );
     assert_eq!(key_of(&with("user_agent = \"\"")), "fetch.user_agent");

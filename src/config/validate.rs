@@ -268,10 +268,11 @@ impl Config {
                 "must be printable ASCII, like \"feedwire/0.1\"",
             ));
         }
-        if agent.contains("(+") {
+        if agent.contains("(+") && self.fetch.contact_url.is_some() {
             return Err(ConfigError::invalid(
                 "fetch.user_agent",
-                "the contact goes in fetch.contact_url; it is added as \"(+URL)\"",
+                "carries a \"(+…)\" contact and fetch.contact_url is set too: keep one \
+                 (fetch.contact_url is added as \"(+URL)\")",
             ));
         }
         Ok(())
