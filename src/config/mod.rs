@@ -4,6 +4,7 @@
 //! key (`fetch.per_host_concurrency`, `feeds[3].url`), so an operator can fix
 //! it without reading code; the binary turns it into exit code 2.
 
+mod duplicates;
 mod duration;
 mod sections;
 #[cfg(test)]
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub use duplicates::DuplicatesConfig;
 pub use sections::{
     BrokerConfig, FeedConfig, FetchConfig, HostLimits, OpsConfig, PipelineConfig, PollConfig,
     QueueConfig, QueueKind, StoreConfig,
@@ -60,6 +62,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     #[serde(default)]
     pub ops: OpsConfig,
+    #[serde(default)]
+    pub duplicates: DuplicatesConfig,
     #[serde(default)]
     pub feeds: Vec<FeedConfig>,
 }

@@ -102,6 +102,9 @@ pub fn compose(draft: &Draft<'_>, page: Option<PageOutcome>, feed: FeedRef) -> A
         guid: item.guid.clone(),
         content_hash: hash,
         extraction: Extraction { status, method },
+        // Set by the pipeline when the store knows an earlier copy.
+        duplicate_of: None,
+        cluster: Some(draft.story_id.to_string()),
     }
 }
 

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::config::FeedConfig;
-use crate::dedup::StoryIdentity;
+use crate::dedup::{StoryIdentity, TextPrint};
 use crate::feed::FeedItem;
 use crate::message::{Envelope, ExtractionStatus};
 
@@ -165,6 +165,17 @@ pub struct StoreStats {
     pub archive_bytes: u64,
     pub archive_oldest_ms: Option<i64>,
     pub archive_newest_ms: Option<i64>,
+}
+
+/// A story's near-duplicate print as the store keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NearPrint {
+    pub story_id: String,
+    /// The story's identity URL, when it has one.
+    pub url: Option<String>,
+    /// The id of the first story of its cluster (its own when it copies none).
+    pub cluster: String,
+    pub print: TextPrint,
 }
 
 /// A message as it was published, kept for replay.
@@ -337,6 +348,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// Looks up whether any key of `identity` is known, without recording.
     async fn lookup(&self, identity: &StoryIdentity) -> Result<Option<StoryRecord>, StoreError>;
+
+    /// The prints of stories printed before `story_id` was first (every
+    /// print, when it never was) and at or after `since_ms`, that share an
+    /// LSH band with `print`: the stories it may be a near-duplicate of,
+    /// earliest first. The story itself is never among them.
+    async fn near_candidates(
+        &self,
+        story_id: &str,
+        print: &TextPrint,
+        since_ms: i64,
+    ) -> Result<Vec<NearPrint>, StoreError>;
+
+    /// Keeps `print` as the story's print, in `cluster` (its own id when it
+    /// copies no other story). A story printed before keeps its place in
+    /// time, so its revisions never come after its copies. Prints made
+    /// before `expire_before_ms` are dropped (some each call).
+    async fn save_print(
+        &self,
+        story_id: &str,
+        print: &TextPrint,
+        cluster: &str,
+        now_ms: i64,
+        expire_before_ms: i64,
+    ) -> Result<(), StoreError>;
 
     /// Keeps the built message of a story until the broker confirms it.
     async fn save_pending(&self, pending: &PendingMessage) -> Result<(), StoreError>;

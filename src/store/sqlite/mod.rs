@@ -13,6 +13,7 @@
 mod archive;
 mod claims;
 mod feeds;
+mod near;
 mod schema;
 mod stories;
 #[cfg(test)]
@@ -25,11 +26,11 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 
 use super::{
-    ArchivedMessage, Claimant, DiscoveredItem, FeedState, FeedSync, PendingMessage, Store,
+    ArchivedMessage, Claimant, DiscoveredItem, FeedState, FeedSync, NearPrint, PendingMessage, Store,
     StoreError, StoreStats, StoryRecord, StoryTask, StoryWork, WorkerRecord,
 };
 use crate::config::FeedConfig;
-use crate::dedup::StoryIdentity;
+use crate::dedup::{StoryIdentity, TextPrint};
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -243,6 +244,30 @@ impl Store for SqliteStore {
     async fn lookup(&self, identity: &StoryIdentity) -> Result<Option<StoryRecord>, StoreError> {
         let identity = identity.clone();
         self.call(move |c| stories::lookup(c, &identity)).await
+    }
+
+    async fn near_candidates(
+        &self,
+        story_id: &str,
+        print: &TextPrint,
+        since_ms: i64,
+    ) -> Result<Vec<NearPrint>, StoreError> {
+        let (story_id, print) = (story_id.to_string(), *print);
+        self.call(move |c| near::near_candidates(c, &story_id, &print, since_ms))
+            .await
+    }
+
+    async fn save_print(
+        &self,
+        story_id: &str,
+        print: &TextPrint,
+        cluster: &str,
+        now_ms: i64,
+        expire_before_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (story_id, print, cluster) = (story_id.to_string(), *print, cluster.to_string());
+        self.call(move |c| near::save_print(c, &story_id, &print, &cluster, now_ms, expire_before_ms))
+            .await
     }
 
     async fn save_pending(&self, pending: &PendingMessage) -> Result<(), StoreError> {

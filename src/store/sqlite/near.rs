@@ -1,0 +1,109 @@
+//! Near-duplicate prints: one row per story, one index row per LSH band.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::dedup::TextPrint;
+use crate::store::{NearPrint, StoreError};
+
+/// Expired prints dropped per call: enough to keep up with any rate of new
+/// stories, few enough that no call stalls on a backlog.
+const EXPIRE_BATCH: i64 = 32;
+
+fn decode(bytes: &[u8]) -> Result<TextPrint, StoreError> {
+    TextPrint::from_bytes(bytes).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+pub(super) fn near_candidates(
+    conn: &mut Connection,
+    story_id: &str,
+    print: &TextPrint,
+    since_ms: i64,
+) -> Result<Vec<NearPrint>, StoreError> {
+    let own: Option<i64> = conn
+        .prepare_cached("SELECT id FROM near_prints WHERE story_id = ?1")?
+        .query_row([story_id], |r| r.get(0))
+        .optional()?;
+    let bands = serde_json::to_string(&print.bands())?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.story_id, s.url, coalesce(p.cluster, p.story_id), p.print
+         FROM near_prints p LEFT JOIN stories s ON s.id = p.story_id
+         WHERE p.id IN (SELECT b.print FROM near_bands b
+                        WHERE b.band IN (SELECT value FROM json_each(?1)))
+           AND p.id < ?2 AND p.printed_ms >= ?3
+         ORDER BY p.id",
+    )?;
+    let mut rows = stmt.query(params![bands, own.unwrap_or(i64::MAX), since_ms])?;
+    let mut found = Vec::new();
+    while let Some(row) = rows.next()? {
+        let bytes: Vec<u8> = row.get(3)?;
+        found.push(NearPrint {
+            story_id: row.get(0)?,
+            url: row.get(1)?,
+            cluster: row.get(2)?,
+            print: decode(&bytes)?,
+        });
+    }
+    Ok(found)
+}
+
+fn delete_bands(conn: &Connection, id: i64, print: &TextPrint) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached("DELETE FROM near_bands WHERE band = ?1 AND print = ?2")?;
+    for band in print.bands() {
+        stmt.execute(params![band, id])?;
+    }
+    Ok(())
+}
+
+pub(super) fn save_print(
+    conn: &mut Connection,
+    story_id: &str,
+    print: &TextPrint,
+    cluster: &str,
+    now_ms: i64,
+    expire_before_ms: i64,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    // Bands are deleted by their key (the primary key), worked out from the
+    // print they came from: no second index on the print id.
+    let expired: Vec<(i64, Vec<u8>)> = tx
+        .prepare_cached("SELECT id, print FROM near_prints WHERE printed_ms < ?1 LIMIT ?2")?
+        .query_map(params![expire_before_ms, EXPIRE_BATCH], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (id, bytes) in expired {
+        delete_bands(&tx, id, &decode(&bytes)?)?;
+        tx.prepare_cached("DELETE FROM near_prints WHERE id = ?1")?
+            .execute([id])?;
+    }
+    let previous: Option<(i64, Vec<u8>)> = tx
+        .prepare_cached("SELECT id, print FROM near_prints WHERE story_id = ?1")?
+        .query_row([story_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let cluster = (cluster != story_id).then_some(cluster);
+    let id = match previous {
+        Some((id, bytes)) => {
+            delete_bands(&tx, id, &decode(&bytes)?)?;
+            tx.prepare_cached("UPDATE near_prints SET print = ?2, cluster = ?3 WHERE id = ?1")?
+                .execute(params![id, print.to_bytes(), cluster])?;
+            id
+        }
+        None => tx
+            .prepare_cached(
+                "INSERT INTO near_prints (story_id, printed_ms, print, cluster)
+                 VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            )?
+            .query_row(
+                params![story_id, now_ms, print.to_bytes(), cluster],
+                |r| r.get(0),
+            )?,
+    };
+    let mut insert =
+        tx.prepare_cached("INSERT OR IGNORE INTO near_bands (band, print) VALUES (?1, ?2)")?;
+    for band in print.bands() {
+        insert.execute(params![band, id])?;
+    }
+    drop(insert);
+    tx.commit()?;
+    Ok(())
+}
