@@ -54,12 +54,12 @@ fn parse_args() -> Args {
     args
 }
 
-/// One text of the pair set: its article group, whether it is an original,
-/// and what each method needs of it.
+/// One text of the pair set: its article group (a follow-up is a group of
+/// its own, positive with nothing), whether it is an original, and what each
+/// method needs of it.
 struct Text {
     group: usize,
     original: bool,
-    /// Follow-ups are positives of nothing: their group is their own.
     print: Option<TextPrint>,
     shingles: std::collections::HashSet<u64>,
     simhash: u64,

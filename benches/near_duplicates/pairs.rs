@@ -188,13 +188,13 @@ pub fn simhash(shingles: &[u64]) -> u64 {
     let mut votes = [0i32; 64];
     for h in shingles {
         for (bit, vote) in votes.iter_mut().enumerate() {
-            *vote += if h >> bit & 1 == 1 { 1 } else { -1 };
+            *vote += if (h >> bit) & 1 == 1 { 1 } else { -1 };
         }
     }
     votes
         .iter()
         .enumerate()
-        .fold(0, |acc, (bit, v)| if *v > 0 { acc | 1 << bit } else { acc })
+        .fold(0, |acc, (bit, v)| if *v > 0 { acc | (1 << bit) } else { acc })
 }
 
 /// The time to print a story, and the lookup plus save in a store that

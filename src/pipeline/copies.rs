@@ -75,7 +75,9 @@ mod tests {
         let words: Vec<&str> = words.iter().map(String::as_str).collect();
         let body = text(&words, 300, 0);
         let print = TextPrint::of(&body).unwrap();
-        let far = TextPrint::of(&text(&words[..150], 300, 5)).unwrap();
+        let others: Vec<String> = (0..300).map(|i| format!("x{i}")).collect();
+        let others: Vec<&str> = others.iter().map(String::as_str).collect();
+        let far = TextPrint::of(&text(&others, 300, 5)).unwrap();
         let candidate = |id: &str, print: TextPrint| NearPrint {
             story_id: id.into(),
             url: None,

@@ -352,7 +352,9 @@ pub trait Store: Send + Sync + 'static {
     /// The prints of stories printed before `story_id` was first (every
     /// print, when it never was) and at or after `since_ms`, that share an
     /// LSH band with `print`: the stories it may be a near-duplicate of,
-    /// earliest first. The story itself is never among them.
+    /// earliest first, at most 200 (a wire story run by hundreds of sites
+    /// has its original among the first). The story itself is never among
+    /// them.
     async fn near_candidates(
         &self,
         story_id: &str,

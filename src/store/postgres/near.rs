@@ -14,7 +14,7 @@ const CANDIDATES: &str = "SELECT p.story_id, s.url, coalesce(p.cluster, p.story_
      WHERE p.id IN (SELECT b.print FROM near_bands b WHERE b.band = ANY($1))
        AND p.id < coalesce((SELECT id FROM near_prints WHERE story_id = $2), 9223372036854775807)
        AND p.printed_ms >= $3
-     ORDER BY p.id";
+     ORDER BY p.id LIMIT 200";
 
 /// The story's own print and a batch of expired ones: their bands go.
 const STALE: &str = "SELECT id, print FROM near_prints WHERE story_id = $1

@@ -30,7 +30,7 @@ pub(super) fn near_candidates(
          WHERE p.id IN (SELECT b.print FROM near_bands b
                         WHERE b.band IN (SELECT value FROM json_each(?1)))
            AND p.id < ?2 AND p.printed_ms >= ?3
-         ORDER BY p.id",
+         ORDER BY p.id LIMIT 200",
     )?;
     let mut rows = stmt.query(params![bands, own.unwrap_or(i64::MAX), since_ms])?;
     let mut found = Vec::new();

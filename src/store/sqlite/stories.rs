@@ -168,7 +168,7 @@ pub(super) fn record_items(
                 .as_ref()
                 .is_some_and(|(fingerprint, guid, fragment, seen_body)| {
                     let seen = Sighting {
-                        fingerprint,
+                        fingerprint: fingerprint.as_str(),
                         guid: guid.as_deref(),
                         fragment: fragment.as_deref(),
                         body: seen_body.as_deref(),
