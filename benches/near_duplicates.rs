@@ -18,13 +18,17 @@
 //! the shingle sets, and 64-bit SimHash at several Hamming distances; then
 //! the cost per story: computing the print, and the lookup plus save in a
 //! SQLite store holding `--stories` prints, and the bytes each story adds.
+//! With `NEAR_SHOW=1` in the environment, every pair the shipped settings
+//! get wrong is printed (missed copies, false copies).
 
 #[path = "near_duplicates/pairs.rs"]
 mod near_pairs;
 
 use std::path::{Path, PathBuf};
 
-use feedwire::dedup::near::{DEFAULT_MIN_SIMILARITY, MIN_SHINGLES, PRINT_BYTES, shingle_hashes};
+use feedwire::dedup::near::{
+    DEFAULT_MIN_SIMILARITY, MIN_SHINGLES, PRINT_BYTES, SLOTS, shingle_hashes,
+};
 use feedwire::dedup::TextPrint;
 use near_pairs::{Group, build_groups, simhash};
 
@@ -58,6 +62,7 @@ fn parse_args() -> Args {
 /// its own, positive with nothing), whether it is an original, and what each
 /// method needs of it.
 struct Text {
+    name: String,
     group: usize,
     original: bool,
     print: Option<TextPrint>,
@@ -95,7 +100,7 @@ impl Tally {
         };
         let recall = self.found as f64 / self.positives.max(1) as f64;
         format!(
-            "  {name:<34} precision {precision:.4} ({} false of {})  recall {recall:.4} ({} of {})",
+            "  {name:<44} precision {precision:.4} ({} false of {})  recall {recall:.4} ({} of {})",
             self.fp,
             self.tp + self.fp,
             self.found,
@@ -130,6 +135,7 @@ fn prepare(groups: &[Group]) -> Vec<Text> {
         for (i, text) in group.texts.iter().enumerate() {
             let hashes = shingle_hashes(text);
             texts.push(Text {
+                name: format!("{}#{i}", group.name),
                 group: index,
                 original: i == 0 && !group.follow_up,
                 print: TextPrint::of(text),
@@ -143,12 +149,15 @@ fn prepare(groups: &[Group]) -> Vec<Text> {
 
 const THRESHOLDS: &[f64] = &[0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
 const HAMMING: &[u32] = &[3, 6, 10, 14, 18];
+const AGREEING: &[usize] = &[5, 7, 9, 11];
 
 fn evaluate(texts: &[Text]) {
+    let show = std::env::var_os("NEAR_SHOW").is_some();
     let mut lsh = vec![Tally::default(); THRESHOLDS.len()];
     let mut brute = vec![Tally::default(); THRESHOLDS.len()];
     let mut exact_containment = vec![Tally::default(); THRESHOLDS.len()];
     let mut exact_jaccard = vec![Tally::default(); THRESHOLDS.len()];
+    let mut grid = vec![Tally::default(); AGREEING.len() * THRESHOLDS.len()];
     let mut sim = vec![Tally::default(); HAMMING.len()];
     let mut sim_min = vec![Tally::default(); HAMMING.len()];
     for (i, a) in texts.iter().enumerate() {
@@ -165,10 +174,35 @@ fn evaluate(texts: &[Text]) {
                 _ => (0.0, false),
             };
             let printed = a.print.is_some() && b.print.is_some();
+            if let (Some(pa), Some(pb)) = (&a.print, &b.print) {
+                let agreeing = pa.agreeing(pb);
+                let j = agreeing as f64 / SLOTS as f64;
+                let (x, y) = (f64::from(pa.shingles), f64::from(pb.shingles));
+                let c = (j * (x + y) / ((1.0 + j) * x.min(y))).min(1.0);
+                for (m, &least) in AGREEING.iter().enumerate() {
+                    for (t, &threshold) in THRESHOLDS.iter().enumerate() {
+                        let flagged = banded && agreeing >= least && c >= threshold;
+                        grid[m * THRESHOLDS.len() + t].add(same, original_pair, flagged);
+                    }
+                }
+            }
             let common = a.shingles.intersection(&b.shingles).count() as f64;
             let smaller = a.shingles.len().min(b.shingles.len()).max(1) as f64;
             let union = (a.shingles.len() + b.shingles.len()) as f64 - common;
             let (containment, jaccard) = (common / smaller, common / union.max(1.0));
+            let shipped = banded && estimated >= DEFAULT_MIN_SIMILARITY;
+            if show && same && original_pair && !shipped {
+                println!(
+                    "  missed: {} ~ {} estimated {estimated:.2} containment {containment:.2} jaccard {jaccard:.2} sizes {} {}",
+                    a.name, b.name, a.shingles.len(), b.shingles.len()
+                );
+            }
+            if show && !same && shipped {
+                println!(
+                    "  false: {} ~ {} estimated {estimated:.2} containment {containment:.2} jaccard {jaccard:.2} sizes {} {}",
+                    a.name, b.name, a.shingles.len(), b.shingles.len()
+                );
+            }
             for (t, &threshold) in THRESHOLDS.iter().enumerate() {
                 lsh[t].add(same, original_pair, banded && estimated >= threshold);
                 brute[t].add(same, original_pair, estimated >= threshold);
@@ -184,9 +218,16 @@ fn evaluate(texts: &[Text]) {
             }
         }
     }
-    println!("MinHash {} slots, LSH bands (shipped):", feedwire::dedup::near::SLOTS);
+    println!("MinHash {SLOTS} slots, LSH bands (shipped):");
     for (t, threshold) in THRESHOLDS.iter().enumerate() {
         println!("{}", lsh[t].line(&format!("min_similarity {threshold}")));
+    }
+    println!("MinHash with bands, by least agreeing slots (MIN_AGREEING_SLOTS) and threshold:");
+    for (m, least) in AGREEING.iter().enumerate() {
+        for (t, threshold) in THRESHOLDS.iter().enumerate() {
+            let name = format!("agreeing >= {least}, min_similarity {threshold}");
+            println!("{}", grid[m * THRESHOLDS.len() + t].line(&name));
+        }
     }
     println!("MinHash without bands (every pair compared):");
     for (t, threshold) in THRESHOLDS.iter().enumerate() {

@@ -147,7 +147,7 @@ async fn republished_stories_point_at_their_originals() {
         let duplicate_of = &copy["duplicate_of"];
         assert_eq!(duplicate_of["id"], original["id"], "{copy}");
         assert_eq!(duplicate_of["url"], original["url"]);
-        assert!(duplicate_of["similarity"].as_f64().unwrap() >= 0.5);
+        assert!(duplicate_of["similarity"].as_f64().unwrap() >= 0.6);
         assert_eq!(copy["cluster"], original["id"]);
     }
     let own = by_title(&second, own);

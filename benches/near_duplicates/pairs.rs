@@ -5,12 +5,14 @@ use std::path::Path;
 use std::time::Instant;
 
 use feedwire::dedup::TextPrint;
+use feedwire::dedup::near::is_unspaced;
 use feedwire::extract::{decode_html, extract};
 use feedwire::store::{SqliteStore, Store, files_size};
 
 /// An article and its copies (texts[0] is the original), or a follow-up
 /// made of pieces of five articles (one text, a group of its own).
 pub struct Group {
+    pub name: String,
     pub texts: Vec<String>,
     pub follow_up: bool,
 }
@@ -122,18 +124,54 @@ fn edited(text: &str, rng: &mut Rng) -> String {
     out.join("\n\n")
 }
 
-/// About a fifth of each of five articles' paragraphs, in turn.
+/// Words a follow-up takes from each of its five articles, at most.
+const FOLLOW_UP_SHARE: usize = 80;
+
+/// The start of `text` up to `words` words, a word being a run of letters
+/// and digits or one character of a script written without spaces (as the
+/// print counts them), so a Chinese article gives as much as an English one.
+fn first_words(text: &str, words: usize) -> &str {
+    let (mut count, mut in_word) = (0, false);
+    for (at, c) in text.char_indices() {
+        let unspaced = is_unspaced(c);
+        if unspaced || (c.is_alphanumeric() && !in_word) {
+            if count == words {
+                return &text[..at];
+            }
+            count += 1;
+        }
+        in_word = c.is_alphanumeric() && !unspaced;
+    }
+    text
+}
+
+fn word_count(text: &str) -> usize {
+    let (mut count, mut in_word) = (0, false);
+    for c in text.chars() {
+        let unspaced = is_unspaced(c);
+        if unspaced || (c.is_alphanumeric() && !in_word) {
+            count += 1;
+        }
+        in_word = c.is_alphanumeric() && !unspaced;
+    }
+    count
+}
+
+/// The first words of each of five articles, in turn: at most a fifth of
+/// each article and [`FOLLOW_UP_SHARE`] words, so no article makes much
+/// more than a fifth of the follow-up either (by paragraphs, a
+/// one-paragraph article would be all in; by fifths, a long one would make
+/// most of it).
 fn follow_up(sources: &[&str]) -> String {
     let mut out = Vec::new();
     for text in sources {
-        let all = paragraphs(text);
-        let take = all.len().div_ceil(5);
-        out.extend(all.into_iter().take(take));
+        let share = (word_count(text) / 5).min(FOLLOW_UP_SHARE);
+        out.push(first_words(text, share).trim().to_string());
     }
     out.join("\n\n")
 }
 
-fn load(dir: &Path) -> Option<Vec<(String, String)>> {
+fn load(dir: &Path) -> Option<Vec<(String, String, String)>> {
     let mut cases: Vec<_> = std::fs::read_dir(dir)
         .ok()?
         .filter_map(Result::ok)
@@ -142,6 +180,9 @@ fn load(dir: &Path) -> Option<Vec<(String, String)>> {
         .collect();
     cases.sort();
     let mut out = Vec::new();
+    // Two captures of one page (the dev set has lifehacker twice) are one
+    // article, not a pair of different ones.
+    let mut urls = std::collections::HashSet::new();
     for case in cases {
         let bytes = std::fs::read(case.join("source.html")).ok()?;
         let meta: serde_json::Value = std::fs::read(case.join("meta.json"))
@@ -149,11 +190,15 @@ fn load(dir: &Path) -> Option<Vec<(String, String)>> {
             .and_then(|m| serde_json::from_slice(&m).ok())
             .unwrap_or_default();
         let url = meta["url"].as_str().and_then(|u| url::Url::parse(u).ok());
+        if url.as_ref().is_some_and(|u| !urls.insert(u.to_string())) {
+            continue;
+        }
         let title = meta["title"].as_str().unwrap_or("Untitled").to_string();
         let html = decode_html(&bytes, None);
         let text = extract(&html, url.as_ref()).text;
         if !text.trim().is_empty() {
-            out.push((title, text));
+            let name = case.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            out.push((name, title, text));
         }
     }
     (!out.is_empty()).then_some(out)
@@ -163,19 +208,25 @@ pub fn build_groups(dir: &Path) -> Option<Vec<Group>> {
     let articles = load(dir)?;
     let mut rng = Rng(16);
     let mut groups = Vec::new();
-    for (i, (title, text)) in articles.iter().enumerate() {
+    for (i, (name, title, text)) in articles.iter().enumerate() {
         let chrome = rechromed(title, &paragraphs(text), i);
         let copy = extract(&chrome, None).text;
         groups.push(Group {
+            name: name.clone(),
             texts: vec![text.clone(), copy, trimmed(text), edited(text, &mut rng)],
             follow_up: false,
         });
     }
+    // Offsets whose differences are all distinct: two follow-ups share at
+    // most one article, so they are not copies of each other.
+    const SOURCES: [usize; 5] = [0, 1, 3, 7, 12];
     for i in 0..articles.len() {
-        let sources: Vec<&str> = (0..5)
-            .map(|k| articles[(i + k * 7) % articles.len()].1.as_str())
+        let sources: Vec<&str> = SOURCES
+            .iter()
+            .map(|k| articles[(i + k) % articles.len()].2.as_str())
             .collect();
         groups.push(Group {
+            name: format!("follow-up of {}", articles[i].0),
             texts: vec![follow_up(&sources)],
             follow_up: true,
         });

@@ -32,14 +32,19 @@ pub const BANDS: usize = SLOTS / BAND_ROWS;
 /// apart, and its few shingles would match unrelated stories by chance.
 pub const MIN_SHINGLES: u32 = 40;
 
-/// Slots that must agree before the containment estimate counts: with
-/// fewer, two unrelated texts of very different lengths can look
-/// contained by the luck of one slot.
-pub const MIN_AGREEING_SLOTS: usize = 5;
+/// Slots that must agree (an estimated Jaccard of 0.29) before the
+/// containment estimate counts. The estimate multiplies the Jaccard
+/// estimate by up to (a + b) / a for texts of sizes a < b, so with fewer,
+/// a follow-up that shares an eighth of its text with a story three times
+/// its length can look contained by the luck of a few slots (on the pair
+/// set: 5 such false pairs at 5 slots, none at 7; docs/benchmarks.md).
+pub const MIN_AGREEING_SLOTS: usize = 7;
 
 /// The default `duplicates.min_similarity`: estimated containment of the
-/// shorter text's shingles in the longer's.
-pub const DEFAULT_MIN_SIMILARITY: f64 = 0.5;
+/// shorter text's shingles in the longer's. Copies under other chrome, or
+/// trimmed to 60%, or lightly edited are at 0.8 to 1; follow-ups that
+/// reuse a fifth of a story at 0.1 to 0.3 (0.5 at the estimate's noise).
+pub const DEFAULT_MIN_SIMILARITY: f64 = 0.6;
 
 /// A story's text print: its shingle count and, per slot, a 16-bit digest
 /// of the least hash of its shingles under that slot's hash function.
@@ -84,7 +89,7 @@ fn mix(mut z: u64) -> u64 {
 
 /// Whether `c` is written without spaces between words (Han, kana,
 /// Hangul, Thai): each such character counts as a word of its own.
-fn is_unspaced(c: char) -> bool {
+pub fn is_unspaced(c: char) -> bool {
     matches!(c as u32,
         0x0E00..=0x0E7F      // Thai
         | 0x3040..=0x30FF    // kana
