@@ -26,10 +26,10 @@ mod near_pairs;
 
 use std::path::{Path, PathBuf};
 
+use feedwire::dedup::TextPrint;
 use feedwire::dedup::near::{
     DEFAULT_MIN_SIMILARITY, MIN_SHINGLES, PRINT_BYTES, SLOTS, shingle_hashes,
 };
-use feedwire::dedup::TextPrint;
 use near_pairs::{Group, build_groups, simhash};
 
 struct Args {
@@ -112,11 +112,17 @@ impl Tally {
 fn main() {
     let args = parse_args();
     let Some(groups) = build_groups(&args.dir) else {
-        println!("near_duplicates bench: no dev set at {}", args.dir.display());
+        println!(
+            "near_duplicates bench: no dev set at {}",
+            args.dir.display()
+        );
         return;
     };
     let texts = prepare(&groups);
-    let short = groups.iter().filter(|g| TextPrint::of(&g.texts[0]).is_none()).count();
+    let short = groups
+        .iter()
+        .filter(|g| TextPrint::of(&g.texts[0]).is_none())
+        .count();
     println!(
         "near_duplicates bench: {} articles ({} too short for a print: under {MIN_SHINGLES} shingles), {} texts, {} pairs",
         groups.iter().filter(|g| !g.follow_up).count(),
@@ -194,13 +200,19 @@ fn evaluate(texts: &[Text]) {
             if show && same && original_pair && !shipped {
                 println!(
                     "  missed: {} ~ {} estimated {estimated:.2} containment {containment:.2} jaccard {jaccard:.2} sizes {} {}",
-                    a.name, b.name, a.shingles.len(), b.shingles.len()
+                    a.name,
+                    b.name,
+                    a.shingles.len(),
+                    b.shingles.len()
                 );
             }
             if show && !same && shipped {
                 println!(
                     "  false: {} ~ {} estimated {estimated:.2} containment {containment:.2} jaccard {jaccard:.2} sizes {} {}",
-                    a.name, b.name, a.shingles.len(), b.shingles.len()
+                    a.name,
+                    b.name,
+                    a.shingles.len(),
+                    b.shingles.len()
                 );
             }
             for (t, &threshold) in THRESHOLDS.iter().enumerate() {

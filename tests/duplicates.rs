@@ -11,12 +11,62 @@ use common::{RSS, Received, Route, Setup, TestServer};
 use serde_json::Value;
 
 const WORDS: &[&str] = &[
-    "council", "harbour", "wall", "vote", "residents", "engineers", "storm", "tide", "budget",
-    "million", "pounds", "mayor", "said", "would", "protect", "homes", "from", "flooding",
-    "winter", "plans", "were", "approved", "after", "months", "of", "debate", "the", "a",
-    "new", "older", "sea", "defences", "critics", "argued", "cost", "too", "high", "while",
-    "supporters", "pointed", "to", "last", "year's", "damage", "along", "coast", "road",
-    "closed", "twice", "businesses", "lost", "trade", "work", "begins", "in", "spring",
+    "council",
+    "harbour",
+    "wall",
+    "vote",
+    "residents",
+    "engineers",
+    "storm",
+    "tide",
+    "budget",
+    "million",
+    "pounds",
+    "mayor",
+    "said",
+    "would",
+    "protect",
+    "homes",
+    "from",
+    "flooding",
+    "winter",
+    "plans",
+    "were",
+    "approved",
+    "after",
+    "months",
+    "of",
+    "debate",
+    "the",
+    "a",
+    "new",
+    "older",
+    "sea",
+    "defences",
+    "critics",
+    "argued",
+    "cost",
+    "too",
+    "high",
+    "while",
+    "supporters",
+    "pointed",
+    "to",
+    "last",
+    "year's",
+    "damage",
+    "along",
+    "coast",
+    "road",
+    "closed",
+    "twice",
+    "businesses",
+    "lost",
+    "trade",
+    "work",
+    "begins",
+    "in",
+    "spring",
 ];
 
 /// `paragraphs` paragraphs of made-up prose, the same for the same seed.
@@ -84,7 +134,9 @@ fn rss(items: &[(String, &str)]) -> String {
             )
         })
         .collect();
-    format!("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>")
+    format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>t</title>{items}</channel></rss>"
+    )
 }
 
 fn by_title<'a>(messages: &'a [Received], title: &str) -> &'a Value {
@@ -106,9 +158,16 @@ async fn republished_stories_point_at_their_originals() {
     let mut copies = Vec::new();
     for (i, (title, paragraphs)) in stories.iter().enumerate() {
         let (origin, copy) = (format!("/origin/{i}"), format!("/aggregator/story-{i}"));
-        server.route(&origin, Route::ok("text/html", original_page(title, paragraphs)));
+        server.route(
+            &origin,
+            Route::ok("text/html", original_page(title, paragraphs)),
+        );
         // The second copy is trimmed to its first two thirds.
-        let kept = if i == 1 { paragraphs.len() * 2 / 3 } else { paragraphs.len() };
+        let kept = if i == 1 {
+            paragraphs.len() * 2 / 3
+        } else {
+            paragraphs.len()
+        };
         let page = republished_page(title, &paragraphs[..kept]);
         server.route(&copy, Route::ok("text/html", page));
         originals.push((server.url(&origin), *title));

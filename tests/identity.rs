@@ -269,9 +269,21 @@ async fn a_guid_reissued_with_an_edited_title_updates_the_story() {
 async fn a_guid_repeated_for_each_new_story_swallows_none() {
     let server = TestServer::start().await;
     let stories = [
-        ("/one", "Harbour wall vote", "Parliament votes on the harbour wall"),
-        ("/two", "Storm closes schools", "A storm closes every school in the county"),
-        ("/three", "Museum reopens", "The museum reopens after a year of repairs"),
+        (
+            "/one",
+            "Harbour wall vote",
+            "Parliament votes on the harbour wall",
+        ),
+        (
+            "/two",
+            "Storm closes schools",
+            "A storm closes every school in the county",
+        ),
+        (
+            "/three",
+            "Museum reopens",
+            "The museum reopens after a year of repairs",
+        ),
     ];
     for (path, title, _) in stories {
         server.route(path, Route::ok("text/html", page(title, title)));

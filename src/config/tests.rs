@@ -236,10 +236,18 @@ fn duplicates_keys_get_defaults_and_are_checked() {
     let config = Config::from_toml(&with("window = \"2d\"\nmin_similarity = 0.8"), None).unwrap();
     assert_eq!(config.duplicates.window, Duration::from_secs(2 * 86_400));
     assert_eq!(config.duplicates.min_similarity, 0.8);
-    for bad in ["window = \"0s\"", "window = \"400days\"", "window = \"soon\""] {
+    for bad in [
+        "window = \"0s\"",
+        "window = \"400days\"",
+        "window = \"soon\"",
+    ] {
         assert_eq!(key_of(&with(bad)), "duplicates.window", "{bad}");
     }
-    for bad in ["min_similarity = 0.0", "min_similarity = 1.5", "min_similarity = nan"] {
+    for bad in [
+        "min_similarity = 0.0",
+        "min_similarity = 1.5",
+        "min_similarity = nan",
+    ] {
         assert_eq!(key_of(&with(bad)), "duplicates.min_similarity", "{bad}");
     }
     assert_eq!(key_of(&with("treshold = 0.5")), "duplicates.treshold");

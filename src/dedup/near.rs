@@ -96,7 +96,7 @@ pub fn is_unspaced(c: char) -> bool {
         | 0x3400..=0x4DBF    // CJK extension A
         | 0x4E00..=0x9FFF    // CJK unified ideographs
         | 0xAC00..=0xD7AF    // Hangul syllables
-        | 0xF900..=0xFAFF)   // CJK compatibility ideographs
+        | 0xF900..=0xFAFF) // CJK compatibility ideographs
 }
 
 /// The hashes of the text's words: runs of letters and digits, lower-cased
@@ -298,7 +298,10 @@ mod tests {
         let words: Vec<String> = (0..MIN_SHINGLES + 1).map(|i| format!("w{i}")).collect();
         assert_eq!(TextPrint::of(&words.join(" ")), None);
         let words: Vec<String> = (0..MIN_SHINGLES + 2).map(|i| format!("w{i}")).collect();
-        assert_eq!(TextPrint::of(&words.join(" ")).unwrap().shingles, MIN_SHINGLES);
+        assert_eq!(
+            TextPrint::of(&words.join(" ")).unwrap().shingles,
+            MIN_SHINGLES
+        );
     }
 
     #[test]

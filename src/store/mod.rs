@@ -169,13 +169,53 @@ pub struct StoreStats {
 
 /// A story's near-duplicate print as the store keeps it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NearPrint {
+pub(crate) struct NearPrint {
     pub story_id: String,
     /// The story's identity URL, when it has one.
     pub url: Option<String>,
     /// The id of the first story of its cluster (its own when it copies none).
     pub cluster: String,
     pub print: TextPrint,
+}
+
+/// How a print is looked up: the window and the similarity a match needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PrintLookup {
+    /// Prints made before this are out of the window (and dropped).
+    pub since_ms: i64,
+    /// When this print is made.
+    pub now_ms: i64,
+    pub min_similarity: f64,
+}
+
+/// The earlier story a print matched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NearMatch {
+    pub story_id: String,
+    /// Its identity URL, when it has one.
+    pub url: Option<String>,
+    /// The first story of its cluster, which the matching story joins.
+    pub cluster: String,
+    pub similarity: f64,
+}
+
+/// The earliest of `candidates` (given earliest first) whose similarity to
+/// `print` reaches `min_similarity`: the original, rather than another copy
+/// of it that happens to be a little closer.
+pub(crate) fn earliest_match(
+    print: &TextPrint,
+    candidates: Vec<NearPrint>,
+    min_similarity: f64,
+) -> Option<NearMatch> {
+    candidates.into_iter().find_map(|c| {
+        let similarity = print.similarity(&c.print);
+        (similarity >= min_similarity).then(|| NearMatch {
+            story_id: c.story_id,
+            url: c.url,
+            cluster: c.cluster,
+            similarity,
+        })
+    })
 }
 
 /// A message as it was published, kept for replay.
@@ -349,31 +389,21 @@ pub trait Store: Send + Sync + 'static {
     /// Looks up whether any key of `identity` is known, without recording.
     async fn lookup(&self, identity: &StoryIdentity) -> Result<Option<StoryRecord>, StoreError>;
 
-    /// The prints of stories printed before `story_id` was first (every
-    /// print, when it never was) and at or after `since_ms`, that share an
-    /// LSH band with `print`: the stories it may be a near-duplicate of,
-    /// earliest first, at most 200 (a wire story run by hundreds of sites
-    /// has its original among the first). The story itself is never among
-    /// them.
-    async fn near_candidates(
+    /// Looks `print` up among the prints of stories printed before
+    /// `story_id` was first (all of them, when it never was) and within the
+    /// window, that share an LSH band with it (earliest first, at most 200:
+    /// a wire story run by hundreds of sites has its original among the
+    /// first): the earliest at least `min_similarity` similar is the
+    /// story's match, and its cluster the story's. Then keeps `print` as the
+    /// story's print, in that cluster (its own without a match), and drops
+    /// some prints made before the window. A story printed before keeps its
+    /// place in time, so its revisions never match itself or its copies.
+    async fn match_print(
         &self,
         story_id: &str,
         print: &TextPrint,
-        since_ms: i64,
-    ) -> Result<Vec<NearPrint>, StoreError>;
-
-    /// Keeps `print` as the story's print, in `cluster` (its own id when it
-    /// copies no other story). A story printed before keeps its place in
-    /// time, so its revisions never come after its copies. Prints made
-    /// before `expire_before_ms` are dropped (some each call).
-    async fn save_print(
-        &self,
-        story_id: &str,
-        print: &TextPrint,
-        cluster: &str,
-        now_ms: i64,
-        expire_before_ms: i64,
-    ) -> Result<(), StoreError>;
+        lookup: PrintLookup,
+    ) -> Result<Option<NearMatch>, StoreError>;
 
     /// Keeps the built message of a story until the broker confirms it.
     async fn save_pending(&self, pending: &PendingMessage) -> Result<(), StoreError>;

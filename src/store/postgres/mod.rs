@@ -43,8 +43,8 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 
 use super::{
-    ArchivedMessage, Claimant, DiscoveredItem, FeedState, FeedSync, NearPrint, PendingMessage, Store,
-    StoreError, StoreStats, StoryRecord, StoryTask, StoryWork, WorkerRecord,
+    ArchivedMessage, Claimant, DiscoveredItem, FeedState, FeedSync, NearMatch, PendingMessage,
+    PrintLookup, Store, StoreError, StoreStats, StoryRecord, StoryTask, StoryWork, WorkerRecord,
 };
 use crate::config::FeedConfig;
 use crate::dedup::{StoryIdentity, TextPrint};
@@ -205,25 +205,13 @@ impl Store for PostgresStore {
         retrying(|| record::lookup(self, identity)).await
     }
 
-    async fn near_candidates(
+    async fn match_print(
         &self,
         story_id: &str,
         print: &TextPrint,
-        since_ms: i64,
-    ) -> Result<Vec<NearPrint>, StoreError> {
-        retrying(|| near::near_candidates(self, story_id, print, since_ms)).await
-    }
-
-    async fn save_print(
-        &self,
-        story_id: &str,
-        print: &TextPrint,
-        cluster: &str,
-        now_ms: i64,
-        expire_before_ms: i64,
-    ) -> Result<(), StoreError> {
-        retrying(|| near::save_print(self, story_id, print, cluster, now_ms, expire_before_ms))
-            .await
+        lookup: PrintLookup,
+    ) -> Result<Option<NearMatch>, StoreError> {
+        near::match_print(self, story_id, print, lookup).await
     }
 
     async fn save_pending(&self, pending: &PendingMessage) -> Result<(), StoreError> {

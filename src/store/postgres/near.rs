@@ -2,14 +2,15 @@
 //! story, one index row per LSH band, bands deleted by their key.
 
 use super::PostgresStore;
-use super::wire::{COMMIT, Step};
+use super::wire::{COMMIT, Step, retrying};
 use crate::dedup::TextPrint;
-use crate::store::{NearPrint, StoreError};
+use crate::store::{NearMatch, NearPrint, PrintLookup, StoreError, earliest_match};
 
 /// Expired prints dropped per call (as in the SQLite store).
 const EXPIRE_BATCH: i64 = 32;
 
-const CANDIDATES: &str = "SELECT p.story_id, s.url, coalesce(p.cluster, p.story_id) AS cluster, p.print
+const CANDIDATES: &str =
+    "SELECT p.story_id, s.url, coalesce(p.cluster, p.story_id) AS cluster, p.print
      FROM near_prints p LEFT JOIN stories s ON s.id = p.story_id
      WHERE p.id IN (SELECT b.print FROM near_bands b WHERE b.band = ANY($1))
        AND p.id < coalesce((SELECT id FROM near_prints WHERE story_id = $2), 9223372036854775807)
@@ -34,7 +35,33 @@ fn decode(bytes: &[u8]) -> Result<TextPrint, StoreError> {
     TextPrint::from_bytes(bytes).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
-pub(super) async fn near_candidates(
+/// [`crate::store::Store::match_print`]: a read, then the write in one
+/// transaction. Two workers printing copies of one story at the same moment
+/// may miss each other and both stay originals, as a window apart.
+pub(super) async fn match_print(
+    store: &PostgresStore,
+    story_id: &str,
+    print: &TextPrint,
+    lookup: PrintLookup,
+) -> Result<Option<NearMatch>, StoreError> {
+    let candidates = retrying(|| near_candidates(store, story_id, print, lookup.since_ms)).await?;
+    let found = earliest_match(print, candidates, lookup.min_similarity);
+    let cluster = found.as_ref().map_or(story_id, |m| m.cluster.as_str());
+    retrying(|| {
+        save_print(
+            store,
+            story_id,
+            print,
+            cluster,
+            lookup.now_ms,
+            lookup.since_ms,
+        )
+    })
+    .await?;
+    Ok(found)
+}
+
+async fn near_candidates(
     store: &PostgresStore,
     story_id: &str,
     print: &TextPrint,
@@ -56,7 +83,7 @@ pub(super) async fn near_candidates(
         .collect()
 }
 
-pub(super) async fn save_print(
+async fn save_print(
     store: &PostgresStore,
     story_id: &str,
     print: &TextPrint,

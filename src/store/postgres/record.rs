@@ -41,7 +41,8 @@ const MARK_AMBIGUOUS: &str = "INSERT INTO story_keys (key, story_id)
 const INSERT_KEYS: &str = "INSERT INTO story_keys (key, story_id)
      SELECT * FROM unnest($1::text[], $2::text[])
      ON CONFLICT (key) DO NOTHING";
-const UPSERT_SIGHTINGS: &str = "INSERT INTO sightings (feed_id, story_id, fingerprint, guid, fragment, body)
+const UPSERT_SIGHTINGS: &str =
+    "INSERT INTO sightings (feed_id, story_id, fingerprint, guid, fragment, body)
      SELECT $1, u.story_id, u.fingerprint, u.guid, u.fragment, u.body
      FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
         AS u(story_id, fingerprint, guid, fragment, body)
@@ -349,7 +350,14 @@ pub(super) async fn record_items(
     if !sighted.is_empty() {
         steps.push(Step::Query(
             &sight,
-            vec![&feed_id, &sighted, &fingerprints, &guids, &fragments, &bodies],
+            vec![
+                &feed_id,
+                &sighted,
+                &fingerprints,
+                &guids,
+                &fragments,
+                &bodies,
+            ],
         ));
     }
     let story_step = (!new_ids.is_empty()).then_some(steps.len());

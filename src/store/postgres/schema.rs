@@ -21,9 +21,9 @@ struct Migration {
 /// in SQLite: the same order everywhere whatever the database's locale.
 const MIGRATIONS: &[Migration] = &[
     Migration {
-    version: 1,
-    description: "feeds, stories, identity keys, sightings, archive, replay positions, workers",
-    sql: r#"
+        version: 1,
+        description: "feeds, stories, identity keys, sightings, archive, replay positions, workers",
+        sql: r#"
 CREATE TABLE feeds (
     id TEXT COLLATE "C" PRIMARY KEY,
     url TEXT NOT NULL,

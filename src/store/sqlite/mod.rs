@@ -26,8 +26,8 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 
 use super::{
-    ArchivedMessage, Claimant, DiscoveredItem, FeedState, FeedSync, NearPrint, PendingMessage, Store,
-    StoreError, StoreStats, StoryRecord, StoryTask, StoryWork, WorkerRecord,
+    ArchivedMessage, Claimant, DiscoveredItem, FeedState, FeedSync, NearMatch, PendingMessage,
+    PrintLookup, Store, StoreError, StoreStats, StoryRecord, StoryTask, StoryWork, WorkerRecord,
 };
 use crate::config::FeedConfig;
 use crate::dedup::{StoryIdentity, TextPrint};
@@ -246,27 +246,14 @@ impl Store for SqliteStore {
         self.call(move |c| stories::lookup(c, &identity)).await
     }
 
-    async fn near_candidates(
+    async fn match_print(
         &self,
         story_id: &str,
         print: &TextPrint,
-        since_ms: i64,
-    ) -> Result<Vec<NearPrint>, StoreError> {
+        lookup: PrintLookup,
+    ) -> Result<Option<NearMatch>, StoreError> {
         let (story_id, print) = (story_id.to_string(), *print);
-        self.call(move |c| near::near_candidates(c, &story_id, &print, since_ms))
-            .await
-    }
-
-    async fn save_print(
-        &self,
-        story_id: &str,
-        print: &TextPrint,
-        cluster: &str,
-        now_ms: i64,
-        expire_before_ms: i64,
-    ) -> Result<(), StoreError> {
-        let (story_id, print, cluster) = (story_id.to_string(), *print, cluster.to_string());
-        self.call(move |c| near::save_print(c, &story_id, &print, &cluster, now_ms, expire_before_ms))
+        self.call(move |c| near::match_print(c, &story_id, &print, lookup))
             .await
     }
 

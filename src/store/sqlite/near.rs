@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::dedup::TextPrint;
-use crate::store::{NearPrint, StoreError};
+use crate::store::{NearMatch, NearPrint, PrintLookup, StoreError, earliest_match};
 
 /// Expired prints dropped per call: enough to keep up with any rate of new
 /// stories, few enough that no call stalls on a backlog.
@@ -13,8 +13,31 @@ fn decode(bytes: &[u8]) -> Result<TextPrint, StoreError> {
     TextPrint::from_bytes(bytes).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
-pub(super) fn near_candidates(
+/// [`crate::store::Store::match_print`], in one transaction.
+pub(super) fn match_print(
     conn: &mut Connection,
+    story_id: &str,
+    print: &TextPrint,
+    lookup: PrintLookup,
+) -> Result<Option<NearMatch>, StoreError> {
+    let tx = conn.transaction()?;
+    let candidates = near_candidates(&tx, story_id, print, lookup.since_ms)?;
+    let found = earliest_match(print, candidates, lookup.min_similarity);
+    let cluster = found.as_ref().map_or(story_id, |m| m.cluster.as_str());
+    save_print(
+        &tx,
+        story_id,
+        print,
+        cluster,
+        lookup.now_ms,
+        lookup.since_ms,
+    )?;
+    tx.commit()?;
+    Ok(found)
+}
+
+fn near_candidates(
+    conn: &Connection,
     story_id: &str,
     print: &TextPrint,
     since_ms: i64,
@@ -54,15 +77,14 @@ fn delete_bands(conn: &Connection, id: i64, print: &TextPrint) -> rusqlite::Resu
     Ok(())
 }
 
-pub(super) fn save_print(
-    conn: &mut Connection,
+fn save_print(
+    tx: &Connection,
     story_id: &str,
     print: &TextPrint,
     cluster: &str,
     now_ms: i64,
     expire_before_ms: i64,
 ) -> Result<(), StoreError> {
-    let tx = conn.transaction()?;
     // Bands are deleted by their key (the primary key), worked out from the
     // print they came from: no second index on the print id.
     let expired: Vec<(i64, Vec<u8>)> = tx
@@ -72,7 +94,7 @@ pub(super) fn save_print(
         })?
         .collect::<Result<_, _>>()?;
     for (id, bytes) in expired {
-        delete_bands(&tx, id, &decode(&bytes)?)?;
+        delete_bands(tx, id, &decode(&bytes)?)?;
         tx.prepare_cached("DELETE FROM near_prints WHERE id = ?1")?
             .execute([id])?;
     }
@@ -83,7 +105,7 @@ pub(super) fn save_print(
     let cluster = (cluster != story_id).then_some(cluster);
     let id = match previous {
         Some((id, bytes)) => {
-            delete_bands(&tx, id, &decode(&bytes)?)?;
+            delete_bands(tx, id, &decode(&bytes)?)?;
             tx.prepare_cached("UPDATE near_prints SET print = ?2, cluster = ?3 WHERE id = ?1")?
                 .execute(params![id, print.to_bytes(), cluster])?;
             id
@@ -93,17 +115,14 @@ pub(super) fn save_print(
                 "INSERT INTO near_prints (story_id, printed_ms, print, cluster)
                  VALUES (?1, ?2, ?3, ?4) RETURNING id",
             )?
-            .query_row(
-                params![story_id, now_ms, print.to_bytes(), cluster],
-                |r| r.get(0),
-            )?,
+            .query_row(params![story_id, now_ms, print.to_bytes(), cluster], |r| {
+                r.get(0)
+            })?,
     };
     let mut insert =
         tx.prepare_cached("INSERT OR IGNORE INTO near_bands (band, print) VALUES (?1, ?2)")?;
     for band in print.bands() {
         insert.execute(params![band, id])?;
     }
-    drop(insert);
-    tx.commit()?;
     Ok(())
 }
