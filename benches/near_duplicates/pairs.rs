@@ -57,7 +57,7 @@ fn rechromed(title: &str, paragraphs: &[&str], variant: usize) -> String {
         }
     }
     let title = escape(title);
-    if variant % 2 == 0 {
+    if variant.is_multiple_of(2) {
         format!(
             "<!DOCTYPE html><html lang=\"en\"><head><title>{title} | Aggregator</title></head><body>\
              <div class=\"topbar\"><a href=\"/\">Aggregator</a> <a href=\"/login\">Log in</a> \

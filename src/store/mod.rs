@@ -209,7 +209,7 @@ pub(crate) fn earliest_match(
 ) -> Option<NearMatch> {
     candidates.into_iter().find_map(|c| {
         let similarity = print.similarity(&c.print);
-        (similarity >= min_similarity).then(|| NearMatch {
+        (similarity >= min_similarity).then_some(NearMatch {
             story_id: c.story_id,
             url: c.url,
             cluster: c.cluster,
