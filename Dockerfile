@@ -18,7 +18,8 @@ FROM rust:${RUST_VERSION}-bookworm AS builder
 WORKDIR /build
 
 # 1. Dependencies only. The manifest names src/lib.rs, src/main.rs and the
-#    benches benches/pipeline.rs, extract.rs and polling.rs (cargo refuses a manifest whose declared target
+#    benches benches/pipeline.rs, extract.rs, polling.rs and near_duplicates.rs
+#    (cargo refuses a manifest whose declared target
 #    files are missing), and the consumer example is built too, so each gets
 #    an empty stub. This layer is rebuilt only when Cargo.toml or Cargo.lock
 #    change; examples pull in the dev-dependencies, so those are cached too.
@@ -29,6 +30,7 @@ RUN mkdir -p src benches examples \
  && echo 'fn main() {}' > benches/pipeline.rs \
  && echo 'fn main() {}' > benches/extract.rs \
  && echo 'fn main() {}' > benches/polling.rs \
+ && echo 'fn main() {}' > benches/near_duplicates.rs \
  && echo 'fn main() {}' > examples/consumer.rs \
  && cargo fetch --locked \
  && cargo build --release --locked --bin feedwire --example consumer \

@@ -11,6 +11,12 @@
 //! `{"routing_key", "message_id", "type", "delivery_mode", "content_type", "timestamp", "body"}`.
 //! `--idle-exit SECS` stops after that long without a message (for scripts).
 //!
+//! Copies: a story another source published first carries `duplicate_of`
+//! (the original's id, URL and similarity) and the original's id as
+//! `cluster`. `--skip-copies` acks such messages without processing them,
+//! so each story is processed once however many sites run it; without it,
+//! group them by `cluster`.
+//!
 //! History: `--stream feedwire.articles.history --from first` reads a stream
 //! queue from its beginning (or `last`, `next`, an offset, an RFC 3339 time)
 //! and then follows live messages, with the same deduplication. It remembers
@@ -37,6 +43,8 @@ struct Args {
     stream: Option<String>,
     from: StreamStart,
     offset_file: Option<PathBuf>,
+    /// Ack near-duplicates of earlier stories without processing them.
+    skip_copies: bool,
 }
 
 fn parse_args() -> Args {
@@ -49,9 +57,14 @@ fn parse_args() -> Args {
         stream: None,
         from: StreamStart::First,
         offset_file: None,
+        skip_copies: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--skip-copies" {
+            args.skip_copies = true;
+            continue;
+        }
         let value = it.next().unwrap_or_default();
         match flag.as_str() {
             "--url" => args.url = value,
@@ -112,6 +125,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // the same transaction as the processing result.
     let mut seen: HashSet<String> = HashSet::new();
     let mut duplicates = 0u64;
+    let mut copies = 0u64;
     loop {
         let next = match args.idle_exit {
             Some(idle) => match tokio::time::timeout(idle, consumer.next()).await {
@@ -142,6 +156,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 serde_json::Value::Null
             }
         };
+        if args.skip_copies
+            && let Some(original) = copy_of(&body)
+        {
+            eprintln!("consumer: {message_id} repeats story {original}; skipped");
+            copies += 1;
+            remember(offset_file.as_deref(), offset)?;
+            delivery.ack(BasicAckOptions::default()).await?;
+            continue;
+        }
         let line = serde_json::json!({
             "routing_key": delivery.routing_key.to_string(),
             "message_id": message_id,
@@ -156,9 +179,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         delivery.ack(BasicAckOptions::default()).await?;
     }
     eprintln!(
-        "consumer: {} messages, {} duplicates dropped",
+        "consumer: {} messages, {} duplicates dropped, {} copies of earlier stories skipped",
         seen.len(),
-        duplicates
+        duplicates,
+        copies
     );
     connection.close(200, "bye".into()).await?;
     Ok(())
@@ -173,4 +197,11 @@ fn remember(file: Option<&std::path::Path>, offset: Option<u64>) -> std::io::Res
     let temporary = file.with_extension("offset.tmp");
     std::fs::write(&temporary, offset.to_string())?;
     std::fs::rename(temporary, file)
+}
+
+/// The id of the earlier story this message's story repeats (another
+/// source's copy), if any. Messages published before the field existed
+/// have none.
+fn copy_of(body: &serde_json::Value) -> Option<&str> {
+    body.get("duplicate_of")?.get("id")?.as_str()
 }

@@ -225,3 +225,82 @@ async fn a_failing_page_never_degrades_a_published_story() {
             .contains("taller sea wall")
     );
 }
+
+/// A description long enough for the text to decide between guids.
+fn told(text: &str) -> String {
+    format!("{text}: the story as the feed tells it, in words enough to decide.")
+}
+
+/// DW edits a title and the feed re-issues the item's guid with it, while
+/// its link and text stay (miniflux#3120, #3390): the edit is an update of
+/// the one story, not a second story.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guid_reissued_with_an_edited_title_updates_the_story() {
+    let server = TestServer::start().await;
+    let story = server.url("/a-71234");
+    let text = told("Parliament votes on the harbour wall");
+    let feed = |guid: &str, title: &str| Route::ok(RSS, rss(&[(guid, &story, title, &text)]));
+    server.route("/dw.xml", feed("dw-1", "Harbour wall vote"));
+    server.route(
+        "/a-71234",
+        Route::ok("text/html", page("Harbour", "Parliament voted.")),
+    );
+    let setup = Setup::new("guid-churn", &[("dw", server.url("/dw.xml"))], "").await;
+    setup.run_once().await;
+    let first = setup.capture.drain().await;
+    assert_eq!(first.len(), 1);
+
+    server.route("/dw.xml", feed("dw-2", "Harbour wall vote passes"));
+    setup.run_once().await;
+    let second = setup.capture.drain().await;
+    assert_eq!(second.len(), 1, "{:?}", titles(&second));
+    assert_eq!(second[0].body["id"], first[0].body["id"]);
+    assert_eq!(second[0].body["revision"], 2);
+    assert_eq!(second[0].body["title"], "Harbour wall vote passes");
+
+    setup.run_once().await;
+    assert!(setup.capture.drain().await.is_empty());
+}
+
+/// A feed that gives every item the same guid (NewsBlur#1470): each new
+/// story, with its own link and text, is published; none is taken for an
+/// edit of the one before.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guid_repeated_for_each_new_story_swallows_none() {
+    let server = TestServer::start().await;
+    let stories = [
+        (
+            "/one",
+            "Harbour wall vote",
+            "Parliament votes on the harbour wall",
+        ),
+        (
+            "/two",
+            "Storm closes schools",
+            "A storm closes every school in the county",
+        ),
+        (
+            "/three",
+            "Museum reopens",
+            "The museum reopens after a year of repairs",
+        ),
+    ];
+    for (path, title, _) in stories {
+        server.route(path, Route::ok("text/html", page(title, title)));
+    }
+    let setup = Setup::new("guid-repeated", &[("blog", server.url("/blog.xml"))], "").await;
+    let mut ids = std::collections::HashSet::new();
+    for (path, title, text) in stories {
+        // The feed shows only its newest item, always under guid `latest`.
+        let link = server.url(path);
+        let body = rss(&[("latest", &link, title, &told(text))]);
+        server.route("/blog.xml", Route::ok(RSS, body));
+        setup.run_once().await;
+        let messages = setup.capture.drain().await;
+        assert_eq!(messages.len(), 1, "{title}: {:?}", titles(&messages));
+        assert_eq!(messages[0].body["title"], title);
+        assert_eq!(messages[0].body["revision"], 1, "{title} is a new story");
+        ids.insert(messages[0].body["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 3);
+}

@@ -5,6 +5,7 @@
 //! it without reading code; the binary turns it into exit code 2.
 
 mod contact;
+mod duplicates;
 mod duration;
 mod host_groups;
 mod sections;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 pub use contact::ContactUrl;
+pub use duplicates::DuplicatesConfig;
 pub use host_groups::{HostGroup, HostGroups, HostName};
 pub use sections::{
     BrokerConfig, FeedConfig, FetchConfig, HostLimits, OpsConfig, PipelineConfig, PollConfig,
@@ -64,6 +66,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     #[serde(default)]
     pub ops: OpsConfig,
+    #[serde(default)]
+    pub duplicates: DuplicatesConfig,
     #[serde(default)]
     pub feeds: Vec<FeedConfig>,
 }

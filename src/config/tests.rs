@@ -320,3 +320,33 @@ fn host_groups_and_contact_are_checked_and_named() {
     );
     assert_eq!(key_of(&with("user_agent = \"\"")), "fetch.user_agent");
 }
+
+#[test]
+fn duplicates_keys_get_defaults_and_are_checked() {
+    let config = Config::from_toml(MINIMAL, None).unwrap();
+    assert!(config.duplicates.enabled);
+    assert_eq!(config.duplicates.window, Duration::from_secs(7 * 86_400));
+    assert_eq!(
+        config.duplicates.min_similarity,
+        crate::dedup::near::DEFAULT_MIN_SIMILARITY
+    );
+    let with = |body: &str| format!("{MINIMAL}\n[duplicates]\n{body}\n");
+    let config = Config::from_toml(&with("window = \"2d\"\nmin_similarity = 0.8"), None).unwrap();
+    assert_eq!(config.duplicates.window, Duration::from_secs(2 * 86_400));
+    assert_eq!(config.duplicates.min_similarity, 0.8);
+    for bad in [
+        "window = \"0s\"",
+        "window = \"400days\"",
+        "window = \"soon\"",
+    ] {
+        assert_eq!(key_of(&with(bad)), "duplicates.window", "{bad}");
+    }
+    for bad in [
+        "min_similarity = 0.0",
+        "min_similarity = 1.5",
+        "min_similarity = nan",
+    ] {
+        assert_eq!(key_of(&with(bad)), "duplicates.min_similarity", "{bad}");
+    }
+    assert_eq!(key_of(&with("treshold = 0.5")), "duplicates.treshold");
+}

@@ -147,6 +147,7 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        self.duplicates.check()?;
         let mut ids = HashSet::new();
         for (i, feed) in self.feeds.iter().enumerate() {
             feed.check(&self.poll, &format!("feeds[{i}]"))?;

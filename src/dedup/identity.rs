@@ -25,13 +25,51 @@ pub struct StoryIdentity {
     pub fragment: Option<String>,
 }
 
+/// What one feed showed of a story the last time it changed there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sighting<'a> {
+    pub fingerprint: &'a str,
+    pub guid: Option<&'a str>,
+    pub fragment: Option<&'a str>,
+    /// [`super::item_body_print`] of the item, when its text was long enough.
+    pub body: Option<&'a str>,
+}
+
 impl StoryIdentity {
-    /// Whether an item of this identity and one seen in the same feed with
-    /// `guid` and `fragment` are told apart by what the feed says of them
-    /// (their text differs too, or they would be one item seen again).
-    pub fn told_apart_from(&self, guid: Option<&str>, fragment: Option<&str>) -> bool {
-        let guids_differ = matches!((self.guid.as_deref(), guid), (Some(a), Some(b)) if a != b);
-        guids_differ || self.fragment.as_deref() != fragment
+    /// Whether an item of this identity, found by its key `key` to be a
+    /// story the same feed showed as `seen`, is in truth another story that
+    /// shares the key. Where guids and links disagree, the text decides:
+    /// - a guid that changed while the text stayed is the same story (feeds
+    ///   re-issue guids, DW edits titles: miniflux#3120, #3390);
+    /// - a guid repeated with a new link and other text is another story
+    ///   (a feed that repeats one guid for every item: NewsBlur#1470);
+    /// - otherwise another guid or link fragment with other text is another
+    ///   story (a status page's incidents, a live blog's posts).
+    pub fn other_than(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        body: Option<&str>,
+        seen: &Sighting<'_>,
+    ) -> bool {
+        if seen.fingerprint == fingerprint {
+            return false;
+        }
+        let same_text = body.is_some() && body == seen.body;
+        let other_text = matches!((body, seen.body), (Some(a), Some(b)) if a != b);
+        if self.fragment.as_deref() != seen.fragment {
+            return true;
+        }
+        if matches!((self.guid.as_deref(), seen.guid), (Some(a), Some(b)) if a != b) {
+            return !same_text;
+        }
+        // Found by its guid, not by its link: the link is new to the story.
+        let by_link = self.url.as_ref().is_some_and(|url| {
+            key.strip_prefix("url:")
+                .and_then(|rest| rest.strip_prefix(url.as_str()))
+                .is_some_and(|tail| tail.is_empty() || tail.starts_with('#'))
+        });
+        self.url.is_some() && !by_link && other_text
     }
 }
 

@@ -8,8 +8,10 @@
 //! across feeds and restarts.
 
 mod identity;
+pub mod near;
 
-pub use identity::{DocumentIdentity, StoryIdentity, identify};
+pub use identity::{DocumentIdentity, Sighting, StoryIdentity, identify};
+pub use near::TextPrint;
 
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -104,6 +106,28 @@ pub fn item_fingerprint(item: &FeedItem) -> String {
             .to_le_bytes(),
     );
     hex(&hasher.finalize()[..16])
+}
+
+/// Items whose text is shorter than this (a few words of summary, or
+/// none) say too little for the text to decide whether two of them are one
+/// story: "Investigating." may head every incident of a status page.
+const MIN_BODY_CHARS: usize = 60;
+
+/// Hash of an item's text as its feed gives it (summary and content, not
+/// the title, which publishers edit): two items of one feed with the same
+/// text are one story whatever their guids say. `None` when the text is too
+/// short to decide anything.
+pub fn item_body_print(item: &FeedItem) -> Option<String> {
+    let summary = item.summary.as_deref().unwrap_or("").trim();
+    let content = item.content_html.as_deref().unwrap_or("").trim();
+    if summary.chars().count() + content.chars().count() < MIN_BODY_CHARS {
+        return None;
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(summary.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(content.as_bytes());
+    Some(hex(&hasher.finalize()[..16]))
 }
 
 /// Hash of what a consumer reads (title and text): a story is republished as

@@ -145,6 +145,9 @@ pub fn compose(draft: &Draft<'_>, page: Option<PageOutcome>, feed: FeedRef) -> A
             method,
             blocked_by,
         },
+        // Set by the pipeline when the store knows an earlier copy.
+        duplicate_of: None,
+        cluster: Some(draft.story_id.to_string()),
     }
 }
 

@@ -113,6 +113,17 @@ pub struct FeedRef {
     pub title: Option<String>,
 }
 
+/// The earlier story a story's text is a near-duplicate of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DuplicateOf {
+    /// The earlier story's id.
+    pub id: String,
+    /// Its URL, when it has one.
+    pub url: Option<String>,
+    /// Estimated share of the shorter text found in the longer (0 to 1).
+    pub similarity: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArticleMessage {
     pub schema: String,
@@ -149,6 +160,15 @@ pub struct ArticleMessage {
     #[serde(default)]
     pub access: Access,
     pub extraction: Extraction,
+    /// The earlier story whose text this one's nearly repeats (another
+    /// source's copy), `null` when none. Added to v1: absent from messages
+    /// published before it.
+    #[serde(default)]
+    pub duplicate_of: Option<DuplicateOf>,
+    /// The id of the first story of the copies this one belongs to: its own
+    /// id unless it is a duplicate. Added to v1: absent before it.
+    #[serde(default)]
+    pub cluster: Option<String>,
 }
 
 impl ArticleMessage {
@@ -265,6 +285,8 @@ mod tests {
                 method: Some(ExtractionMethod::SiteRule),
                 blocked_by: None,
             },
+            duplicate_of: None,
+            cluster: Some("0123456789abcdef0123456789abcdef".into()),
         }
     }
 
@@ -301,8 +323,30 @@ mod tests {
         let mut broken = value.clone();
         broken["revision"] = serde_json::json!(0);
         assert!(!validator.is_valid(&broken));
-        let mut broken = value;
+        let mut broken = value.clone();
         broken.as_object_mut().unwrap().remove("text");
+        assert!(!validator.is_valid(&broken));
+        // The fields added to v1 are optional: messages published before
+        // them still validate, and they are checked when present.
+        let mut before = value.clone();
+        before.as_object_mut().unwrap().remove("duplicate_of");
+        before.as_object_mut().unwrap().remove("cluster");
+        assert!(validator.is_valid(&before));
+        let back: ArticleMessage = serde_json::from_value(before).unwrap();
+        assert_eq!((back.duplicate_of, back.cluster), (None, None));
+        let mut copy = sample();
+        copy.duplicate_of = Some(DuplicateOf {
+            id: "fedcba9876543210fedcba9876543210".into(),
+            url: Some("https://www.bbc.co.uk/news/articles/c0".into()),
+            similarity: 0.93,
+        });
+        copy.cluster = Some("fedcba9876543210fedcba9876543210".into());
+        assert!(validator.is_valid(&serde_json::to_value(&copy).unwrap()));
+        let mut broken = serde_json::to_value(&copy).unwrap();
+        broken["duplicate_of"]["similarity"] = serde_json::json!(1.5);
+        assert!(!validator.is_valid(&broken));
+        let mut broken = value;
+        broken["cluster"] = serde_json::json!("not-an-id");
         assert!(!validator.is_valid(&broken));
     }
 

@@ -11,6 +11,7 @@
 //! stories; `abort` (grace period over, or a second signal) stops in-flight
 //! work, which is left unmarked and resumed on the next start.
 
+mod copies;
 mod deliver;
 mod feeds;
 mod poll;

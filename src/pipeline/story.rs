@@ -10,8 +10,10 @@ use tracing::{info, warn};
 use url::Url;
 
 use super::Context;
+use super::copies::mark_copies;
 use super::deliver::{Delivered, deliver};
 use super::feeds::FeedBook;
+use crate::dedup::TextPrint;
 use crate::extract;
 use crate::fetch::FetchError;
 use crate::message::{Draft, Envelope, PageOutcome, compose};
@@ -122,12 +124,14 @@ async fn build(ctx: &Context, feeds: &FeedBook, task: StoryTask) -> Built {
                 url: task.url.as_deref(),
                 published_revision: task.published_revision,
             };
-            compose(&draft, page, feed_ref)
+            let message = compose(&draft, page, feed_ref);
+            let print = TextPrint::of(&message.text);
+            (message, print)
         })
         .await
     };
-    let message = match composed {
-        Ok(message) => message,
+    let (mut message, print) = match composed {
+        Ok(composed) => composed,
         Err(error) => {
             warn!(%error, "building the message failed; the story will be retried");
             return Built::Failed;
@@ -168,6 +172,10 @@ async fn build(ctx: &Context, feeds: &FeedBook, task: StoryTask) -> Built {
                 Built::Failed
             }
         };
+    }
+    if let Err(error) = mark_copies(ctx, &mut message, print).await {
+        warn!(%error, "cannot look the story's text up among earlier stories; the story will be retried");
+        return Built::Failed;
     }
     let envelope = Envelope::new(&message, feeds.routing_key(ctx, &task.feed_id));
     let pending = PendingMessage {

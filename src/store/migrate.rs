@@ -4,9 +4,11 @@
 //! Everything a worker needs to carry on is moved: feeds (settings,
 //! origin, poll state), stories with every column, identity keys
 //! (ambiguous ones included), sightings, the archive in its order with its
-//! seq, and replay positions. Claims are not: leases and the workers table
-//! belong to processes of the old deployment (a story's "not before" time
-//! after a release is kept, being no claim).
+//! seq, and replay positions. Near-duplicate prints are not: they serve a
+//! window of days, and the stories of the first window after the move are
+//! compared with each other only. Claims are not moved either: leases and
+//! the workers table belong to processes of the old deployment (a story's
+//! "not before" time after a release is kept, being no claim).
 //!
 //! The source is opened as the worker opens it (checked, upgraded to the
 //! current schema), then read in one read transaction, table by table, on
@@ -175,6 +177,7 @@ const TABLES: &[Table] = &[
             ("fingerprint", "fingerprint", Text),
             ("guid", "guid", Text),
             ("fragment", "fragment", Text),
+            ("body", "body", Text),
         ],
         order: "feed_id, story_id",
     },

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::config::FeedConfig;
-use crate::dedup::StoryIdentity;
+use crate::dedup::{StoryIdentity, TextPrint};
 use crate::feed::FeedItem;
 use crate::message::{Envelope, ExtractionStatus};
 
@@ -165,6 +165,57 @@ pub struct StoreStats {
     pub archive_bytes: u64,
     pub archive_oldest_ms: Option<i64>,
     pub archive_newest_ms: Option<i64>,
+}
+
+/// A story's near-duplicate print as the store keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NearPrint {
+    pub story_id: String,
+    /// The story's identity URL, when it has one.
+    pub url: Option<String>,
+    /// The id of the first story of its cluster (its own when it copies none).
+    pub cluster: String,
+    pub print: TextPrint,
+}
+
+/// How a print is looked up: the window and the similarity a match needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PrintLookup {
+    /// Prints made before this are out of the window (and dropped).
+    pub since_ms: i64,
+    /// When this print is made.
+    pub now_ms: i64,
+    pub min_similarity: f64,
+}
+
+/// The earlier story a print matched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NearMatch {
+    pub story_id: String,
+    /// Its identity URL, when it has one.
+    pub url: Option<String>,
+    /// The first story of its cluster, which the matching story joins.
+    pub cluster: String,
+    pub similarity: f64,
+}
+
+/// The earliest of `candidates` (given earliest first) whose similarity to
+/// `print` reaches `min_similarity`: the original, rather than another copy
+/// of it that happens to be a little closer.
+pub(crate) fn earliest_match(
+    print: &TextPrint,
+    candidates: Vec<NearPrint>,
+    min_similarity: f64,
+) -> Option<NearMatch> {
+    candidates.into_iter().find_map(|c| {
+        let similarity = print.similarity(&c.print);
+        (similarity >= min_similarity).then_some(NearMatch {
+            story_id: c.story_id,
+            url: c.url,
+            cluster: c.cluster,
+            similarity,
+        })
+    })
 }
 
 /// A message as it was published, kept for replay.
@@ -337,6 +388,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Looks up whether any key of `identity` is known, without recording.
     async fn lookup(&self, identity: &StoryIdentity) -> Result<Option<StoryRecord>, StoreError>;
+
+    /// Looks `print` up among the prints of stories printed before
+    /// `story_id` was first (all of them, when it never was) and within the
+    /// window, that share an LSH band with it (earliest first, at most 200:
+    /// a wire story run by hundreds of sites has its original among the
+    /// first): the earliest at least `min_similarity` similar is the
+    /// story's match, and its cluster the story's. Then keeps `print` as the
+    /// story's print, in that cluster (its own without a match), and drops
+    /// some prints made before the window. A story printed before keeps its
+    /// place in time, so its revisions never match itself or its copies.
+    async fn match_print(
+        &self,
+        story_id: &str,
+        print: &TextPrint,
+        lookup: PrintLookup,
+    ) -> Result<Option<NearMatch>, StoreError>;
 
     /// Keeps the built message of a story until the broker confirms it.
     async fn save_pending(&self, pending: &PendingMessage) -> Result<(), StoreError>;

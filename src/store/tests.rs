@@ -11,10 +11,13 @@ use crate::message::{ArticleEvent, message_id};
 mod archive;
 #[path = "claim_tests.rs"]
 mod claims;
+#[path = "near_tests.rs"]
+mod near;
 #[path = "race_tests.rs"]
 mod races;
 pub(crate) use archive::*;
 pub(crate) use claims::*;
+pub(crate) use near::*;
 pub(crate) use races::*;
 
 pub(crate) fn item(link: &str, guid: &str, title: &str) -> FeedItem {
@@ -160,6 +163,9 @@ new_story_once_across_feeds_and_guid_variants,
             page_attempts_are_counted_until_the_story_is_confirmed,
             a_status_page_seen_one_incident_at_a_time_keeps_them_apart,
             a_reissued_guid_with_the_same_text_is_the_same_story,
+            a_reissued_guid_with_an_edited_title_is_the_same_story,
+            a_guid_repeated_for_different_stories_does_not_swallow_them,
+            near_prints_match_the_earliest_copy_of_the_window,
             the_config_wins_and_feeds_added_by_command_stay,
             a_due_feed_is_claimed_by_one_worker_until_its_poll_is_saved,
             a_dead_workers_claims_lapse_and_a_heartbeat_keeps_them,

@@ -27,6 +27,7 @@ mod archive;
 #[cfg(test)]
 mod differential_tests;
 mod feeds;
+mod near;
 mod record;
 mod schema;
 mod stories;
@@ -42,11 +43,11 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 
 use super::{
-    ArchivedMessage, Claimant, DiscoveredItem, FeedState, FeedSync, PendingMessage, Store,
-    StoreError, StoreStats, StoryRecord, StoryTask, StoryWork, WorkerRecord,
+    ArchivedMessage, Claimant, DiscoveredItem, FeedState, FeedSync, NearMatch, PendingMessage,
+    PrintLookup, Store, StoreError, StoreStats, StoryRecord, StoryTask, StoryWork, WorkerRecord,
 };
 use crate::config::FeedConfig;
-use crate::dedup::StoryIdentity;
+use crate::dedup::{StoryIdentity, TextPrint};
 use wire::{Session, retrying};
 
 /// Not measured yet.
@@ -202,6 +203,15 @@ impl Store for PostgresStore {
 
     async fn lookup(&self, identity: &StoryIdentity) -> Result<Option<StoryRecord>, StoreError> {
         retrying(|| record::lookup(self, identity)).await
+    }
+
+    async fn match_print(
+        &self,
+        story_id: &str,
+        print: &TextPrint,
+        lookup: PrintLookup,
+    ) -> Result<Option<NearMatch>, StoreError> {
+        near::match_print(self, story_id, print, lookup).await
     }
 
     async fn save_pending(&self, pending: &PendingMessage) -> Result<(), StoreError> {

@@ -25,13 +25,13 @@ use tokio_postgres::Row;
 use super::PostgresStore;
 use super::stories::{RECORD_COLUMNS, record_of, task_of};
 use super::wire::{COMMIT, Step, now_ms};
-use crate::dedup::{StoryIdentity, story_id_for_key};
+use crate::dedup::{Sighting, StoryIdentity, item_body_print, story_id_for_key};
 use crate::store::{Claimant, DiscoveredItem, StoreError, StoryRecord, StoryTask};
 
 const BEGIN_REPEATABLE_READ: Step<'static> = Step::Text("BEGIN ISOLATION LEVEL REPEATABLE READ");
 
 const READ_KEYS: &str = "SELECT key, story_id FROM story_keys WHERE key = ANY($1)";
-const READ_SIGHTINGS: &str = "SELECT story_id, fingerprint, guid, fragment FROM sightings
+const READ_SIGHTINGS: &str = "SELECT story_id, fingerprint, guid, fragment, body FROM sightings
      WHERE feed_id = $1 AND (story_id = ANY($2)
         OR story_id IN (SELECT story_id FROM story_keys WHERE key = ANY($3)))";
 const READ_STORIES: &str = "SELECT id FROM stories WHERE id = ANY($1)";
@@ -41,11 +41,13 @@ const MARK_AMBIGUOUS: &str = "INSERT INTO story_keys (key, story_id)
 const INSERT_KEYS: &str = "INSERT INTO story_keys (key, story_id)
      SELECT * FROM unnest($1::text[], $2::text[])
      ON CONFLICT (key) DO NOTHING";
-const UPSERT_SIGHTINGS: &str = "INSERT INTO sightings (feed_id, story_id, fingerprint, guid, fragment)
-     SELECT $1, u.story_id, u.fingerprint, u.guid, u.fragment
-     FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u(story_id, fingerprint, guid, fragment)
+const UPSERT_SIGHTINGS: &str =
+    "INSERT INTO sightings (feed_id, story_id, fingerprint, guid, fragment, body)
+     SELECT $1, u.story_id, u.fingerprint, u.guid, u.fragment, u.body
+     FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+        AS u(story_id, fingerprint, guid, fragment, body)
      ON CONFLICT (feed_id, story_id) DO UPDATE SET fingerprint = excluded.fingerprint,
-        guid = excluded.guid, fragment = excluded.fragment";
+        guid = excluded.guid, fragment = excluded.fragment, body = excluded.body";
 const INSERT_STORIES: &str = "INSERT INTO stories (id, state, feed_id, url, item, first_seen_ms,
         changed_ms, lease_owner, lease_until)
      SELECT u.id, 'discovered', $1, u.url, u.item, $2, $2, $3, $4
@@ -73,6 +75,18 @@ struct Seen {
     fingerprint: String,
     guid: Option<String>,
     fragment: Option<String>,
+    body: Option<String>,
+}
+
+impl Seen {
+    fn sighting(&self) -> Sighting<'_> {
+        Sighting {
+            fingerprint: &self.fingerprint,
+            guid: self.guid.as_deref(),
+            fragment: self.fragment.as_deref(),
+            body: self.body.as_deref(),
+        }
+    }
 }
 
 /// The rows the transaction read, with its own writes laid over them.
@@ -199,6 +213,7 @@ pub(super) async fn record_items(
                     fingerprint: r.try_get("fingerprint")?,
                     guid: r.try_get("guid")?,
                     fragment: r.try_get("fragment")?,
+                    body: r.try_get("body")?,
                 };
                 Ok((r.try_get("story_id")?, seen))
             })
@@ -220,6 +235,7 @@ pub(super) async fn record_items(
     let mut recorded: HashSet<String> = HashSet::new();
     for (index, discovered) in items.iter().enumerate() {
         let identity = &discovered.identity;
+        let body = item_body_print(&discovered.item);
         let mut found = view.find(identity);
         let mut previous: Option<String> = None;
         // A story this feed showed before under another guid or link
@@ -229,8 +245,12 @@ pub(super) async fn record_items(
         while let Some((story_id, key)) = &found.story {
             let seen = view.sightings.get(story_id);
             let other = seen.is_some_and(|seen| {
-                seen.fingerprint != discovered.fingerprint
-                    && identity.told_apart_from(seen.guid.as_deref(), seen.fragment.as_deref())
+                identity.other_than(
+                    key,
+                    &discovered.fingerprint,
+                    body.as_deref(),
+                    &seen.sighting(),
+                )
             });
             if !other {
                 previous = seen.map(|seen| seen.fingerprint.clone());
@@ -264,6 +284,7 @@ pub(super) async fn record_items(
             fingerprint: discovered.fingerprint.clone(),
             guid: identity.guid.clone(),
             fragment: identity.fragment.clone(),
+            body,
         };
         view.sightings.insert(story_id.clone(), seen.clone());
         sightings.insert(story_id.clone(), seen);
@@ -310,6 +331,7 @@ pub(super) async fn record_items(
     let fingerprints: Vec<&str> = sightings.values().map(|s| s.fingerprint.as_str()).collect();
     let guids: Vec<Option<&str>> = sightings.values().map(|s| s.guid.as_deref()).collect();
     let fragments: Vec<Option<&str>> = sightings.values().map(|s| s.fragment.as_deref()).collect();
+    let bodies: Vec<Option<&str>> = sightings.values().map(|s| s.body.as_deref()).collect();
     new_stories.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let new_ids: Vec<&str> = new_stories.iter().map(|s| s.0.as_str()).collect();
     let new_urls: Vec<Option<&str>> = new_stories.iter().map(|s| s.1).collect();
@@ -328,7 +350,14 @@ pub(super) async fn record_items(
     if !sighted.is_empty() {
         steps.push(Step::Query(
             &sight,
-            vec![&feed_id, &sighted, &fingerprints, &guids, &fragments],
+            vec![
+                &feed_id,
+                &sighted,
+                &fingerprints,
+                &guids,
+                &fragments,
+                &bodies,
+            ],
         ));
     }
     let story_step = (!new_ids.is_empty()).then_some(steps.len());

@@ -13,6 +13,7 @@
 mod archive;
 mod claims;
 mod feeds;
+mod near;
 mod schema;
 mod stories;
 #[cfg(test)]
@@ -25,11 +26,11 @@ use async_trait::async_trait;
 use rusqlite::Connection;
 
 use super::{
-    ArchivedMessage, Claimant, DiscoveredItem, FeedState, FeedSync, PendingMessage, Store,
-    StoreError, StoreStats, StoryRecord, StoryTask, StoryWork, WorkerRecord,
+    ArchivedMessage, Claimant, DiscoveredItem, FeedState, FeedSync, NearMatch, PendingMessage,
+    PrintLookup, Store, StoreError, StoreStats, StoryRecord, StoryTask, StoryWork, WorkerRecord,
 };
 use crate::config::FeedConfig;
-use crate::dedup::StoryIdentity;
+use crate::dedup::{StoryIdentity, TextPrint};
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -243,6 +244,17 @@ impl Store for SqliteStore {
     async fn lookup(&self, identity: &StoryIdentity) -> Result<Option<StoryRecord>, StoreError> {
         let identity = identity.clone();
         self.call(move |c| stories::lookup(c, &identity)).await
+    }
+
+    async fn match_print(
+        &self,
+        story_id: &str,
+        print: &TextPrint,
+        lookup: PrintLookup,
+    ) -> Result<Option<NearMatch>, StoreError> {
+        let (story_id, print) = (story_id.to_string(), *print);
+        self.call(move |c| near::match_print(c, &story_id, &print, lookup))
+            .await
     }
 
     async fn save_pending(&self, pending: &PendingMessage) -> Result<(), StoreError> {

@@ -12,8 +12,9 @@ use crate::store::StoreError;
 /// guid and link fragment of each sighting, each feed's settings (the feed
 /// list lives in the store), leases on feeds and stories (ALTER), the
 /// workers table; non-URL guid keys scoped by feed; published items' JSON
-/// dropped.
-pub(super) const SCHEMA_VERSION: i64 = 5;
+/// dropped. 6: the text of each sighting (`sightings.body`, ALTER), and the
+/// near-duplicate prints of stories with their LSH bands (new tables).
+pub(super) const SCHEMA_VERSION: i64 = 6;
 
 /// Columns added after version 1: (version, table, column, definition).
 const ADDED_COLUMNS: &[(i64, &str, &str, &str)] = &[
@@ -36,6 +37,7 @@ const ADDED_COLUMNS: &[(i64, &str, &str, &str)] = &[
     (5, "feeds", "lease_until", "INTEGER"),
     (5, "stories", "lease_owner", "TEXT"),
     (5, "stories", "lease_until", "INTEGER"),
+    (6, "sightings", "body", "TEXT"),
 ];
 
 /// Version 5's data changes: guids that are not URLs were global keys and
@@ -136,7 +138,24 @@ CREATE TABLE IF NOT EXISTS sightings (
     fingerprint TEXT NOT NULL,
     guid TEXT,
     fragment TEXT,
+    body TEXT,
     PRIMARY KEY (feed_id, story_id)
+) WITHOUT ROWID;
+-- A story's near-duplicate print (dedup::near): id orders stories by when
+-- they were first printed; cluster NULL means the story's own id.
+CREATE TABLE IF NOT EXISTS near_prints (
+    id INTEGER PRIMARY KEY,
+    story_id TEXT NOT NULL UNIQUE,
+    printed_ms INTEGER NOT NULL,
+    print BLOB NOT NULL,
+    cluster TEXT
+);
+CREATE INDEX IF NOT EXISTS near_prints_printed ON near_prints (printed_ms);
+-- One row per LSH band of each print; print is near_prints.id.
+CREATE TABLE IF NOT EXISTS near_bands (
+    band INTEGER NOT NULL,
+    print INTEGER NOT NULL,
+    PRIMARY KEY (band, print)
 ) WITHOUT ROWID;
 "#;
 

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{known, now_ms};
-use crate::dedup::{StoryIdentity, story_id_for_key};
+use crate::dedup::{Sighting, StoryIdentity, item_body_print, story_id_for_key};
 use crate::message::{ArticleEvent, Envelope, ExtractionStatus, message_id};
 use crate::store::{
     Claimant, DiscoveredItem, PendingMessage, StoreError, StoryRecord, StoryState, StoryTask,
@@ -146,6 +146,7 @@ pub(super) fn record_items(
     let mut recorded: HashSet<String> = HashSet::new();
     for discovered in items {
         let identity = &discovered.identity;
+        let body = item_body_print(&discovered.item);
         let mut found = find_story(&tx, identity)?;
         let mut previous: Option<String> = None;
         // A story this feed showed before under another guid or link
@@ -153,19 +154,27 @@ pub(super) fn record_items(
         // share a key (a status page or live blog seen one entry at a
         // time): that key names several.
         while let Some((story_id, key)) = &found.story {
-            let seen: Option<(String, Option<String>, Option<String>)> = tx
+            type Row = (String, Option<String>, Option<String>, Option<String>);
+            let seen: Option<Row> = tx
                 .prepare_cached(
-                    "SELECT fingerprint, guid, fragment FROM sightings
+                    "SELECT fingerprint, guid, fragment, body FROM sightings
                      WHERE feed_id = ?1 AND story_id = ?2",
                 )?
                 .query_row(params![feed_id, story_id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                 })
                 .optional()?;
-            let other = seen.as_ref().is_some_and(|(fingerprint, guid, fragment)| {
-                *fingerprint != discovered.fingerprint
-                    && identity.told_apart_from(guid.as_deref(), fragment.as_deref())
-            });
+            let other = seen
+                .as_ref()
+                .is_some_and(|(fingerprint, guid, fragment, seen_body)| {
+                    let seen = Sighting {
+                        fingerprint: fingerprint.as_str(),
+                        guid: guid.as_deref(),
+                        fragment: fragment.as_deref(),
+                        body: seen_body.as_deref(),
+                    };
+                    identity.other_than(key, &discovered.fingerprint, body.as_deref(), &seen)
+                });
             if !other {
                 previous = seen.map(|(fingerprint, ..)| fingerprint);
                 break;
@@ -197,15 +206,16 @@ pub(super) fn record_items(
             continue;
         }
         tx.prepare_cached(
-            "INSERT OR REPLACE INTO sightings (feed_id, story_id, fingerprint, guid, fragment)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR REPLACE INTO sightings (feed_id, story_id, fingerprint, guid, fragment, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
         .execute(params![
             feed_id,
             story_id,
             discovered.fingerprint,
             identity.guid,
-            identity.fragment
+            identity.fragment,
+            body
         ])?;
         let item_json = serde_json::to_string(&discovered.item)?;
         if is_new {
