@@ -2,7 +2,6 @@
 //! extraction, and boilerplate paragraphs removed from the text after.
 
 use super::match_key::match_key as key;
-use super::tags::contains_ignore_case;
 use dom_query::{Document, NodeRef, TreeNode};
 
 /// Elements that are never main text.
@@ -95,9 +94,16 @@ fn is_junk(node: &TreeNode) -> Junk {
             "hidden" => true,
             "aria-hidden" => v == "true",
             "class" => {
-                JUNK_CLASS
-                    .iter()
-                    .any(|j| contains_ignore_case(v.as_bytes(), j.as_bytes()))
+                // Lower-cased only when it has capitals (rare), so the
+                // common case keeps the fast substring search.
+                let lowered;
+                let lower = if v.bytes().any(|b| b.is_ascii_uppercase()) {
+                    lowered = v.to_ascii_lowercase();
+                    lowered.as_str()
+                } else {
+                    v
+                };
+                JUNK_CLASS.iter().any(|j| lower.contains(j))
                     || (v
                         .split_ascii_whitespace()
                         .any(|t| HIDDEN_CLASS_TOKENS.contains(&t))
