@@ -18,6 +18,7 @@ mod proptests;
 pub mod prune;
 pub mod rules;
 mod stopwords;
+mod story_lists;
 mod tags;
 mod title;
 
