@@ -11,6 +11,8 @@
 //!
 //! On a page with an article neither counts, whatever scripts it loads.
 
+use crate::text::truncate_at_char_boundary;
+
 /// What stands in for the article.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -66,17 +68,6 @@ const CONSENT_WORDS: &[&str] = &[
     "toestemming",
 ];
 
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 /// Whether the page was served from a consent host (`consent.…`) or a
 /// `/consent` path: where a site sends visitors it holds back.
 fn consent_address(url: Option<&url::Url>) -> bool {
@@ -103,7 +94,7 @@ pub fn detect(
     if words >= NO_ARTICLE_WORDS {
         return None;
     }
-    let head = truncate(html, MARKER_SCAN_BYTES);
+    let head = truncate_at_char_boundary(html, MARKER_SCAN_BYTES);
     if CHALLENGE_MARKERS.iter().any(|m| head.contains(m)) {
         return Some(Interstitial::Challenge);
     }

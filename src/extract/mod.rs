@@ -29,8 +29,8 @@ pub use metadata::{Metadata, extract_metadata, extract_metadata_with};
 
 use dom_query::Document;
 
-use crate::text::collapse_ws;
 use crate::text::html_text::{Profile, render};
+use crate::text::{collapse_ws, truncate_at_char_boundary};
 use dom_smoothie::{Config, Readability, TextMode};
 
 /// How the main text was found.
@@ -76,17 +76,6 @@ const MIN_JSONLD_CHARS: usize = 600;
 const MAX_READABILITY_ELEMENTS: usize = 60_000;
 /// Nesting depth above which Readability is skipped (its passes recurse).
 const MAX_READABILITY_DEPTH: usize = 1_000;
-
-fn truncate_at_boundary(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while end > 0 && !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
 
 /// Element count and maximum element depth, computed without recursion.
 fn doc_shape(doc: &Document) -> (usize, usize) {
@@ -167,7 +156,7 @@ fn readability_text(doc: Document) -> Option<String> {
 /// Full extraction. Never panics on any input; time is bounded by the input
 /// size cap and by skipping Readability on pathological documents.
 pub fn extract(html: &str, url: Option<&url::Url>) -> Extracted {
-    let html = truncate_at_boundary(html, MAX_HTML_BYTES);
+    let html = truncate_at_char_boundary(html, MAX_HTML_BYTES);
     let mut out = extract_page(html, url);
     out.interstitial = interstitial::detect(html, url, out.title.as_deref(), &out.text);
     out
