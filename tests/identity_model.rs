@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
-use feedwire::dedup::{identify, item_fingerprint};
+use feedwire::dedup::identify;
 use feedwire::feed::FeedItem;
 use feedwire::message::{ArticleEvent, Envelope, ExtractionStatus, message_id};
 use feedwire::store::{
@@ -221,11 +221,7 @@ impl World {
         let discovered: Vec<DiscoveredItem> = document
             .stories
             .iter()
-            .map(|(i, identity)| DiscoveredItem {
-                identity: identity.clone(),
-                fingerprint: item_fingerprint(&items[*i]),
-                item: items[*i].clone(),
-            })
+            .map(|(i, identity)| DiscoveredItem::new(identity.clone(), &items[*i]))
             .collect();
         let tasks = self
             .rt

@@ -11,7 +11,7 @@ use url::Url;
 use super::Context;
 use super::feeds::FeedBook;
 use crate::config::FeedConfig;
-use crate::dedup::{identify, item_fingerprint};
+use crate::dedup::identify;
 use crate::feed::{self, FeedItem};
 use crate::fetch::{FeedResponse, FetchError, Validators};
 use crate::ops::KindLabels;
@@ -201,11 +201,7 @@ pub(super) async fn record(
     let discovered: Vec<DiscoveredItem> = document
         .stories
         .into_iter()
-        .map(|(index, identity)| DiscoveredItem {
-            identity,
-            fingerprint: item_fingerprint(&items[index]),
-            item: items[index].clone(),
-        })
+        .map(|(index, identity)| DiscoveredItem::new(identity, &items[index]))
         .collect();
     let tasks = ctx
         .store

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::config::FeedConfig;
-use crate::dedup::{StoryIdentity, TextPrint};
+use crate::dedup::{StoryIdentity, TextPrint, item_body_print, item_fingerprint};
 use crate::feed::FeedItem;
 use crate::message::{Envelope, ExtractionStatus};
 
@@ -73,8 +73,25 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 #[derive(Debug, Clone)]
 pub struct DiscoveredItem {
     pub identity: StoryIdentity,
+    /// [`item_fingerprint`]: what the feed says of the item changed.
     pub fingerprint: String,
+    /// [`item_body_print`]: the item's text, when long enough to decide
+    /// whether two items of one feed are one story.
+    pub body: Option<String>,
     pub item: FeedItem,
+}
+
+impl DiscoveredItem {
+    /// The item with what the stores compare it by, computed once here
+    /// rather than by each backend.
+    pub fn new(identity: StoryIdentity, item: &FeedItem) -> DiscoveredItem {
+        DiscoveredItem {
+            identity,
+            fingerprint: item_fingerprint(item),
+            body: item_body_print(item),
+            item: item.clone(),
+        }
+    }
 }
 
 /// A story that needs fetching, extracting and publishing.

@@ -4,7 +4,7 @@
 //! feeds and stories.
 
 use super::*;
-use crate::dedup::{DocumentIdentity, identify, item_fingerprint};
+use crate::dedup::{DocumentIdentity, identify};
 use crate::message::{ArticleEvent, message_id};
 
 #[path = "archive_tests.rs"]
@@ -33,11 +33,7 @@ pub(crate) fn discovered(items: &[FeedItem], document: &DocumentIdentity) -> Vec
     document
         .stories
         .iter()
-        .map(|(index, identity)| DiscoveredItem {
-            identity: identity.clone(),
-            fingerprint: item_fingerprint(&items[*index]),
-            item: items[*index].clone(),
-        })
+        .map(|(index, identity)| DiscoveredItem::new(identity.clone(), &items[*index]))
         .collect()
 }
 

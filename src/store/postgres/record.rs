@@ -25,7 +25,7 @@ use tokio_postgres::Row;
 use super::PostgresStore;
 use super::stories::{RECORD_COLUMNS, record_of, task_of};
 use super::wire::{COMMIT, Step, now_ms};
-use crate::dedup::{Sighting, StoryIdentity, item_body_print, story_id_for_key};
+use crate::dedup::{Sighting, StoryIdentity, story_id_for_key};
 use crate::store::{Claimant, DiscoveredItem, StoreError, StoryRecord, StoryTask};
 
 const BEGIN_REPEATABLE_READ: Step<'static> = Step::Text("BEGIN ISOLATION LEVEL REPEATABLE READ");
@@ -235,7 +235,7 @@ pub(super) async fn record_items(
     let mut recorded: HashSet<String> = HashSet::new();
     for (index, discovered) in items.iter().enumerate() {
         let identity = &discovered.identity;
-        let body = item_body_print(&discovered.item);
+        let body = discovered.body.clone();
         let mut found = view.find(identity);
         let mut previous: Option<String> = None;
         // A story this feed showed before under another guid or link

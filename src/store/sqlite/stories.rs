@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{known, now_ms};
-use crate::dedup::{Sighting, StoryIdentity, item_body_print, story_id_for_key};
+use crate::dedup::{Sighting, StoryIdentity, story_id_for_key};
 use crate::message::{ArticleEvent, Envelope, ExtractionStatus, message_id};
 use crate::store::{
     Claimant, DiscoveredItem, PendingMessage, StoreError, StoryRecord, StoryState, StoryTask,
@@ -146,7 +146,7 @@ pub(super) fn record_items(
     let mut recorded: HashSet<String> = HashSet::new();
     for discovered in items {
         let identity = &discovered.identity;
-        let body = item_body_print(&discovered.item);
+        let body = discovered.body.as_deref();
         let mut found = find_story(&tx, identity)?;
         let mut previous: Option<String> = None;
         // A story this feed showed before under another guid or link
@@ -173,7 +173,7 @@ pub(super) fn record_items(
                         fragment: fragment.as_deref(),
                         body: seen_body.as_deref(),
                     };
-                    identity.other_than(key, &discovered.fingerprint, body.as_deref(), &seen)
+                    identity.other_than(key, &discovered.fingerprint, body, &seen)
                 });
             if !other {
                 previous = seen.map(|(fingerprint, ..)| fingerprint);
