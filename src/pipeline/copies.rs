@@ -16,15 +16,15 @@ use crate::store::{PrintLookup, StoreError};
 
 /// Sets the message's `duplicate_of` and `cluster` from the store's
 /// earlier prints, and keeps the story's print for the copies to come.
-/// Nothing happens when the lookup is off or the text is too short to
-/// have a print.
+/// Nothing happens without a print: the lookup is off (the story step
+/// then makes none) or the text is too short to have one.
 pub(super) async fn mark_copies(
     ctx: &Context,
     message: &mut ArticleMessage,
     print: Option<TextPrint>,
 ) -> Result<(), StoreError> {
     let config = &ctx.config.duplicates;
-    let Some(print) = print.filter(|_| config.enabled) else {
+    let Some(print) = print else {
         return Ok(());
     };
     let now = Utc::now().timestamp_millis();

@@ -117,6 +117,7 @@ async fn build(ctx: &Context, feeds: &FeedBook, task: StoryTask) -> Built {
     // Rendering the feed's HTML is CPU work: off the async threads.
     let composed = {
         let task = task.clone();
+        let duplicates = ctx.config.duplicates.enabled;
         ctx.on_cpu(move || {
             let draft = Draft {
                 story_id: &task.story_id,
@@ -125,7 +126,8 @@ async fn build(ctx: &Context, feeds: &FeedBook, task: StoryTask) -> Built {
                 published_revision: task.published_revision,
             };
             let message = compose(&draft, page, feed_ref);
-            let print = TextPrint::of(&message.text);
+            // Only printed when copies are looked up at all.
+            let print = duplicates.then(|| TextPrint::of(&message.text)).flatten();
             (message, print)
         })
         .await
