@@ -140,9 +140,12 @@ impl Worker {
         })
     }
 
-    /// Readiness (broker connected, queue not full, not shutting down) and
-    /// the gauges read at scrape time.
+    /// Readiness (broker connected, queue not full, not shutting down),
+    /// the gauges read at scrape time, and the WebSub callbacks.
     pub fn serve_ops(&self, ops: &OpsServer, shutdown: &CancellationToken) {
+        if let Some((path, max_body, handler)) = self.pipeline.callbacks() {
+            ops.set_callbacks(&path, max_body, handler);
+        }
         let (sink, pipeline) = (Arc::clone(&self.sink), Arc::clone(&self.pipeline));
         let shutdown = shutdown.clone();
         ops.set_readiness(Box::new(move || {

@@ -91,6 +91,13 @@ pub struct GroupFacts {
     pub source: &'static str,
 }
 
+/// Where the feed's publisher pushes updates (WebSub).
+#[derive(Debug, Serialize)]
+pub struct WebSubFacts {
+    pub hubs: Vec<String>,
+    pub topic: String,
+}
+
 /// The plan after this poll, as the worker would make it (without jitter).
 #[derive(Debug, Serialize)]
 pub struct FeedSummary {
@@ -98,6 +105,8 @@ pub struct FeedSummary {
     pub http: Option<HttpFacts>,
     /// The URL target's host group (none for a file).
     pub host_group: Option<GroupFacts>,
+    /// The WebSub hubs and topic the feed names (`[push]` subscribes there).
+    pub websub: Option<WebSubFacts>,
     pub interval_seconds: u64,
     pub next_poll: String,
 }
@@ -117,6 +126,7 @@ pub async fn check_feed(
     store: Option<&dyn Store>,
 ) -> Result<FeedCheck, CheckError> {
     let mut host_group = None;
+    let mut link_headers = Vec::new();
     let (body, content_type, base, http) = if std::path::Path::new(target).exists() {
         let body = std::fs::read(target).map_err(|source| CheckError::Read {
             path: target.to_string(),
@@ -139,7 +149,9 @@ pub async fn check_feed(
                 freshness,
                 final_url,
                 moved_to,
+                link_headers: links,
             } => {
+                link_headers = links;
                 let http = HttpFacts {
                     status: 200,
                     final_url: final_url.to_string(),
@@ -160,6 +172,14 @@ pub async fn check_feed(
         }
     };
     let parsed = parse_feed(&body, content_type.as_deref(), base.as_ref())?;
+    let headers: Vec<&str> = link_headers.iter().map(String::as_str).collect();
+    // A file's links are absolute already: any base serves.
+    let file_base = Url::parse("file:///").expect("a valid URL");
+    let websub = crate::push::discover(&headers, &parsed.links, base.as_ref().unwrap_or(&file_base))
+        .map(|found| WebSubFacts {
+            hubs: found.hubs.iter().map(Url::to_string).collect(),
+            topic: found.topic.to_string(),
+        });
     let feed = config.and_then(|c| c.feeds.iter().find(|f| f.url == target));
     let document = identify(feed.map_or("check", |f| f.id.as_str()), &parsed.items);
     let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
@@ -211,6 +231,7 @@ pub async fn check_feed(
         },
         http,
         host_group,
+        websub,
         interval_seconds: interval.as_secs(),
         next_poll: DateTime::from_timestamp_millis(next_poll)
             .unwrap_or_default()

@@ -8,6 +8,7 @@ mod contact;
 mod duplicates;
 mod duration;
 mod host_groups;
+mod push;
 mod sections;
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ use url::Url;
 pub use contact::ContactUrl;
 pub use duplicates::DuplicatesConfig;
 pub use host_groups::{HostGroup, HostGroups, HostName};
+pub use push::PushConfig;
 pub use sections::{
     BrokerConfig, FeedConfig, FetchConfig, HostLimits, OpsConfig, PipelineConfig, PollConfig,
     QueueConfig, QueueKind, StoreConfig,
@@ -68,6 +70,8 @@ pub struct Config {
     pub ops: OpsConfig,
     #[serde(default)]
     pub duplicates: DuplicatesConfig,
+    #[serde(default)]
+    pub push: PushConfig,
     #[serde(default)]
     pub feeds: Vec<FeedConfig>,
 }

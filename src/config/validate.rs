@@ -148,6 +148,7 @@ impl Config {
             ));
         }
         self.duplicates.check()?;
+        self.push.check(self.ops.listen)?;
         let mut ids = HashSet::new();
         for (i, feed) in self.feeds.iter().enumerate() {
             feed.check(&self.poll, &format!("feeds[{i}]"))?;

@@ -132,6 +132,8 @@ pub enum FeedResponse {
         freshness: Freshness,
         final_url: Url,
         moved_to: Option<Url>,
+        /// The `Link` header values, where a WebSub hub may be named.
+        link_headers: Vec<String>,
     },
 }
 
@@ -289,6 +291,12 @@ impl Fetcher {
         let validators = validators_of(response.headers(), &Validators::default());
         let final_url = response.url().clone();
         let content_type = header_text(response.headers(), CONTENT_TYPE);
+        let link_headers = response
+            .headers()
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
         let body = read_capped(response, self.max_feed_bytes).await?;
         Ok(FeedResponse::Fetched {
             body,
@@ -297,6 +305,7 @@ impl Fetcher {
             freshness,
             final_url,
             moved_to,
+            link_headers,
         })
     }
 

@@ -90,6 +90,14 @@ pub struct Metrics {
     pub store_size_bytes: Gauge,
     /// Workers heard of within a lease, this one included.
     pub workers: Gauge,
+    /// WebSub subscriptions by state (`subscribing`, `active`, `lapsed`,
+    /// `denied`, `unsubscribing`), as the store holds them.
+    pub push_subscriptions: Family<StateLabels, Gauge>,
+    /// Notifications from hubs by outcome: `accepted`, `bad_signature`,
+    /// `unknown_topic`, `busy` (answered 503, the hub sends it again).
+    pub push_notifications: Family<OutcomeLabels, Counter>,
+    /// From a notification's arrival to the confirm of a story it brought.
+    pub push_to_publish: Histogram,
     /// Not exported: percentiles for the run summary and the benchmark.
     pub story_latency: LatencyHistogram,
     pub processing_latency: LatencyHistogram,
@@ -121,6 +129,9 @@ impl Metrics {
             feeds: Family::default(),
             store_size_bytes: Gauge::default(),
             workers: Gauge::default(),
+            push_subscriptions: Family::default(),
+            push_notifications: Family::default(),
+            push_to_publish: seconds_histogram(),
             story_latency: LatencyHistogram::default(),
             processing_latency: LatencyHistogram::default(),
             registry: Registry::default(),
@@ -231,6 +242,22 @@ impl Metrics {
             m.broker_connected.clone(),
         );
         registry.register("feeds", "Configured feeds by state", m.feeds.clone());
+        registry.register(
+            "push_subscriptions",
+            "WebSub subscriptions by state",
+            m.push_subscriptions.clone(),
+        );
+        registry.register(
+            "push_notifications",
+            "WebSub notifications by outcome",
+            m.push_notifications.clone(),
+        );
+        registry.register_with_unit(
+            "push_to_publish",
+            "From a WebSub notification to the confirm of a story it brought",
+            Unit::Seconds,
+            m.push_to_publish.clone(),
+        );
         registry.register_with_unit(
             "store_size",
             "Size of the store's files",

@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::Metrics;
+use super::callbacks::{CallbackHandler, Callbacks};
 
 /// Bounds that keep the endpoint answering when clients misbehave: 80 idle
 /// half-open requests under `ulimit -n 64` used every descriptor, `accept`
@@ -85,6 +86,7 @@ pub struct OpsServer {
     metrics: Arc<Metrics>,
     readiness: OnceLock<ReadinessProbe>,
     refresh: OnceLock<Refresh>,
+    callbacks: OnceLock<Callbacks>,
     local_addr: SocketAddr,
 }
 
@@ -107,6 +109,7 @@ impl OpsServer {
             metrics,
             readiness: OnceLock::new(),
             refresh: OnceLock::new(),
+            callbacks: OnceLock::new(),
             local_addr: listener.local_addr()?,
         });
         let accept = move || {
@@ -127,6 +130,25 @@ impl OpsServer {
 
     pub fn set_refresh(&self, refresh: Refresh) {
         let _ = self.refresh.set(refresh);
+    }
+
+    /// Hands the requests under `base_path` (bodies up to `max_body`
+    /// bytes) to `handler`: WebSub callbacks.
+    pub fn set_callbacks(&self, base_path: &str, max_body: usize, handler: CallbackHandler) {
+        let _ = self.callbacks.set(Callbacks {
+            base_path: base_path.to_string(),
+            max_body,
+            handler,
+        });
+    }
+
+    async fn route(&self, request: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+        match self.callbacks.get() {
+            Some(callbacks) if callbacks.owns(request.uri().path()) => {
+                callbacks.answer(request).await
+            }
+            _ => self.answer(&request),
+        }
     }
 
     fn answer<B>(&self, request: &Request<B>) -> Response<Full<Bytes>> {
@@ -195,7 +217,7 @@ where
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let server = Arc::clone(&server);
-                async move { Ok::<_, Infallible>(server.answer(&request)) }
+                async move { Ok::<_, Infallible>(server.route(request).await) }
             });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())

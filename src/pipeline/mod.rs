@@ -15,9 +15,11 @@ mod copies;
 mod deliver;
 mod feeds;
 mod poll;
+mod push;
 mod queue;
 mod scheduler;
 mod story;
+mod subscriptions;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -30,7 +32,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::feed::FeedItem;
 use crate::fetch::Fetcher;
-use crate::ops::Metrics;
+use crate::ops::{CallbackHandler, Metrics};
 use crate::publish::Sink;
 use crate::store::{Claimant, SharedStore, StoreError, StoryWork};
 
@@ -87,6 +89,8 @@ pub(crate) struct Context {
     metrics: Arc<Metrics>,
     /// Bounds CPU-heavy work (parsing, extraction) to the number of cores.
     cpu: Semaphore,
+    /// WebSub, when `[push]` is on.
+    push: Option<push::Push>,
     shutdown: CancellationToken,
     abort: CancellationToken,
 }
@@ -127,6 +131,7 @@ impl Pipeline {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Arc::new(Pipeline {
             ctx: Arc::new(Context {
+                push: push::Push::new(&config.push),
                 config,
                 store,
                 claimant,
@@ -149,6 +154,19 @@ impl Pipeline {
     /// Whether the story queue is full, so polling is held back.
     pub fn backpressured(&self) -> bool {
         self.ctx.metrics.stories_queued.get() >= self.ctx.config.pipeline.queue_capacity as i64
+    }
+
+    /// The handler of the ops endpoint's WebSub callback route (its path,
+    /// the largest body taken, the handler), when `[push]` is on.
+    pub fn callbacks(self: &Arc<Self>) -> Option<(String, usize, CallbackHandler)> {
+        let push = self.ctx.push.as_ref()?;
+        let ctx = Arc::clone(&self.ctx);
+        let handler: CallbackHandler = Arc::new(move |request| {
+            let ctx = Arc::clone(&ctx);
+            Box::pin(async move { push::on_callback(&ctx, request).await })
+        });
+        let max_body = usize::try_from(self.ctx.config.fetch.max_feed_bytes).unwrap_or(usize::MAX);
+        Some((push.base.path().to_string(), max_body, handler))
     }
 
     /// Sets the feeds-by-state gauge from the last poll of each feed.

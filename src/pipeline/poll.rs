@@ -10,6 +10,8 @@ use url::Url;
 
 use super::Context;
 use super::feeds::FeedBook;
+use super::push;
+use super::subscriptions::subscribe;
 use crate::config::FeedConfig;
 use crate::dedup::identify;
 use crate::feed::{self, FeedItem};
@@ -92,7 +94,12 @@ pub(super) async fn poll_feed(
         PollVerdict::Failed { retry_in } => {
             warn!(feed_id = %feed.id, url = %feed.url, %error, failures = state.consecutive_failures, ?retry_in, "feed poll failed");
         }
-        PollVerdict::Fetched | PollVerdict::NotModified => {}
+        PollVerdict::Fetched | PollVerdict::NotModified => {
+            if let Some(push) = &ctx.push {
+                let now = Utc::now().timestamp_millis();
+                state.next_due_ms = push.space_poll(&feed.id, state.next_due_ms, now);
+            }
+        }
     }
     ctx.metrics
         .record_poll(&feed.id, verdict.label(), started.elapsed());
@@ -139,7 +146,9 @@ async fn fetch_and_record(
             final_url,
             moved_to,
             freshness,
+            link_headers,
         }) => {
+            let base = final_url.clone();
             let parsed = ctx
                 .on_cpu(move || feed::parse_feed(&body, content_type.as_deref(), Some(&final_url)))
                 .await;
@@ -155,6 +164,9 @@ async fn fetch_and_record(
                 Err(error) => return (failed("store", format!("store: {error}")), Vec::new()),
             };
             feeds.note_title(&feed.id, parsed.title.clone());
+            if let Some(found) = push::wanted(ctx, &feed.id, &link_headers, &parsed.links, &base) {
+                subscribe(ctx, &feed.id, found).await;
+            }
             let outcome = PollOutcome::Fetched {
                 etag: validators.etag,
                 last_modified: validators.last_modified,

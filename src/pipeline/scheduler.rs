@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -13,11 +13,13 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::feeds::FeedBook;
-use super::poll::poll_feed;
+use super::poll::{poll_feed, record};
+use super::push::Notice;
+use super::subscriptions;
 use super::queue::{Intake, Workers};
 use super::{Context, prune_archive};
 use crate::schedule::FeedState;
-use crate::store::StoryWork;
+use crate::store::{StoryTask, StoryWork};
 
 /// How often, at most, the long-running worker claims unfinished stories
 /// that no worker holds (a publish that gave up, a deferred update, a dead
@@ -34,6 +36,17 @@ const MAX_IDLE: Duration = Duration::from_secs(1);
 
 /// Polls one claimed feed (held since its claim) and queues its stories.
 async fn poll_and_enqueue(ctx: &Context, feeds: &FeedBook, intake: &Intake, state: FeedState) {
+    poll_for(ctx, feeds, intake, state, None).await;
+}
+
+/// [`poll_and_enqueue`], for a notification that arrived at `pushed`.
+async fn poll_for(
+    ctx: &Context,
+    feeds: &FeedBook,
+    intake: &Intake,
+    state: FeedState,
+    pushed: Option<Instant>,
+) {
     let feed_id = state.feed_id.clone();
     let Some(feed) = feeds.spec(ctx, &feed_id).await else {
         warn!(feed_id = %feed_id, "claimed a feed that is not in the feed list");
@@ -43,6 +56,13 @@ async fn poll_and_enqueue(ctx: &Context, feeds: &FeedBook, intake: &Intake, stat
     let span = info_span!("poll", feed_id = %feed.id, url = %feed.url);
     let tasks = poll_feed(ctx, feeds, &feed, state).instrument(span).await;
     ctx.held.drop_feed(&feed_id);
+    enqueue(ctx, intake, tasks, pushed).await;
+}
+
+async fn enqueue(ctx: &Context, intake: &Intake, tasks: Vec<StoryTask>, pushed: Option<Instant>) {
+    if let (Some(push), Some(received)) = (&ctx.push, pushed) {
+        push.track(tasks.iter().map(|t| t.story_id.clone()), received);
+    }
     intake
         .enqueue_all(
             tasks
@@ -121,6 +141,14 @@ pub(super) async fn run_forever(ctx: &Arc<Context>, feeds: &Arc<FeedBook>) {
     sweep.tick().await;
     let mut reload = tokio::time::interval(RELOAD_EVERY);
     reload.tick().await;
+    let mut inbox = ctx
+        .push
+        .as_ref()
+        .and_then(|push| push.inbox.lock().unwrap_or_else(|p| p.into_inner()).take());
+    let keeper = {
+        let (ctx, feeds) = (Arc::clone(ctx), Arc::clone(feeds));
+        tokio::spawn(async move { subscriptions::keep(&ctx, &feeds).await })
+    };
     loop {
         // Nothing more due than what the last claim found: wait for it.
         let mut drained = false;
@@ -170,8 +198,13 @@ pub(super) async fn run_forever(ctx: &Arc<Context>, feeds: &Arc<FeedBook>) {
                 prune_archive(ctx).await;
             }
             _ = reload.tick() => feeds.reload(ctx).await,
+            Some(notice) = next_notice(&mut inbox) => {
+                let (ctx, feeds, intake) = (Arc::clone(ctx), Arc::clone(feeds), workers.intake.clone());
+                tokio::spawn(async move { take_notice(&ctx, &feeds, &intake, notice).await });
+            }
         }
     }
+    keeper.abort();
     // Claimed feeds not polled are let go when the worker signs off.
     info!("shutting down: polling stopped, finishing in-flight stories");
     workers.finish().await;
@@ -196,4 +229,49 @@ fn spawn_poll(
         drop(slot);
         freed.notify_one();
     });
+}
+
+async fn next_notice(inbox: &mut Option<tokio::sync::mpsc::Receiver<Notice>>) -> Option<Notice> {
+    match inbox {
+        Some(inbox) => inbox.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A hub's notification: its content recorded as a poll's would be, or,
+/// when it brought none (or none that parses), the feed polled now.
+async fn take_notice(ctx: &Context, feeds: &FeedBook, intake: &Intake, notice: Notice) {
+    let Notice {
+        feed_id,
+        content,
+        received,
+    } = notice;
+    let Some(feed) = feeds.spec(ctx, &feed_id).await else {
+        return;
+    };
+    let base = url::Url::parse(&feed.url).ok();
+    let parsed = match content {
+        Some((body, content_type)) => ctx
+            .on_cpu(move || crate::feed::parse_feed(&body, content_type.as_deref(), base.as_ref()))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .filter(|parsed| !parsed.items.is_empty()),
+        None => None,
+    };
+    if let Some(parsed) = parsed {
+        match record(ctx, &feed_id, &parsed.items).await {
+            Ok(tasks) => return enqueue(ctx, intake, tasks, Some(received)).await,
+            Err(error) => warn!(%error, feed_id = %feed_id, "cannot record a pushed feed; polling it"),
+        }
+    }
+    match ctx.store.claim_feed(&ctx.claimant, &feed_id, now_ms()).await {
+        Ok(Some(state)) => {
+            ctx.held.take_feed(&state.feed_id);
+            poll_for(ctx, feeds, intake, state, Some(received)).await;
+        }
+        // Being polled right now.
+        Ok(None) => {}
+        Err(error) => warn!(%error, feed_id = %feed_id, "cannot claim a pushed feed"),
+    }
 }

@@ -76,6 +76,9 @@ pub(super) async fn handle(ctx: &Context, feeds: &FeedBook, work: StoryWork, que
         let story_id = envelope.story_id.clone();
         match deliver(ctx, envelope).await {
             Delivered::Yes(reopened) => {
+                if let Some(push) = &ctx.push {
+                    push.published(ctx, &story_id);
+                }
                 ctx.metrics.story_latency.record(queued_at.elapsed());
                 ctx.metrics.processing_latency.record(started_at.elapsed());
                 next = reopened.map(StoryWork::Process);

@@ -55,6 +55,8 @@ pub struct MigrationReport {
     pub sightings: u64,
     pub archived_messages: u64,
     pub replay_positions: u64,
+    /// WebSub subscriptions: hubs keep calling their callbacks.
+    pub subscriptions: u64,
     /// Rows the target had already (merging only): left as they were.
     pub skipped: u64,
     /// Added to each moved message's seq and replay position: 0 unless
@@ -68,6 +70,7 @@ impl fmt::Display for MigrationReport {
         writeln!(f, "stories            {}", self.stories)?;
         writeln!(f, "story keys         {}", self.story_keys)?;
         writeln!(f, "sightings          {}", self.sightings)?;
+        writeln!(f, "subscriptions      {}", self.subscriptions)?;
         write!(f, "archived messages  {}", self.archived_messages)?;
         if self.seq_offset != 0 {
             write!(
@@ -180,6 +183,21 @@ const TABLES: &[Table] = &[
             ("body", "body", Text),
         ],
         order: "feed_id, story_id",
+    },
+    Table {
+        name: "subscriptions",
+        columns: &[
+            ("feed_id", "feed_id", Text),
+            ("id", "id", Text),
+            ("hub", "hub", Text),
+            ("topic", "topic", Text),
+            ("secret", "secret", Text),
+            ("state", "state", Text),
+            ("lease_until_ms", "lease_until_ms", Int),
+            ("reason", "reason", Text),
+            ("asked_ms", "asked_ms", Int),
+        ],
+        order: "feed_id",
     },
     Table {
         name: "archive",
@@ -328,6 +346,7 @@ pub async fn sqlite_to_postgres_with(
             "story_keys" => &mut report.story_keys,
             "sightings" => &mut report.sightings,
             "archive" => &mut report.archived_messages,
+            "subscriptions" => &mut report.subscriptions,
             _ => &mut report.replay_positions,
         } += written;
     }

@@ -9,7 +9,7 @@ use crate::feed::FeedItem;
 use crate::schedule::{LastStatus, Pace, SkipSchedule};
 use crate::store::postgres::tests::Scratch;
 use crate::store::tests::{feed, item, pending, record, record_as};
-use crate::store::{Claimant, FeedState, Store, StoryWork};
+use crate::store::{Claimant, FeedState, Store, StoryWork, SubscriptionStore};
 
 /// Every kind of row a deployment has: feeds from the config and from a
 /// command with their poll state, published stories (archive, seq), one
@@ -18,6 +18,10 @@ use crate::store::{Claimant, FeedState, Store, StoryWork};
 /// a replay position. Returns the items recorded, by feed.
 async fn fill(store: &SqliteStore) -> Vec<(&'static str, Vec<FeedItem>)> {
     store.sync_feeds(&[feed("a"), feed("b")]).await.unwrap();
+    store
+        .save_subscription(&crate::store::tests::subscription("a", 5_000))
+        .await
+        .unwrap();
     store.add_feeds(&[feed("c")]).await.unwrap();
     let state = FeedState {
         feed_id: "a".into(),
@@ -123,6 +127,10 @@ async fn same_through_the_trait(
         sqlite.archived(0, None, None, 100).await.unwrap()
     );
     assert_eq!(pg.replay_position("to-search").await.unwrap(), Some(3));
+    assert_eq!(
+        pg.subscriptions().await.unwrap(),
+        sqlite.subscriptions().await.unwrap()
+    );
     assert_eq!(pg.stats().await.unwrap(), sqlite.stats().await.unwrap());
     assert_eq!(
         pg.stories_per_feed().await.unwrap(),
@@ -154,6 +162,7 @@ async fn a_sqlite_store_moves_whole_and_carries_on_in_postgres() {
             sightings: 9,
             archived_messages: 5,
             replay_positions: 1,
+            subscriptions: 1,
             skipped: 0,
             seq_offset: 0,
         }
@@ -201,7 +210,7 @@ async fn a_sqlite_store_moves_whole_and_carries_on_in_postgres() {
             merged.archived_messages,
             merged.skipped
         ),
-        (0, 0, 0, 3 + 9 + 10 + 9 + 5 + 1)
+        (0, 0, 0, 3 + 9 + 10 + 9 + 1 + 5 + 1)
     );
     assert!(merged.seq_offset >= 6);
     assert_eq!(pg.archived(0, None, None, 100).await.unwrap().len(), 6);

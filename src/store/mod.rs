@@ -8,6 +8,7 @@
 pub mod migrate;
 mod postgres;
 mod sqlite;
+mod subscriptions;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -26,6 +27,7 @@ use crate::message::{Envelope, ExtractionStatus};
 pub use migrate::{MigrateOptions, MigrationReport, sqlite_to_postgres, sqlite_to_postgres_with};
 pub use postgres::PostgresStore;
 pub use sqlite::{SqliteStore, files_size};
+pub use subscriptions::{SubscriptionRecord, SubscriptionStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -308,7 +310,7 @@ pub struct FeedSync {
 /// and, with a shared backend, by every worker of a fleet: feeds and
 /// stories are claimed with a lease, so no two workers hold one at once.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: SubscriptionStore + Send + Sync + 'static {
     /// Brings the feeds named in the config into the store: added, or
     /// updated (the config wins); a feed that came from the config and is
     /// no longer in it is removed. Feeds added with `feeds add` stay.

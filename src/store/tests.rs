@@ -15,10 +15,13 @@ mod claims;
 mod near;
 #[path = "race_tests.rs"]
 mod races;
+#[path = "subscription_tests.rs"]
+mod subscriptions;
 pub(crate) use archive::*;
 pub(crate) use claims::*;
 pub(crate) use near::*;
 pub(crate) use races::*;
+pub(crate) use subscriptions::*;
 
 pub(crate) fn item(link: &str, guid: &str, title: &str) -> FeedItem {
     FeedItem {
@@ -168,6 +171,8 @@ new_story_once_across_feeds_and_guid_variants,
             a_released_story_waits_and_a_signed_off_worker_frees_at_once,
             an_update_does_not_take_a_story_another_worker_holds,
             the_archive_pages_in_publishing_order_and_prunes_oldest_first,
+            subscriptions_are_found_by_id_and_one_per_feed,
+            a_lapsed_push_makes_its_feed_due_now,
         );
     };
 }

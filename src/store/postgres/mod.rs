@@ -31,6 +31,7 @@ mod near;
 mod record;
 mod schema;
 mod stories;
+mod subscriptions;
 #[cfg(test)]
 pub(crate) mod tests;
 mod tls;

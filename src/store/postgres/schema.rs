@@ -151,6 +151,24 @@ CREATE TABLE near_bands (
 );
 "#,
     },
+    Migration {
+        version: 3,
+        description: "WebSub subscriptions",
+        sql: r#"
+-- One per feed; id is the random part of its callback path.
+CREATE TABLE subscriptions (
+    feed_id TEXT COLLATE "C" PRIMARY KEY,
+    id TEXT COLLATE "C" NOT NULL UNIQUE,
+    hub TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    state TEXT NOT NULL,
+    lease_until_ms BIGINT,
+    reason TEXT,
+    asked_ms BIGINT NOT NULL
+);
+"#,
+    },
 ];
 
 /// The version this feedwire brings the schema to.

@@ -16,6 +16,7 @@ mod feeds;
 mod near;
 mod schema;
 mod stories;
+mod subscriptions;
 #[cfg(test)]
 mod tests;
 mod workers;

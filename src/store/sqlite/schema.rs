@@ -14,7 +14,8 @@ use crate::store::StoreError;
 /// workers table; non-URL guid keys scoped by feed; published items' JSON
 /// dropped. 6: the text of each sighting (`sightings.body`, ALTER), and the
 /// near-duplicate prints of stories with their LSH bands (new tables).
-pub(super) const SCHEMA_VERSION: i64 = 6;
+/// 7: WebSub subscriptions (new table).
+pub(super) const SCHEMA_VERSION: i64 = 7;
 
 /// Columns added after version 1: (version, table, column, definition).
 const ADDED_COLUMNS: &[(i64, &str, &str, &str)] = &[
@@ -143,6 +144,17 @@ CREATE TABLE IF NOT EXISTS sightings (
 ) WITHOUT ROWID;
 -- A story's near-duplicate print (dedup::near): id orders stories by when
 -- they were first printed; cluster NULL means the story's own id.
+CREATE TABLE IF NOT EXISTS subscriptions (
+    feed_id TEXT PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    hub TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    state TEXT NOT NULL,
+    lease_until_ms INTEGER,
+    reason TEXT,
+    asked_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS near_prints (
     id INTEGER PRIMARY KEY,
     story_id TEXT NOT NULL UNIQUE,
