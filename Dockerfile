@@ -18,7 +18,7 @@ FROM rust:${RUST_VERSION}-bookworm AS builder
 WORKDIR /build
 
 # 1. Dependencies only. The manifest names src/lib.rs, src/main.rs and the
-#    benches benches/pipeline.rs, extract.rs, polling.rs and near_duplicates.rs
+#    benches benches/pipeline.rs, extract.rs, polling.rs, near_duplicates.rs and push.rs
 #    (cargo refuses a manifest whose declared target
 #    files are missing), and the consumer example is built too, so each gets
 #    an empty stub. This layer is rebuilt only when Cargo.toml or Cargo.lock
@@ -31,6 +31,7 @@ RUN mkdir -p src benches examples \
  && echo 'fn main() {}' > benches/extract.rs \
  && echo 'fn main() {}' > benches/polling.rs \
  && echo 'fn main() {}' > benches/near_duplicates.rs \
+ && echo 'fn main() {}' > benches/push.rs \
  && echo 'fn main() {}' > examples/consumer.rs \
  && cargo fetch --locked \
  && cargo build --release --locked --bin feedwire --example consumer \

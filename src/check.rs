@@ -175,11 +175,13 @@ pub async fn check_feed(
     let headers: Vec<&str> = link_headers.iter().map(String::as_str).collect();
     // A file's links are absolute already: any base serves.
     let file_base = Url::parse("file:///").expect("a valid URL");
-    let websub = crate::push::discover(&headers, &parsed.links, base.as_ref().unwrap_or(&file_base))
-        .map(|found| WebSubFacts {
-            hubs: found.hubs.iter().map(Url::to_string).collect(),
-            topic: found.topic.to_string(),
-        });
+    let websub =
+        crate::push::discover(&headers, &parsed.links, base.as_ref().unwrap_or(&file_base)).map(
+            |found| WebSubFacts {
+                hubs: found.hubs.iter().map(Url::to_string).collect(),
+                topic: found.topic.to_string(),
+            },
+        );
     let feed = config.and_then(|c| c.feeds.iter().find(|f| f.url == target));
     let document = identify(feed.map_or("check", |f| f.id.as_str()), &parsed.items);
     let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());

@@ -484,3 +484,32 @@ fn dockerfile_stubs_cover_every_cargo_target() {
         );
     }
 }
+
+#[test]
+fn the_websub_ingress_routes_the_callback_path_to_the_ops_port_only() {
+    let objects = kustomize("push");
+    let ingress = find(&objects, "Ingress", "feedwire-websub");
+    let rule = &arr(&ingress["spec"]["rules"])[0];
+    let paths = arr(&rule["http"]["paths"]);
+    assert_eq!(paths.len(), 1, "only the callback path is exposed");
+    let backend = &paths[0]["backend"]["service"];
+    // The Service and the port the base gives the worker's ops endpoint.
+    let service = find(&kustomize("base"), "Service", s(&backend["name"])).clone();
+    assert!(
+        item(
+            &service["spec"]["ports"],
+            "name",
+            s(&backend["port"]["name"])
+        )
+        .is_some()
+    );
+    // The container config's [push] example, turned on, is a valid config
+    // whose callback path and host are the Ingress's.
+    let text = read("deploy/feedwire.container.toml")
+        .replace("# enabled = true", "enabled = true")
+        .replace("# callback_base", "callback_base");
+    let config = Config::from_toml(&text, None).unwrap();
+    let base = config.push.active_base().expect("push on").clone();
+    assert_eq!(base.path(), s(&paths[0]["path"]));
+    assert_eq!(base.host_str(), Some(s(&rule["host"])));
+}

@@ -57,7 +57,10 @@ impl PushConfig {
     }
 
     /// Checked against `ops_listen`: the callbacks are served there.
-    pub(super) fn check(&self, ops_listen: Option<std::net::SocketAddr>) -> Result<(), ConfigError> {
+    pub(super) fn check(
+        &self,
+        ops_listen: Option<std::net::SocketAddr>,
+    ) -> Result<(), ConfigError> {
         if let Some(base) = &self.callback_base {
             if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
                 return Err(ConfigError::invalid(
@@ -96,11 +99,22 @@ impl PushConfig {
         }
         for (key, value, least) in [
             ("push.lease", self.lease, Duration::from_secs(60)),
-            ("push.safety_poll_interval", self.safety_poll_interval, Duration::from_secs(1)),
-            ("push.retry_interval", self.retry_interval, Duration::from_secs(1)),
+            (
+                "push.safety_poll_interval",
+                self.safety_poll_interval,
+                Duration::from_secs(1),
+            ),
+            (
+                "push.retry_interval",
+                self.retry_interval,
+                Duration::from_secs(1),
+            ),
         ] {
             if value < least {
-                return Err(ConfigError::invalid(key, format!("must be at least {least:?}")));
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("must be at least {least:?}"),
+                ));
             }
         }
         Ok(())

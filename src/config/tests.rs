@@ -356,15 +356,15 @@ fn push_is_off_by_default_and_needs_a_callback_base_and_the_ops_endpoint() {
     let config = Config::from_toml(MINIMAL, None).unwrap();
     assert!(!config.push.enabled);
     assert_eq!(config.push.active_base(), None);
-    assert_eq!(config.push.safety_poll_interval, Duration::from_secs(6 * 3600));
+    assert_eq!(
+        config.push.safety_poll_interval,
+        Duration::from_secs(6 * 3600)
+    );
     let ops = "[ops]\nlisten = \"127.0.0.1:9090\"\n";
     let with = |ops: &str, push: &str| format!("{MINIMAL}\n{ops}\n[push]\n{push}\n");
     let on = "enabled = true\ncallback_base = \"https://feedwire.example.com/websub\"";
     let config = Config::from_toml(&with(ops, on), None).unwrap();
-    assert_eq!(
-        config.push.active_base().map(|u| u.path()),
-        Some("/websub")
-    );
+    assert_eq!(config.push.active_base().map(|u| u.path()), Some("/websub"));
     assert_eq!(key_of(&with("", on)), "ops.listen");
     assert_eq!(key_of(&with(ops, "enabled = true")), "push.callback_base");
     for bad in [

@@ -59,7 +59,11 @@ impl Callbacks {
         let query = parts
             .uri
             .query()
-            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
             .unwrap_or_default();
         let answer = (self.handler)(CallbackRequest {
             method: parts.method,

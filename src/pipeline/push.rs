@@ -90,9 +90,9 @@ impl Push {
 
     /// Whether `feed_id` has a verified subscription whose lease runs.
     pub(super) fn is_live(&self, feed_id: &str, now_ms: i64) -> bool {
-        lock(&self.known).get(feed_id).is_some_and(|k| {
-            matches!(k.state, State::Active { lease_until_ms } if lease_until_ms > now_ms)
-        })
+        lock(&self.known).get(feed_id).is_some_and(
+            |k| matches!(k.state, State::Active { lease_until_ms } if lease_until_ms > now_ms),
+        )
     }
 
     /// The next poll of a pushed feed: no sooner than the safety interval.

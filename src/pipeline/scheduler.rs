@@ -15,8 +15,8 @@ use tracing::{Instrument, info, info_span, warn};
 use super::feeds::FeedBook;
 use super::poll::{poll_feed, record};
 use super::push::Notice;
-use super::subscriptions;
 use super::queue::{Intake, Workers};
+use super::subscriptions;
 use super::{Context, prune_archive};
 use crate::schedule::FeedState;
 use crate::store::{StoryTask, StoryWork};
@@ -262,10 +262,16 @@ async fn take_notice(ctx: &Context, feeds: &FeedBook, intake: &Intake, notice: N
     if let Some(parsed) = parsed {
         match record(ctx, &feed_id, &parsed.items).await {
             Ok(tasks) => return enqueue(ctx, intake, tasks, Some(received)).await,
-            Err(error) => warn!(%error, feed_id = %feed_id, "cannot record a pushed feed; polling it"),
+            Err(error) => {
+                warn!(%error, feed_id = %feed_id, "cannot record a pushed feed; polling it")
+            }
         }
     }
-    match ctx.store.claim_feed(&ctx.claimant, &feed_id, now_ms()).await {
+    match ctx
+        .store
+        .claim_feed(&ctx.claimant, &feed_id, now_ms())
+        .await
+    {
         Ok(Some(state)) => {
             ctx.held.take_feed(&state.feed_id);
             poll_for(ctx, feeds, intake, state, Some(received)).await;

@@ -87,7 +87,12 @@ async fn ask(ctx: &Context, mut record: SubscriptionRecord, mode: Mode) {
             info!(feed_id = %record.feed_id, hub = %sub.hub, topic = %sub.topic, mode = mode.as_str(), "asked the hub");
         }
         (Err(error), Mode::Subscribe) => {
-            warn!(%error, feed_id = %record.feed_id, hub = %sub.hub, "hub refused or unreachable; the feed is polled");
+            let what = if matches!(sub.state, State::Active { .. }) {
+                "cannot renew; pushed until the lease runs out"
+            } else {
+                "hub refused or unreachable; the feed is polled"
+            };
+            warn!(%error, feed_id = %record.feed_id, hub = %sub.hub, "{what}");
             let failed = State::Denied {
                 reason: Some(format!("hub: {error}")),
             };
@@ -227,13 +232,16 @@ pub(super) async fn maintain(ctx: &Context, feeds: &FeedBook) -> Duration {
                     warn!(%error, "cannot keep a subscription's state");
                 }
                 record.subscription.state = state;
-                if was_pushed && let Err(error) = ctx.store.expedite_feed(&record.feed_id, now).await
+                if was_pushed
+                    && let Err(error) = ctx.store.expedite_feed(&record.feed_id, now).await
                 {
                     warn!(%error, feed_id = %record.feed_id, "cannot make the feed due");
                 }
             }
         }
-        *by_state.entry(state_label(&record.subscription.state)).or_default() += 1;
+        *by_state
+            .entry(state_label(&record.subscription.state))
+            .or_default() += 1;
         fresh.insert(record.feed_id.clone(), known(&record));
     }
     // Renewals and verifications that came in during the pass win over
@@ -241,7 +249,10 @@ pub(super) async fn maintain(ctx: &Context, feeds: &FeedBook) -> Duration {
     {
         let mut map = push.known.lock().unwrap_or_else(|p| p.into_inner());
         for (feed_id, known) in map.iter() {
-            if fresh.get(feed_id).is_some_and(|k| k.asked_ms < known.asked_ms) {
+            if fresh
+                .get(feed_id)
+                .is_some_and(|k| k.asked_ms < known.asked_ms)
+            {
                 fresh.insert(feed_id.clone(), known.clone());
             }
         }
@@ -308,14 +319,24 @@ mod tests {
     #[test]
     fn leases_are_renewed_before_they_end_and_lapse_after() {
         // A 10-day lease granted at 0: kept until a day before its end.
-        let active = record(State::Active { lease_until_ms: 10 * DAY }, 0);
+        let active = record(
+            State::Active {
+                lease_until_ms: 10 * DAY,
+            },
+            0,
+        );
         let (step1, again) = step(&active, true, HOUR, DAY);
         assert_eq!(step1, Step::Keep);
         assert_eq!(again, Some(9 * DAY));
         assert_eq!(step(&active, true, HOUR, 9 * DAY).0, Step::Renew);
         // Asked again (the hub did not answer yet): the lease now looks a
         // day long, so the next ask comes a tenth of it before the end.
-        let asked = record(State::Active { lease_until_ms: 10 * DAY }, 9 * DAY);
+        let asked = record(
+            State::Active {
+                lease_until_ms: 10 * DAY,
+            },
+            9 * DAY,
+        );
         assert_eq!(step(&asked, true, HOUR, 9 * DAY + 3_600_000).0, Step::Keep);
         assert_eq!(step(&asked, true, HOUR, 10 * DAY - DAY / 10).0, Step::Renew);
         // Run out: polling takes over at once.
@@ -327,7 +348,12 @@ mod tests {
 
     #[test]
     fn a_short_lease_is_renewed_at_half_its_length_at_the_latest() {
-        let active = record(State::Active { lease_until_ms: 12_000 }, 2_000);
+        let active = record(
+            State::Active {
+                lease_until_ms: 12_000,
+            },
+            2_000,
+        );
         assert_eq!(step(&active, true, HOUR, 6_000).0, Step::Keep);
         assert_eq!(step(&active, true, HOUR, 7_000).0, Step::Renew);
     }
@@ -341,7 +367,12 @@ mod tests {
             Step::Fail("the hub did not verify", false)
         );
         assert_eq!(step(&pending, false, HOUR, 1_000).0, Step::Drop);
-        let active = record(State::Active { lease_until_ms: DAY }, 0);
+        let active = record(
+            State::Active {
+                lease_until_ms: DAY,
+            },
+            0,
+        );
         assert_eq!(step(&active, false, HOUR, 1_000).0, Step::Unsubscribe);
         let leaving = record(State::Pending(Mode::Unsubscribe), 0);
         assert_eq!(step(&leaving, false, HOUR, 1_000).0, Step::Keep);

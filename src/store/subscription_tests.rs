@@ -32,7 +32,10 @@ pub(crate) async fn subscriptions_are_found_by_id_and_one_per_feed(store: &dyn S
         store.subscription(&a.subscription.id).await.unwrap(),
         Some(a.clone())
     );
-    assert_eq!(store.subscriptions().await.unwrap(), vec![a.clone(), b.clone()]);
+    assert_eq!(
+        store.subscriptions().await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
     assert_eq!(store.subscription("0123").await.unwrap(), None);
 
     // A hub's verification changes the state, found by id.
@@ -42,21 +45,38 @@ pub(crate) async fn subscriptions_are_found_by_id_and_one_per_feed(store: &dyn S
         State::Ended,
         State::Active { lease_until_ms: 77 },
     ] {
-        assert!(store
-            .set_subscription_state(&a.subscription.id, &state)
+        assert!(
+            store
+                .set_subscription_state(&a.subscription.id, &state)
+                .await
+                .unwrap()
+        );
+        let found = store
+            .subscription(&a.subscription.id)
             .await
-            .unwrap());
-        let found = store.subscription(&a.subscription.id).await.unwrap().unwrap();
+            .unwrap()
+            .unwrap();
         assert_eq!(found.subscription.state, state);
     }
-    assert!(!store.set_subscription_state("abcd", &State::Ended).await.unwrap());
+    assert!(
+        !store
+            .set_subscription_state("abcd", &State::Ended)
+            .await
+            .unwrap()
+    );
 
     // A new subscription of a feed replaces its old one.
     let again = subscription("a", 10_000);
     store.save_subscription(&again).await.unwrap();
     assert_eq!(store.subscription(&a.subscription.id).await.unwrap(), None);
-    assert_eq!(store.subscriptions().await.unwrap(), vec![again.clone(), b.clone()]);
-    store.delete_subscription(&again.subscription.id).await.unwrap();
+    assert_eq!(
+        store.subscriptions().await.unwrap(),
+        vec![again.clone(), b.clone()]
+    );
+    store
+        .delete_subscription(&again.subscription.id)
+        .await
+        .unwrap();
     assert_eq!(store.subscriptions().await.unwrap(), vec![b]);
 }
 
@@ -66,8 +86,14 @@ pub(crate) async fn a_lapsed_push_makes_its_feed_due_now(store: &dyn Store) {
     state.next_due_ms = 50_000;
     store.save_feed_state(&state).await.unwrap();
     store.expedite_feed("a", 60_000).await.unwrap();
-    assert_eq!(store.feed_state("a").await.unwrap().unwrap().next_due_ms, 50_000);
+    assert_eq!(
+        store.feed_state("a").await.unwrap().unwrap().next_due_ms,
+        50_000
+    );
     store.expedite_feed("a", 20_000).await.unwrap();
-    assert_eq!(store.feed_state("a").await.unwrap().unwrap().next_due_ms, 20_000);
+    assert_eq!(
+        store.feed_state("a").await.unwrap().unwrap().next_due_ms,
+        20_000
+    );
     store.expedite_feed("missing", 0).await.unwrap();
 }

@@ -67,7 +67,8 @@ pub(crate) struct SubscriptionRow {
 impl SubscriptionRow {
     pub(crate) fn into_record(self) -> Result<SubscriptionRecord, StoreError> {
         let url = |text: &str| {
-            Url::parse(text).map_err(|e| StoreError::Invalid(format!("subscription URL {text}: {e}")))
+            Url::parse(text)
+                .map_err(|e| StoreError::Invalid(format!("subscription URL {text}: {e}")))
         };
         let state = match (self.state.as_str(), self.lease_until_ms) {
             ("subscribing", _) => State::Pending(Mode::Subscribe),
@@ -78,9 +79,7 @@ impl SubscriptionRow {
             },
             ("ended", _) => State::Ended,
             (other, _) => {
-                return Err(StoreError::Invalid(format!(
-                    "subscription state {other:?}"
-                )));
+                return Err(StoreError::Invalid(format!("subscription state {other:?}")));
             }
         };
         Ok(SubscriptionRecord {

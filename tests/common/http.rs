@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use http_body_util::channel::Channel;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, IF_NONE_MATCH};
 use hyper::server::conn::http1;
@@ -229,15 +229,31 @@ async fn answer(
 
 /// GET on loopback: (status, body), `None` when no answer came.
 pub async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    http_request(addr, "GET", path, &[], Vec::new()).await
+}
+
+/// A request on loopback with `headers` and `body`: (status, body), `None`
+/// when no answer came.
+pub async fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> Option<(u16, String)> {
     let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .ok()?;
     tokio::spawn(connection);
-    let request = Request::get(path)
-        .header(hyper::header::HOST, addr)
-        .body(Empty::<Bytes>::new())
-        .ok()?;
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, addr);
+    for (name, value) in headers {
+        request = request.header(*name, value.as_str());
+    }
+    let request = request.body(Full::new(Bytes::from(body))).ok()?;
     let response = sender.send_request(request).await.ok()?;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await.ok()?.to_bytes();

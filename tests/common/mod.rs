@@ -5,10 +5,12 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 mod http;
+pub mod hub;
 pub mod pg;
+pub mod pushed;
 
 #[allow(unused_imports)] // as above
-pub use http::{Route, TestServer, free_port, http_get};
+pub use http::{Route, TestServer, free_port, http_get, http_request};
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -10,7 +10,8 @@ use crate::push::subscription::State;
 use crate::store::subscriptions::{SubscriptionRow, state_columns};
 use crate::store::{StoreError, SubscriptionRecord, SubscriptionStore};
 
-const SELECT: &str = "SELECT feed_id, id, hub, topic, secret, state, lease_until_ms, reason, asked_ms
+const SELECT: &str =
+    "SELECT feed_id, id, hub, topic, secret, state, lease_until_ms, reason, asked_ms
      FROM subscriptions";
 
 fn record(r: &Row) -> Result<SubscriptionRecord, StoreError> {
@@ -62,22 +63,28 @@ async fn save(store: &PostgresStore, record: &SubscriptionRecord) -> Result<(), 
 
 async fn find(store: &PostgresStore, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
     let mut s = store.session().await?;
-    let [select] = s.prepare([&format!("{SELECT} WHERE id = $1") as &str]).await?;
+    let [select] = s
+        .prepare([&format!("{SELECT} WHERE id = $1") as &str])
+        .await?;
     let rows = s.query(&select, vec![&id]).await?;
     rows.first().map(record).transpose()
 }
 
 async fn all(store: &PostgresStore) -> Result<Vec<SubscriptionRecord>, StoreError> {
     let mut s = store.session().await?;
-    let [select] = s.prepare([&format!("{SELECT} ORDER BY feed_id") as &str]).await?;
+    let [select] = s
+        .prepare([&format!("{SELECT} ORDER BY feed_id") as &str])
+        .await?;
     s.query(&select, vec![]).await?.iter().map(record).collect()
 }
 
 async fn set_state(store: &PostgresStore, id: &str, state: &State) -> Result<bool, StoreError> {
     let mut s = store.session().await?;
     let [update] = s
-        .prepare(["UPDATE subscriptions SET state = $2, lease_until_ms = $3, reason = $4
-             WHERE id = $1 RETURNING 1"])
+        .prepare([
+            "UPDATE subscriptions SET state = $2, lease_until_ms = $3, reason = $4
+             WHERE id = $1 RETURNING 1",
+        ])
         .await?;
     let (state, lease_until, reason) = state_columns(state);
     let rows = s

@@ -8,8 +8,7 @@ use crate::push::subscription::State;
 use crate::store::subscriptions::{SubscriptionRow, state_columns};
 use crate::store::{StoreError, SubscriptionRecord, SubscriptionStore};
 
-const COLUMNS: &str =
-    "feed_id, id, hub, topic, secret, state, lease_until_ms, reason, asked_ms";
+const COLUMNS: &str = "feed_id, id, hub, topic, secret, state, lease_until_ms, reason, asked_ms";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<SubscriptionRow> {
     Ok(SubscriptionRow {
@@ -50,19 +49,25 @@ fn save(conn: &mut Connection, record: &SubscriptionRecord) -> Result<(), StoreE
 }
 
 fn find(conn: &mut Connection, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM subscriptions WHERE id = ?1"))?
-        .query_row([id], row)
-        .optional()?
-        .map(SubscriptionRow::into_record)
-        .transpose()
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM subscriptions WHERE id = ?1"
+    ))?
+    .query_row([id], row)
+    .optional()?
+    .map(SubscriptionRow::into_record)
+    .transpose()
 }
 
 fn all(conn: &mut Connection) -> Result<Vec<SubscriptionRecord>, StoreError> {
-    let mut statement =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM subscriptions ORDER BY feed_id"))?;
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM subscriptions ORDER BY feed_id"
+    ))?;
     let rows = statement.query_map([], row)?;
-    rows.map(|r| r.map_err(StoreError::from).and_then(SubscriptionRow::into_record))
-        .collect()
+    rows.map(|r| {
+        r.map_err(StoreError::from)
+            .and_then(SubscriptionRow::into_record)
+    })
+    .collect()
 }
 
 fn set_state(conn: &mut Connection, id: &str, state: &State) -> Result<bool, StoreError> {
