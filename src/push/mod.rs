@@ -2,10 +2,9 @@
 //! hub and topic (`discovery`), checking a pushed notification's signature
 //! (`signature`), a subscription's decisions (`subscription`: callback and
 //! secret, verification of intent, renewal), asking a hub (`hub`) and
-//! what the callback endpoint answers (`callback`). Not wired into the
-//! worker yet: storing subscriptions (both backends), mounting the callback
-//! on the ops server, `[push]` config, metrics and the fall-back to
-//! polling come next.
+//! what the callback endpoint answers (`callback`). The worker uses them in
+//! `pipeline::push` and `pipeline::subscriptions`; the store keeps the
+//! subscriptions.
 
 pub mod callback;
 pub mod discovery;
