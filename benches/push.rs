@@ -8,7 +8,7 @@
 //! `cargo bench --bench push [-- --notifications N]` (RabbitMQ on loopback).
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod common;
 
 use std::time::{Duration, Instant};
