@@ -7,6 +7,7 @@
 
 pub mod migrate;
 mod postgres;
+mod prints;
 mod sqlite;
 mod subscriptions;
 #[cfg(test)]
@@ -26,6 +27,8 @@ use crate::message::{Envelope, ExtractionStatus};
 
 pub use migrate::{MigrateOptions, MigrationReport, sqlite_to_postgres, sqlite_to_postgres_with};
 pub use postgres::PostgresStore;
+pub use prints::{NearMatch, PrintLookup};
+pub(crate) use prints::{NearPrint, earliest_match};
 pub use sqlite::{SqliteStore, files_size};
 pub use subscriptions::{SubscriptionRecord, SubscriptionStore};
 
@@ -184,57 +187,6 @@ pub struct StoreStats {
     pub archive_bytes: u64,
     pub archive_oldest_ms: Option<i64>,
     pub archive_newest_ms: Option<i64>,
-}
-
-/// A story's near-duplicate print as the store keeps it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct NearPrint {
-    pub story_id: String,
-    /// The story's identity URL, when it has one.
-    pub url: Option<String>,
-    /// The id of the first story of its cluster (its own when it copies none).
-    pub cluster: String,
-    pub print: TextPrint,
-}
-
-/// How a print is looked up: the window and the similarity a match needs.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PrintLookup {
-    /// Prints made before this are out of the window (and dropped).
-    pub since_ms: i64,
-    /// When this print is made.
-    pub now_ms: i64,
-    pub min_similarity: f64,
-}
-
-/// The earlier story a print matched.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NearMatch {
-    pub story_id: String,
-    /// Its identity URL, when it has one.
-    pub url: Option<String>,
-    /// The first story of its cluster, which the matching story joins.
-    pub cluster: String,
-    pub similarity: f64,
-}
-
-/// The earliest of `candidates` (given earliest first) whose similarity to
-/// `print` reaches `min_similarity`: the original, rather than another copy
-/// of it that happens to be a little closer.
-pub(crate) fn earliest_match(
-    print: &TextPrint,
-    candidates: Vec<NearPrint>,
-    min_similarity: f64,
-) -> Option<NearMatch> {
-    candidates.into_iter().find_map(|c| {
-        let similarity = print.similarity(&c.print);
-        (similarity >= min_similarity).then_some(NearMatch {
-            story_id: c.story_id,
-            url: c.url,
-            cluster: c.cluster,
-            similarity,
-        })
-    })
 }
 
 /// A message as it was published, kept for replay.
