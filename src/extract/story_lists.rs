@@ -20,6 +20,27 @@ const TAIL_HEADINGS: &[&str] = &[
     "related articles",
     "more stories",
     "more on this story",
+    "related content",
+    "related links",
+    "related news",
+    "reader comments",
+    "readers' comments",
+    "featured jobs",
+    "sponsored links",
+    "email alerts",
+    "more news headlines",
+    "popular news stories",
+    "additional stories",
+    "comments",
+    "comments »",
+    "post a comment",
+    "leave a comment",
+    "add a comment",
+    "add your comment",
+    "tell us what you think",
+    "no comments yet",
+    "no comments at the moment",
+    "be the first to comment",
 ];
 
 /// Openings of the headings of lists of other stories ("Recommended from
@@ -65,12 +86,45 @@ const MAX_TEASER_WORDS: usize = 14;
 const MIN_PROSE_WORDS: usize = 10;
 
 /// A short one-line paragraph, lower-cased, without closing punctuation.
-fn heading_key(p: &str) -> Option<String> {
-    if p.len() >= HEADING_CHARS || p.contains('\n') {
-        return None;
+/// A heading spaced out letter by letter ("R E L A T E D C O N T E N T",
+/// typography done with spaces) is kept as its letters alone, `squeezed`.
+struct Heading {
+    key: String,
+    squeezed: bool,
+}
+
+impl Heading {
+    fn of(p: &str) -> Option<Heading> {
+        if p.len() >= HEADING_CHARS || p.contains('\n') {
+            return None;
+        }
+        let l = p.trim().to_lowercase();
+        let l = l.trim_end_matches(['.', ':', '!', ' ', '…']);
+        let squeezed = l.split_whitespace().count() >= 4
+            && l.split_whitespace().all(|t| t.chars().count() == 1);
+        let key = if squeezed {
+            l.split_whitespace().collect()
+        } else {
+            l.to_string()
+        };
+        Some(Heading { key, squeezed })
     }
-    let l = p.trim().to_lowercase();
-    Some(l.trim_end_matches(['.', ':', '!', ' ', '…']).to_string())
+
+    fn same(&self, name: &str) -> bool {
+        if self.squeezed {
+            self.key == name.replace(' ', "")
+        } else {
+            self.key == name
+        }
+    }
+
+    fn opens_with(&self, name: &str) -> bool {
+        if self.squeezed {
+            self.key.starts_with(&name.replace(' ', ""))
+        } else {
+            self.key.starts_with(name)
+        }
+    }
 }
 
 /// A paragraph of teasers: every line short and not ending a sentence.
@@ -98,14 +152,32 @@ pub(super) fn drop_story_lists(paras: Vec<String>) -> Vec<String> {
     let mut i = 0;
     while i < paras.len() {
         let p = &paras[i];
-        if let Some(h) = heading_key(p).filter(|_| i > 0) {
-            if seen * 2 >= total && TAIL_HEADINGS.contains(&h.as_str()) {
+        if let Some(h) = Heading::of(p).filter(|_| i > 0) {
+            if seen * 2 >= total && TAIL_HEADINGS.iter().any(|t| h.same(t)) {
                 break;
             }
-            if LIST_HEADINGS.iter().any(|l| h.starts_with(l)) {
+            if LIST_HEADINGS.iter().any(|l| h.opens_with(l)) {
                 let run = paras[i + 1..].iter().take_while(|q| is_teasers(q)).count();
                 let after = i + 1 + run;
-                if !paras[after..].iter().any(|q| is_prose(q)) {
+                // A list straight after a list: the page's tail of boxes.
+                let chained = run > 0
+                    && paras
+                        .get(after)
+                        .and_then(|q| Heading::of(q))
+                        .is_some_and(|h| {
+                            LIST_HEADINGS.iter().any(|l| h.opens_with(l))
+                                || TAIL_HEADINGS.iter().any(|t| h.same(t))
+                        });
+                if chained {
+                    break;
+                }
+                let rest = &paras[after..];
+                let prose: usize = rest.iter().filter(|q| is_prose(q)).map(String::len).sum();
+                // Nothing article-like after the list; or, in the text's
+                // second half, mostly more lists and boxes (section after
+                // section of other stories, each with a line of blurb).
+                let rest_len: usize = rest.iter().map(String::len).sum();
+                if prose == 0 || (seen * 2 >= total && prose * 2 < rest_len) {
                     break;
                 }
                 if run > 0 {
@@ -144,5 +216,48 @@ mod tests {
             super::super::prune::prune_text(&t, None, &[]),
             format!("{story}\n\n{body}")
         );
+    }
+
+    fn article(paragraphs: usize) -> String {
+        let p = "The minister said the plan would go ahead, whatever the cost, and that \
+                 talks with the unions would resume next week.";
+        vec![p; paragraphs].join("\n\n")
+    }
+
+    #[test]
+    fn a_heading_spaced_out_letter_by_letter_is_read_as_its_words() {
+        let body = article(4);
+        let t = format!("{body}\n\nR E L A T E D C O N T E N T\n\nCommission opens two cases");
+        assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+        // Initials are not a spaced-out heading.
+        assert!(super::Heading::of("A B C").is_some_and(|h| !h.squeezed));
+    }
+
+    #[test]
+    fn a_list_followed_by_another_list_ends_the_text() {
+        let body = article(2);
+        let blurb =
+            "Beyond retail: his wholesale business has fed sales through lean retail times.";
+        let t = format!(
+            "{body}\n\nRelated News\n\nLenexa company hopes to bring drug to market\n\n\
+             More News Headlines\n\n{blurb}\n\n{blurb}"
+        );
+        assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+    }
+
+    #[test]
+    fn late_in_a_text_lists_among_blurbs_end_it_and_comment_boxes_too() {
+        let body = article(6);
+        let blurb = "Learn how to test the performance of web applications in this paper.";
+        let t = format!(
+            "{body}\n\nMost popular\n\nOne headline\n\nBusiness Resources\n\nStarting a Business\n\n\
+             Sales & Marketing\n\nHR & Careers\n\n{blurb}"
+        );
+        assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+        let t = format!("{body}\n\nComments »\n\nThe comments above are from readers.");
+        assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+        // Early in a text the same heading is the article's own.
+        let t = format!("{}\n\nReader comments\n\n{body}", article(1));
+        assert_eq!(super::super::prune::prune_text(&t, None, &[]), t);
     }
 }
