@@ -281,3 +281,82 @@ pub(super) async fn on_callback(ctx: &Context, request: CallbackRequest) -> Call
         _ => reply(405, "GET or POST"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push() -> Push {
+        let config: PushConfig = toml::from_str(
+            "enabled = true\ncallback_base = \"https://fw.example/websub\"\nsafety_poll_interval = \"6h\"",
+        )
+        .unwrap();
+        Push::new(&config).unwrap()
+    }
+
+    fn known(state: State, asked_ms: i64) -> Known {
+        Known {
+            topic: Url::parse("https://news.example/feed.xml").unwrap(),
+            hub: Url::parse("https://hub.example/").unwrap(),
+            state,
+            asked_ms,
+        }
+    }
+
+    const SIX_HOURS: i64 = 6 * 3_600_000;
+
+    #[test]
+    fn a_pushed_feed_is_polled_at_the_safety_interval_until_its_lease_ends() {
+        let push = push();
+        // Not pushed: the poll's own plan stands.
+        assert_eq!(push.space_poll("f", 5_000, 1_000), 5_000);
+        push.note(
+            "f",
+            Some(known(
+                State::Active {
+                    lease_until_ms: 100_000,
+                },
+                0,
+            )),
+        );
+        assert!(push.is_live("f", 1_000));
+        assert_eq!(push.space_poll("f", 5_000, 1_000), 1_000 + SIX_HOURS);
+        // A plan later than the safety interval stands too.
+        assert_eq!(push.space_poll("f", 2 * SIX_HOURS, 1_000), 2 * SIX_HOURS);
+        // Lease over: polled as usual.
+        assert_eq!(push.space_poll("f", 5_000, 100_000), 5_000);
+        push.note(
+            "f",
+            Some(known(
+                State::Pending(crate::push::subscription::Mode::Subscribe),
+                0,
+            )),
+        );
+        assert_eq!(push.space_poll("f", 5_000, 1_000), 5_000);
+    }
+
+    #[test]
+    fn only_a_serving_worker_subscribes_and_failed_hubs_wait_for_the_retry() {
+        let push = push();
+        let found = Discovery {
+            hubs: vec![Url::parse("https://hub.example/").unwrap()],
+            topic: Url::parse("https://news.example/feed.xml").unwrap(),
+        };
+        assert!(
+            !push.wants("f", &found, 0),
+            "a one-off run does not subscribe"
+        );
+        push.serving.store(true, Ordering::Relaxed);
+        assert!(push.wants("f", &found, 0));
+        push.note("f", Some(known(State::Active { lease_until_ms: 10 }, 0)));
+        assert!(!push.wants("f", &found, 5));
+        let moved = Discovery {
+            topic: Url::parse("https://news.example/other.xml").unwrap(),
+            ..found.clone()
+        };
+        assert!(push.wants("f", &moved, 5));
+        push.note("f", Some(known(State::Denied { reason: None }, 1_000)));
+        assert!(!push.wants("f", &found, 1_000 + 60_000));
+        assert!(push.wants("f", &found, 1_000 + 3_600_000));
+    }
+}
