@@ -38,6 +38,11 @@ const JUNK_CLASS: &[&str] = &[
     "author-profile",
     "authorprofile",
     "about-author",
+    // Embedded social posts (the embed scripts' own class names): quoted
+    // from elsewhere, not the story's paragraphs.
+    "twitter-tweet",
+    "instagram-media",
+    "tiktok-embed",
 ];
 /// Class tokens of CSS frameworks that hide an element (`display: none`).
 const HIDDEN_CLASS_TOKENS: &[&str] = &["hidden", "d-none", "is-hidden"];
