@@ -191,18 +191,24 @@ pub(super) async fn maintain(ctx: &Context, feeds: &FeedBook) -> Duration {
             return PASS_EVERY;
         }
     };
-    let listed: HashSet<String> = feeds.ids().into_iter().collect();
+    let mut listed: HashSet<String> = feeds.ids().into_iter().collect();
+    // This worker's copy of the feed list may predate a feed another worker
+    // (or `feeds add`) just added and subscribed: it is read again, once a
+    // pass, before a subscription is ended for a feed missing from it.
+    let mut reloaded = false;
     let now = now_ms();
     let mut next = now + PASS_EVERY.as_millis() as i64;
     let mut fresh = HashMap::with_capacity(records.len());
     let mut by_state: HashMap<&'static str, i64> = HashMap::new();
     for mut record in records {
-        let (step, again) = step(
-            &record,
-            listed.contains(&record.feed_id),
-            push.config.retry_interval,
-            now,
-        );
+        let retry = push.config.retry_interval;
+        let (mut step, mut again) = step(&record, listed.contains(&record.feed_id), retry, now);
+        if matches!(step, Step::Unsubscribe | Step::Drop) && !reloaded {
+            feeds.reload(ctx).await;
+            listed = feeds.ids().into_iter().collect();
+            reloaded = true;
+            (step, again) = self::step(&record, listed.contains(&record.feed_id), retry, now);
+        }
         if let Some(again) = again {
             next = next.min(again);
         }
