@@ -155,3 +155,18 @@ async fn a_feed_removed_from_the_config_is_unsubscribed() {
     assert!(unsubscribe.contains(&("hub.mode".into(), "unsubscribe".into())));
     stop(worker).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn feeds_check_prints_the_hub_and_topic_a_feed_names() {
+    let world = World::new("websub-check", 60).await;
+    let path = world.dir.path().join("feed.xml");
+    std::fs::write(&path, feed(&world.server, &world.hub.url, &["one"])).unwrap();
+    let output = common::feedwire(&["feeds", "check", path.to_str().unwrap()]).await;
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        summary["websub"],
+        serde_json::json!({"hubs": [world.hub.url], "topic": world.topic()})
+    );
+}
