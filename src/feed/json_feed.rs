@@ -361,12 +361,14 @@ pub fn normalize(text: &str, max_items: usize, max_values: usize) -> Result<Stri
     serde_json::to_string(&root).map_err(|e| e.to_string())
 }
 
-/// Per item, its `image` (else `banner_image`): feed-rs drops both.
-pub fn item_images(text: &str) -> Vec<Option<String>> {
+/// What feed-rs drops of a JSON Feed, read in one pass: per item, its
+/// `image` (else `banner_image`); and the feed's own links, `feed_url` as
+/// `self` and each WebSub `hubs` entry as `hub`, for push (`(rel, url)`).
+pub fn extras(text: &str) -> (Vec<Option<String>>, Vec<(String, String)>) {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
-        return Vec::new();
+        return Default::default();
     };
-    value
+    let images = value
         .get("items")
         .and_then(|v| v.as_array())
         .map(|items| {
@@ -379,7 +381,27 @@ pub fn item_images(text: &str) -> Vec<Option<String>> {
                 })
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let url = |v: &serde_json::Value| v.as_str().map(str::trim).map(str::to_string);
+    let mut links: Vec<(String, String)> = Vec::new();
+    if let Some(own) = value.get("feed_url").and_then(url) {
+        links.push(("self".into(), own));
+    }
+    for hub in value
+        .get("hubs")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let websub = hub
+            .get("type")
+            .and_then(|t| t.as_str())
+            .is_some_and(|t| t.eq_ignore_ascii_case("websub"));
+        if let (true, Some(at)) = (websub, hub.get("url").and_then(url)) {
+            links.push(("hub".into(), at));
+        }
+    }
+    (images, links)
 }
 
 #[cfg(test)]
@@ -413,5 +435,23 @@ mod tests {
         assert!(parse("[1, 2]", 10, 10).is_err());
         assert!(parse(r#"{"items": [{"id": "1"}"#, 10, 10).is_err());
         assert!(parse(r#"{"a": 1} x"#, 10, 10).is_err());
+    }
+
+    #[test]
+    fn the_feed_url_and_websub_hubs_are_the_feeds_links() {
+        let (images, links) = extras(
+            r#"{"feed_url":"https://n.example/feed.json","hubs":[{"type":"rssCloud","url":"https://c.example/"},{"type":"WebSub","url":"https://hub.example/"}],"items":[{"id":"1","image":"https://n.example/1.jpg"}]}"#,
+        );
+        assert_eq!(images, [Some("https://n.example/1.jpg".to_string())]);
+        assert_eq!(
+            links,
+            [
+                (
+                    "self".to_string(),
+                    "https://n.example/feed.json".to_string()
+                ),
+                ("hub".to_string(), "https://hub.example/".to_string())
+            ]
+        );
     }
 }

@@ -75,12 +75,15 @@ pub fn parse_feed(
             _ => FeedFormat::Rss2,
         },
     };
-    let (skip, images) = match prepared.kind {
+    let (skip, images, json_links) = match prepared.kind {
         DocKind::Xml => {
             let scanned = scan::scan(&prepared.text);
-            (scanned.skip, scanned.images)
+            (scanned.skip, scanned.images, Vec::new())
         }
-        DocKind::Json => (Default::default(), json_feed::item_images(&prepared.text)),
+        DocKind::Json => {
+            let (images, links) = json_feed::extras(&prepared.text);
+            (Default::default(), images, links)
+        }
     };
     let extras = Extras { images };
     // Only trust positional extras when they line up with feed-rs's entries.
@@ -89,10 +92,22 @@ pub fn parse_feed(
     } else {
         Extras::default()
     };
-    Ok(ParsedFeed {
-        skip,
-        ..map_feed(feed, format, feed_url, &extras)
-    })
+    let mut parsed = map_feed(feed, format, feed_url, &extras);
+    for (rel, href) in json_links {
+        let absolute = match feed_url {
+            Some(base) => base.join(&href).ok(),
+            None => url::Url::parse(&href).ok(),
+        };
+        if let Some(absolute) = absolute.map(String::from)
+            && !parsed
+                .links
+                .iter()
+                .any(|(r, h)| *r == rel && *h == absolute)
+        {
+            parsed.links.push((rel, absolute));
+        }
+    }
+    Ok(ParsedFeed { skip, ..parsed })
 }
 
 enum Failure {
