@@ -214,7 +214,18 @@ pub(super) async fn maintain(ctx: &Context, feeds: &FeedBook) -> Duration {
         }
         match step {
             Step::Keep => {}
-            Step::Renew => ask(ctx, record.clone(), Mode::Subscribe).await,
+            Step::Renew => {
+                // Another worker of the fleet may have renewed it since
+                // this pass read the list: then the hub is not asked twice.
+                let current = ctx.store.subscription(&record.subscription.id).await;
+                if let Ok(Some(current)) = current
+                    && current.asked_ms > record.asked_ms
+                {
+                    record = current;
+                } else {
+                    ask(ctx, record.clone(), Mode::Subscribe).await;
+                }
+            }
             Step::Unsubscribe => {
                 ask(ctx, record.clone(), Mode::Unsubscribe).await;
                 record.subscription.state = State::Pending(Mode::Unsubscribe);
