@@ -13,6 +13,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 
+use super::server::text;
+
 /// A request under the route's path.
 #[derive(Debug)]
 pub struct CallbackRequest {
@@ -54,7 +56,7 @@ impl Callbacks {
         let (parts, body) = request.into_parts();
         let body = match Limited::new(body, self.max_body).collect().await {
             Ok(body) => body.to_bytes(),
-            Err(_) => return reply(StatusCode::PAYLOAD_TOO_LARGE, "too large".into()),
+            Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "too large".into()),
         };
         let query = parts
             .uri
@@ -73,21 +75,11 @@ impl Callbacks {
             body,
         })
         .await;
-        reply(
+        text(
             StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             answer.body,
         )
     }
-}
-
-fn reply(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
 
 #[cfg(test)]

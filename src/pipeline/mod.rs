@@ -39,6 +39,12 @@ use crate::store::{Claimant, SharedStore, StoreError, StoryWork};
 use feeds::FeedBook;
 use queue::Workers;
 
+/// A lock taken even when a panicking holder poisoned it: the sets and maps
+/// behind these locks stay consistent at every step.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The feeds and stories this worker holds claims on (polls in flight;
 /// stories queued or being worked on), so the heartbeat renews exactly
 /// those: a claim dropped by mistake lapses instead of living forever.
@@ -49,30 +55,26 @@ pub(crate) struct Held {
 }
 
 impl Held {
-    fn lock(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        set.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Takes a story; false when this worker holds it already.
     fn take_story(&self, id: &str) -> bool {
-        Self::lock(&self.stories).insert(id.to_string())
+        lock(&self.stories).insert(id.to_string())
     }
 
     fn drop_story(&self, id: &str) {
-        Self::lock(&self.stories).remove(id);
+        lock(&self.stories).remove(id);
     }
 
     fn take_feed(&self, id: &str) {
-        Self::lock(&self.feeds).insert(id.to_string());
+        lock(&self.feeds).insert(id.to_string());
     }
 
     fn drop_feed(&self, id: &str) {
-        Self::lock(&self.feeds).remove(id);
+        lock(&self.feeds).remove(id);
     }
 
     fn snapshot(&self) -> (Vec<String>, Vec<String>) {
-        let feeds = Self::lock(&self.feeds).iter().cloned().collect();
-        let stories = Self::lock(&self.stories).iter().cloned().collect();
+        let feeds = lock(&self.feeds).iter().cloned().collect();
+        let stories = lock(&self.stories).iter().cloned().collect();
         (feeds, stories)
     }
 }

@@ -20,7 +20,7 @@ use tokio::sync::{Notify, mpsc};
 use tracing::{debug, warn};
 use url::Url;
 
-use super::Context;
+use super::{Context, lock};
 use crate::config::PushConfig;
 use crate::ops::{CallbackReply, CallbackRequest, OutcomeLabels};
 use crate::push::callback::{on_notification, on_verification};
@@ -65,10 +65,6 @@ pub(crate) struct Push {
     pub(super) inbox: Mutex<Option<mpsc::Receiver<Notice>>>,
     /// Wakes `maintain` early: a subscription changed state.
     pub(super) changed: Notify,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Push {

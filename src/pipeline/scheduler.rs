@@ -17,7 +17,7 @@ use super::poll::{poll_feed, record};
 use super::push::Notice;
 use super::queue::{Intake, Workers};
 use super::subscriptions;
-use super::{Context, prune_archive};
+use super::{Context, lock, prune_archive};
 use crate::schedule::FeedState;
 use crate::store::{StoryTask, StoryWork};
 
@@ -141,10 +141,7 @@ pub(super) async fn run_forever(ctx: &Arc<Context>, feeds: &Arc<FeedBook>) {
     sweep.tick().await;
     let mut reload = tokio::time::interval(RELOAD_EVERY);
     reload.tick().await;
-    let mut inbox = ctx
-        .push
-        .as_ref()
-        .and_then(|push| push.inbox.lock().unwrap_or_else(|p| p.into_inner()).take());
+    let mut inbox = ctx.push.as_ref().and_then(|push| lock(&push.inbox).take());
     let keeper = {
         let (ctx, feeds) = (Arc::clone(ctx), Arc::clone(feeds));
         tokio::spawn(async move { subscriptions::keep(&ctx, &feeds).await })

@@ -11,9 +11,9 @@ use std::time::Duration;
 use chrono::Utc;
 use tracing::{info, warn};
 
-use super::Context;
 use super::feeds::FeedBook;
 use super::push::{Known, LATENCY_KEPT};
+use super::{Context, lock};
 use crate::ops::StateLabels;
 use crate::push::Discovery;
 use crate::push::hub::ask_hub;
@@ -264,7 +264,7 @@ pub(super) async fn maintain(ctx: &Context, feeds: &FeedBook) -> Duration {
     // Renewals and verifications that came in during the pass win over
     // what the pass read before them.
     {
-        let mut map = push.known.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&push.known);
         for (feed_id, known) in map.iter() {
             if fresh
                 .get(feed_id)
@@ -275,10 +275,7 @@ pub(super) async fn maintain(ctx: &Context, feeds: &FeedBook) -> Duration {
         }
         *map = fresh;
     }
-    push.started
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .retain(|_, at| at.elapsed() < LATENCY_KEPT);
+    lock(&push.started).retain(|_, at| at.elapsed() < LATENCY_KEPT);
     for state in ["subscribing", "active", "denied", "unsubscribing"] {
         ctx.metrics
             .push_subscriptions
