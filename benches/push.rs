@@ -14,7 +14,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::hub::Signing;
-use common::pushed::{World, add_story, feed, stop};
+use common::pushed::{World, add_story, feed};
+use common::stop;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -34,16 +35,8 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 async fn main() {
     let n = arg("--notifications", 100);
     let world = World::new("bench-push", 86_400).await;
-    let worker = world.start(true, "1h");
-    let mut seen = Vec::new();
-    world.wait_for_story("Story one", &mut seen).await;
+    let (worker, _) = world.start_subscribed("1h").await;
     let topic = world.topic();
-    world
-        .hub
-        .wait_for("the subscription verified", |hub| {
-            hub.subscriber(&topic).is_some_and(|s| s.verified)
-        })
-        .await;
     let mut latencies = Vec::with_capacity(n);
     for i in 0..n {
         let slug = format!("n{i}");

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Capture, STORIES, farm, feeds, free_port, http_get, write_config};
+use common::{Capture, STORIES, farm, feeds, free_port, http_get, metric, stop, write_config};
 use tokio::process::{Child, Command};
 
 fn spawn_worker(config: &Path) -> Child {
@@ -33,26 +33,6 @@ async fn wait_for(addr: &str, path: &str, status: u16) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{path} never answered {status}");
-}
-
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
-async fn stop(mut worker: Child) {
-    let pid = worker.id().unwrap().to_string();
-    Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(30), worker.wait())
-        .await
-        .expect("the worker stops on SIGTERM")
-        .unwrap();
-    assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,7 +8,8 @@ mod common;
 
 use common::Received;
 use common::hub::Signing;
-use common::pushed::{World, feed, stop};
+use common::pushed::{World, feed};
+use common::stop;
 
 fn titles(messages: &[Received]) -> Vec<String> {
     messages
@@ -20,16 +21,8 @@ fn titles(messages: &[Received]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn signed_notifications_are_published_and_forged_ones_are_not() {
     let world = World::new("websub-notify", 86_400).await;
-    let worker = world.start(true, "1h");
-    let mut seen = Vec::new();
-    world.wait_for_story("Story one", &mut seen).await;
+    let (worker, mut seen) = world.start_subscribed("1h").await;
     let topic = world.topic();
-    world
-        .hub
-        .wait_for("the subscription verified", |hub| {
-            hub.subscriber(&topic).is_some_and(|s| s.verified)
-        })
-        .await;
     let form = &world.hub.forms()[0];
     let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     assert_eq!(field("hub.mode").as_deref(), Some("subscribe"));
@@ -100,9 +93,7 @@ async fn signed_notifications_are_published_and_forged_ones_are_not() {
 async fn a_dead_hub_leaves_the_feed_polled_again_when_the_lease_runs_out() {
     // Leases of 3 s: renewed while the hub lives, run out once it is gone.
     let world = World::new("websub-fallback", 3).await;
-    let worker = world.start(true, "1s");
-    let mut seen = Vec::new();
-    world.wait_for_story("Story one", &mut seen).await;
+    let (worker, mut seen) = world.start_subscribed("1s").await;
     let topic = world.topic();
     world
         .hub
@@ -130,14 +121,8 @@ async fn a_dead_hub_leaves_the_feed_polled_again_when_the_lease_runs_out() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_feed_removed_from_the_config_is_unsubscribed() {
     let world = World::new("websub-remove", 86_400).await;
-    let worker = world.start(true, "1h");
+    let (worker, _) = world.start_subscribed("1h").await;
     let topic = world.topic();
-    world
-        .hub
-        .wait_for("the subscription verified", |hub| {
-            hub.subscriber(&topic).is_some_and(|s| s.verified)
-        })
-        .await;
     stop(worker).await;
 
     // Started again without the feed: the stored subscription is ended.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 
 use super::hub::TestHub;
-use super::{Capture, RSS, Received, Route, TestServer, free_port, http_get};
+use super::{Capture, RSS, Received, Route, TestServer, free_port, http_get, metric};
 
 /// An RSS feed naming `hub` and itself, with one item per slug.
 pub fn feed(server: &TestServer, hub: &str, slugs: &[&str]) -> String {
@@ -158,22 +158,21 @@ retry_interval = "1h"
 
     pub async fn metric(&self, series: &str) -> f64 {
         let (_, text) = http_get(&self.ops, "/metrics").await.unwrap();
-        text.lines()
-            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-            .unwrap_or(0.0)
+        metric(&text, series)
     }
-}
 
-pub async fn stop(mut worker: Child) {
-    let pid = worker.id().unwrap().to_string();
-    Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(30), worker.wait())
-        .await
-        .expect("the worker stops on SIGTERM")
-        .unwrap();
-    assert!(status.success(), "{status:?}");
+    /// Starts a worker with the feed and waits until its first story is
+    /// out and the hub has verified its subscription; the messages so far.
+    pub async fn start_subscribed(&self, interval: &str) -> (Child, Vec<Received>) {
+        let worker = self.start(true, interval);
+        let mut seen = Vec::new();
+        self.wait_for_story("Story one", &mut seen).await;
+        let topic = self.topic();
+        self.hub
+            .wait_for("the subscription verified", |hub| {
+                hub.subscriber(&topic).is_some_and(|s| s.verified)
+            })
+            .await;
+        (worker, seen)
+    }
 }
