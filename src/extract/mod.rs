@@ -11,6 +11,7 @@ pub mod depth;
 mod formatting;
 pub mod interstitial;
 pub mod jsonld;
+mod junk;
 mod match_key;
 pub mod metadata;
 #[cfg(test)]

@@ -64,8 +64,7 @@ const LIST_HEADINGS: &[&str] = &[
     "popular stories",
     "related",
     "popular ",
-    "latest news",
-    "latest headlines",
+    "latest ",
     "most viewed",
     "most shared",
     "most emailed",
@@ -127,6 +126,21 @@ impl Heading {
     }
 }
 
+/// Most tabs in a strip of box titles.
+const MAX_TABS: usize = 6;
+
+/// A strip of tabs over the page's boxes ("More News Headlines" / "Popular
+/// News Stories" as one list): a few heading-like lines, one of them a
+/// [`TAIL_HEADINGS`] title.
+fn is_tail_tabs(p: &str) -> bool {
+    let lines = p.lines().count();
+    (2..=MAX_TABS).contains(&lines)
+        && p.lines().all(|l| Heading::of(l).is_some())
+        && p.lines()
+            .filter_map(Heading::of)
+            .any(|h| TAIL_HEADINGS.iter().any(|t| h.same(t)))
+}
+
 /// A paragraph of teasers: every line short and not ending a sentence.
 fn is_teasers(p: &str) -> bool {
     p.lines().all(|l| {
@@ -137,8 +151,52 @@ fn is_teasers(p: &str) -> bool {
 
 /// A paragraph that carries the article on: sentences, not headlines.
 fn is_prose(p: &str) -> bool {
-    p.split_whitespace().count() >= MIN_PROSE_WORDS
-        && p.trim_end().ends_with(['.', '!', '?', '"', '”', '’', ')'])
+    p.split_whitespace().count() >= MIN_PROSE_WORDS && ends_sentence(p)
+}
+
+fn ends_sentence(p: &str) -> bool {
+    p.trim_end().ends_with(['.', '!', '?', '"', '”', '’', ')'])
+}
+
+/// The length of the prose in `paras`, without teaser cards: a lone
+/// sentence between two headings is a story's blurb under its headline.
+fn prose_len(paras: &[String]) -> usize {
+    let heading = |j: Option<&String>| j.is_some_and(|q| Heading::of(q).is_some());
+    (0..paras.len())
+        .filter(|&j| {
+            is_prose(&paras[j])
+                && !(j > 0
+                    && heading(paras.get(j - 1))
+                    && (j + 1 == paras.len() || heading(paras.get(j + 1)))
+                    && is_one_sentence(&paras[j]))
+        })
+        .map(|j| paras[j].len())
+        .sum()
+}
+
+/// A paragraph of one sentence (or of a sentence and a fragment).
+fn is_one_sentence(p: &str) -> bool {
+    !p.trim_end()
+        .trim_end_matches(['.', '!', '?', '"', '”', '’', ')'])
+        .contains(['.', '!', '?'])
+}
+
+/// Fewest items of a site menu.
+const MIN_MENU_ITEMS: usize = 4;
+/// Most words of a menu item ("Sci. & Tech.", "Other States").
+const MAX_MENU_ITEM_WORDS: usize = 3;
+
+/// A site's menu: a list of one- to three-word items.
+fn is_menu(p: &str) -> bool {
+    p.lines().count() >= MIN_MENU_ITEMS
+        && p.lines()
+            .all(|l| l.split_whitespace().count() <= MAX_MENU_ITEM_WORDS && !is_prose(l))
+}
+
+/// Whether less than half of `paras` is prose.
+fn mostly_boxes(paras: &[String]) -> bool {
+    let all: usize = paras.iter().map(String::len).sum();
+    prose_len(paras) * 2 < all
 }
 
 /// The paragraphs without lists of other stories: a [`LIST_HEADINGS`]
@@ -149,9 +207,21 @@ pub(super) fn drop_story_lists(paras: Vec<String>) -> Vec<String> {
     let total: usize = paras.iter().map(String::len).sum();
     let mut out: Vec<String> = Vec::with_capacity(paras.len());
     let mut seen = 0usize;
+    // Menus before the text's first sentence are the page's, not the story's.
+    let lead = paras.iter().take_while(|q| !ends_sentence(q)).count();
+    let lead = if lead < paras.len() { lead } else { 0 };
     let mut i = 0;
     while i < paras.len() {
         let p = &paras[i];
+        if i < lead && is_menu(p) {
+            i += 1;
+            continue;
+        }
+        // Tabs over boxes: in the text's second half, or where what follows
+        // is mostly not prose (the boxes' lists make a text look longer).
+        if i > 0 && is_tail_tabs(p) && (seen * 2 >= total || mostly_boxes(&paras[i + 1..])) {
+            break;
+        }
         if let Some(h) = Heading::of(p).filter(|_| i > 0) {
             if seen * 2 >= total && TAIL_HEADINGS.iter().any(|t| h.same(t)) {
                 break;
@@ -172,12 +242,10 @@ pub(super) fn drop_story_lists(paras: Vec<String>) -> Vec<String> {
                     break;
                 }
                 let rest = &paras[after..];
-                let prose: usize = rest.iter().filter(|q| is_prose(q)).map(String::len).sum();
                 // Nothing article-like after the list; or, in the text's
                 // second half, mostly more lists and boxes (section after
                 // section of other stories, each with a line of blurb).
-                let rest_len: usize = rest.iter().map(String::len).sum();
-                if prose == 0 || (seen * 2 >= total && prose * 2 < rest_len) {
+                if prose_len(rest) == 0 || (seen * 2 >= total && mostly_boxes(rest)) {
                     break;
                 }
                 if run > 0 {
@@ -241,6 +309,44 @@ mod tests {
         let t = format!(
             "{body}\n\nRelated News\n\nLenexa company hopes to bring drug to market\n\n\
              More News Headlines\n\n{blurb}\n\n{blurb}"
+        );
+        assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+    }
+
+    #[test]
+    fn a_strip_of_tabs_titled_like_the_tail_ends_the_text() {
+        let body = article(4);
+        let t = format!(
+            "{body}\n\nMore News Headlines\nPopular News Stories\n\nToday's Video Brief\n\n\
+             Starting a Business"
+        );
+        assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+        // Lines of the article's own list stay.
+        let t = format!("{body}\n\nThe plan:\nLower fares\nMore buses\n\n{body}");
+        assert_eq!(super::super::prune::prune_text(&t, None, &[]), t);
+    }
+
+    #[test]
+    fn a_menu_before_the_first_sentence_is_dropped() {
+        let body = article(3);
+        let menu = "Top Stories\nNational\nSci. & Tech.\nOther States";
+        let t = format!("{menu}\n\nTributes paid to a climber\n\n{body}");
+        assert_eq!(
+            super::super::prune::prune_text(&t, None, &[]),
+            format!("Tributes paid to a climber\n\n{body}")
+        );
+        // After a sentence, a list of short items is the text's own.
+        let t = format!("It is written by one person.\n\n{menu}\n\n{body}");
+        assert_eq!(super::super::prune::prune_text(&t, None, &[]), t);
+    }
+
+    #[test]
+    fn headlines_with_a_line_of_blurb_each_are_not_prose() {
+        let body = article(4);
+        let card = "Middlesbrough's winger said he would be interested in a move to London.";
+        let t = format!(
+            "{body}\n\nLatest Sport News\n\nSpurs interest Downing\n\n{card}\n\n\
+             Reds backing manager\n\n{card}"
         );
         assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
     }
