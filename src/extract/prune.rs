@@ -20,6 +20,7 @@ const JUNK_PREFIXES: &[&str] = &[
     "share on ",
     "follow us on",
     "click here to",
+    "click here for",
     "image source,",
     "image caption,",
     "media caption,",
@@ -199,7 +200,8 @@ mod tests {
 
     #[test]
     fn drops_boilerplate_paragraphs() {
-        let t = "Big Headline\n\nBy Jane Doe\n\nFirst para.\n\nRead more: other story\n\nAdvertisement\n\nLast para.";
+        let t = "Big Headline\n\nBy Jane Doe\n\nFirst para.\n\nRead more: other story\n\nAdvertisement\n\nLast para.\n\n\
+                 Click here for more football headlines!";
         assert_eq!(
             prune_text(t, Some("Big headline"), &["Jane Doe".into()]),
             "First para.\n\nLast para."

@@ -24,6 +24,8 @@ const TAIL_HEADINGS: &[&str] = &[
     "related links",
     "related news",
     "reader comments",
+    "your comments",
+    "user comments",
     "readers' comments",
     "featured jobs",
     "sponsored links",
@@ -79,6 +81,8 @@ const LIST_HEADINGS: &[&str] = &[
 
 /// Longest paragraph taken for a heading.
 const HEADING_CHARS: usize = 48;
+/// Most words of a title ending in "news", "headlines"… that names a list.
+const MAX_LIST_TITLE_WORDS: usize = 5;
 /// Most words of a line that may still be a teaser's headline.
 const MAX_TEASER_WORDS: usize = 14;
 /// Fewest words of a paragraph that carries the article on.
@@ -115,6 +119,16 @@ impl Heading {
         } else {
             self.key == name
         }
+    }
+
+    /// A short title that ends by naming what it lists: "Breaking Forex
+    /// News", "EnterpriseStorageForum Headlines", "Top stories".
+    fn names_stories(&self) -> bool {
+        let words: Vec<&str> = self.key.split_whitespace().collect();
+        words.len() <= MAX_LIST_TITLE_WORDS
+            && words
+                .last()
+                .is_some_and(|w| matches!(*w, "news" | "headlines" | "stories" | "articles"))
     }
 
     fn opens_with(&self, name: &str) -> bool {
@@ -226,7 +240,7 @@ pub(super) fn drop_story_lists(paras: Vec<String>) -> Vec<String> {
             if seen * 2 >= total && TAIL_HEADINGS.iter().any(|t| h.same(t)) {
                 break;
             }
-            if LIST_HEADINGS.iter().any(|l| h.opens_with(l)) {
+            if LIST_HEADINGS.iter().any(|l| h.opens_with(l)) || h.names_stories() {
                 let run = paras[i + 1..].iter().take_while(|q| is_teasers(q)).count();
                 let after = i + 1 + run;
                 // A list straight after a list: the page's tail of boxes.
@@ -323,6 +337,21 @@ mod tests {
         assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
         // Lines of the article's own list stay.
         let t = format!("{body}\n\nThe plan:\nLower fares\nMore buses\n\n{body}");
+        assert_eq!(super::super::prune::prune_text(&t, None, &[]), t);
+    }
+
+    #[test]
+    fn a_title_naming_news_or_headlines_heads_a_list() {
+        let body = article(4);
+        let t = format!(
+            "{body}\n\nBreaking Forex News\n\nFrench growth seen at 0.4 pct\n\
+             Thomson Financial News | Wed, Jan 16 2008\nDutch minister expects surplus"
+        );
+        assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+        let t = format!("{body}\n\nYour Comments\n\nPretty cool. Nice choice of words.");
+        assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+        // A longer heading that ends in "news" is the article's own.
+        let t = format!("{body}\n\nWhy the vote was good for local news\n\nIt was.\n\n{body}");
         assert_eq!(super::super::prune::prune_text(&t, None, &[]), t);
     }
 
