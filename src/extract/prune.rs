@@ -146,7 +146,60 @@ pub fn prune_text(text: &str, title: Option<&str>, authors: &[String]) -> String
         }
         out.push(para);
     }
+    let out = drop_before_headline(out, &title_key);
     super::story_lists::drop_story_lists(out).join("\n\n")
+}
+
+/// Shortest headline key looked for in a text: shorter ones ("news")
+/// could be any line.
+const MIN_HEADLINE_KEY: usize = 12;
+
+/// Whether `p` is the page's headline: its title, or the title's start
+/// when the title carries more ("Aidy recalls big guns (from Harrow Times)").
+fn is_headline(p: &str, title_key: &str) -> bool {
+    if p.contains('\n') {
+        return false;
+    }
+    let k = key(p);
+    k.len() >= MIN_HEADLINE_KEY
+        && (k == title_key || (title_key.starts_with(&k) && k.len() * 2 >= title_key.len()))
+}
+
+/// A text that opens with the page's other boxes (editor's picks, a most-read
+/// list) before the story's headline: the story starts after its headline,
+/// when the first half of the text holds it and more prose follows it than
+/// comes before it.
+fn drop_before_headline(paras: Vec<String>, title_key: &str) -> Vec<String> {
+    if title_key.len() < MIN_HEADLINE_KEY {
+        return paras;
+    }
+    let total: usize = paras.iter().map(String::len).sum();
+    let mut seen = 0;
+    let mut at = None;
+    for (i, p) in paras.iter().enumerate() {
+        if seen * 2 > total {
+            break;
+        }
+        if i > 0 && is_headline(p, title_key) {
+            at = Some(i);
+            break;
+        }
+        seen += p.len();
+    }
+    let Some(h) = at else {
+        return paras;
+    };
+    let prose = |ps: &[String]| -> usize {
+        ps.iter()
+            .filter(|p| super::story_lists::is_prose(p))
+            .map(String::len)
+            .sum()
+    };
+    if prose(&paras[..h]) * 2 < prose(&paras[h + 1..]) {
+        paras[h + 1..].to_vec()
+    } else {
+        paras
+    }
 }
 
 /// Short one-line paragraphs that stand alone [`MIN_LABEL_REPEATS`] times
@@ -196,6 +249,23 @@ mod tests {
             prune_text(t, None, &[]),
             "First para.\n\nThe vote (held in May) was close."
         );
+    }
+
+    #[test]
+    fn a_text_that_opens_with_other_boxes_starts_at_the_headline() {
+        let body = "The striker and the defender were recalled to the starting line-up \
+                    for this afternoon's match, the manager said.";
+        let t = format!(
+            "Editor's choice\n\nWin tickets to a concert\n\n1 Woman dies after fall\n\
+             2 Flat proposal\n\nAidy recalls big guns\n\n{body}\n\n{body}"
+        );
+        assert_eq!(
+            prune_text(&t, Some("Aidy Recalls Big Guns (from Harrow Times)"), &[]),
+            format!("{body}\n\n{body}")
+        );
+        // Prose before the headline's words is kept: they are not the head.
+        let t = format!("{body}\n\n{body}\n\nAidy recalls big guns\n\n{body}");
+        assert_eq!(prune_text(&t, Some("Aidy recalls big guns"), &[]), t);
     }
 
     #[test]

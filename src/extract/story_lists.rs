@@ -140,6 +140,22 @@ impl Heading {
     }
 }
 
+/// Longest notice that a comment thread is closed.
+const MAX_NOTICE_CHARS: usize = 100;
+
+/// Whether a reader-comment thread starts at `paras[0]`: a notice that
+/// comments are closed ("Comments are now closed for this story", "Thanks
+/// for your comments - this feedback is now closed"), or a "Posted by:
+/// name on date" line with another one after it.
+fn starts_comments(paras: &[String]) -> bool {
+    let l = paras[0].to_lowercase();
+    let notice = l.len() <= MAX_NOTICE_CHARS
+        && (l.contains("comment") || l.contains("feedback"))
+        && l.contains("closed");
+    let posted = |p: &String| p.trim_start().to_lowercase().starts_with("posted by");
+    notice || (posted(&paras[0]) && paras[1..].iter().any(posted))
+}
+
 /// Most tabs in a strip of box titles.
 const MAX_TABS: usize = 6;
 
@@ -164,7 +180,7 @@ fn is_teasers(p: &str) -> bool {
 }
 
 /// A paragraph that carries the article on: sentences, not headlines.
-fn is_prose(p: &str) -> bool {
+pub(super) fn is_prose(p: &str) -> bool {
     p.split_whitespace().count() >= MIN_PROSE_WORDS && ends_sentence(p)
 }
 
@@ -230,6 +246,9 @@ pub(super) fn drop_story_lists(paras: Vec<String>) -> Vec<String> {
         if i < lead && is_menu(p) {
             i += 1;
             continue;
+        }
+        if i > 0 && seen * 2 >= total && starts_comments(&paras[i..]) {
+            break;
         }
         // Tabs over boxes: in the text's second half, or where what follows
         // is mostly not prose (the boxes' lists make a text look longer).
@@ -352,6 +371,22 @@ mod tests {
         assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
         // A longer heading that ends in "news" is the article's own.
         let t = format!("{body}\n\nWhy the vote was good for local news\n\nIt was.\n\n{body}");
+        assert_eq!(super::super::prune::prune_text(&t, None, &[]), t);
+    }
+
+    #[test]
+    fn a_closed_comment_thread_or_posted_by_lines_end_the_text() {
+        let body = article(4);
+        let comment = "Posted by: Dom, London on 5:19pm Tue 1 Jan 08";
+        for tail in [
+            "Thanks for your comments - this feedback is now closed".to_string(),
+            format!("{comment}\n\nA tight league.\n\n{comment}\n\nCome on!"),
+        ] {
+            let t = format!("{body}\n\n{tail}");
+            assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+        }
+        // One "posted by" line is the article's own dateline.
+        let t = format!("{body}\n\n{comment}\n\n{body}");
         assert_eq!(super::super::prune::prune_text(&t, None, &[]), t);
     }
 
