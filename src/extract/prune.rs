@@ -96,6 +96,38 @@ fn is_credited_caption(l: &str) -> bool {
         && CREDIT_LABELS.contains(&label.trim())
 }
 
+/// A photo's credit line on its own, "David M. Benett/Getty Images",
+/// "Stephane Cardinale - Corbis/Getty Images", "Jane Doe via Reuters": a
+/// short line without a sentence's end, ending in a picture agency after a
+/// slash, a dash or "via".
+fn is_photo_credit(l: &str) -> bool {
+    l.len() <= MAX_CREDIT_LINE_CHARS
+        && !l.ends_with('.')
+        && PHOTO_AGENCIES.iter().any(|a| {
+            l.strip_suffix(a).is_some_and(|head| {
+                head.ends_with('/') || head.ends_with(" - ") || head.ends_with(" via ")
+            })
+        })
+}
+
+/// Picture agencies, lower-cased, as credit lines end with them.
+const PHOTO_AGENCIES: &[&str] = &[
+    "getty images",
+    "reuters",
+    "ap",
+    "ap photo",
+    "afp",
+    "epa",
+    "shutterstock",
+    "alamy",
+    "istock",
+    "pa images",
+    "pa wire",
+    "bloomberg",
+    "corbis",
+];
+const MAX_CREDIT_LINE_CHARS: usize = 80;
+
 /// Labels of a photo credit, lower-cased.
 const CREDIT_LABELS: &[&str] = &[
     "image",
@@ -113,7 +145,7 @@ const MAX_CAPTION_CHARS: usize = 400;
 
 fn is_junk_paragraph(p: &str) -> bool {
     let l = p.trim().to_lowercase();
-    if is_attribution(&l) || is_credited_caption(&l) {
+    if is_attribution(&l) || is_credited_caption(&l) || is_photo_credit(&l) {
         return true;
     }
     let l = l.trim_end_matches(['.', ':', '!']);
@@ -271,7 +303,7 @@ mod tests {
     #[test]
     fn drops_boilerplate_paragraphs() {
         let t = "Big Headline\n\nBy Jane Doe\n\nFirst para.\n\nRead more: other story\n\nAdvertisement\n\nLast para.\n\n\
-                 Click here for more football headlines!";
+                 Click here for more football headlines!\n\nDavid M. Benett/Getty Images";
         assert_eq!(
             prune_text(t, Some("Big headline"), &["Jane Doe".into()]),
             "First para.\n\nLast para."

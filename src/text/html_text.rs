@@ -146,11 +146,16 @@ impl Builder {
                 if i > 0 {
                     self.brk(1);
                 }
-                if !line.trim().is_empty() {
-                    self.push_raw_start();
-                    self.out.push_str(line.trim_end());
-                    self.at_space = false;
+                // Spaces between the spans of highlighted code ("SELECT",
+                // " ", "avg") are the code's own; only a line's trailing
+                // spaces go (at the next break) and blank lines.
+                let fresh = self.pending > 0 || self.out.is_empty();
+                if line.is_empty() || (fresh && line.trim().is_empty()) {
+                    continue;
                 }
+                self.push_raw_start();
+                self.out.push_str(line);
+                self.at_space = line.ends_with(char::is_whitespace);
             }
             return;
         }
@@ -317,6 +322,11 @@ mod tests {
     fn pre_keeps_lines() {
         let t = article("<pre>fn main() {\n    x\n}</pre>");
         assert_eq!(t, "fn main() {\n    x\n}");
+        // Highlighted code: the spaces between its spans are kept.
+        let t = article(
+            "<pre><span>SELECT</span> <span>avg</span>(n)  \n\n<span>FROM</span> <span>t</span></pre>",
+        );
+        assert_eq!(t, "SELECT avg(n)\nFROM t");
     }
 
     #[test]
