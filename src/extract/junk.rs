@@ -28,6 +28,11 @@ const JUNK_CLASS: &[&str] = &[
     "sharebar",
     "related-",
     "-related",
+    // "similarLinks", "similar-posts": related stories by another name.
+    "similar",
+    // A video's placeholder card (thumbnail, title, duration, blurb).
+    "video-card",
+    "player-placeholder",
     "promo",
     "advert",
     "byline",
@@ -250,6 +255,16 @@ mod tests {
         ] {
             assert!(!t.contains(gone), "{gone} in {t}");
         }
+    }
+
+    #[test]
+    fn similar_links_and_video_cards_are_junk() {
+        let doc = Document::from(
+            "<body><p>Story.</p><ul class='similarLinks'><li>Who is he?</li></ul>\
+             <div class='video-item video-card-overlay'>Talks stalled</div></body>",
+        );
+        prune_dom(&doc);
+        assert_eq!(doc.select("body").text().trim(), "Story.");
     }
 
     #[test]

@@ -36,6 +36,7 @@ const JUNK_PREFIXES: &[&str] = &[
     "cookie settings",
     "skip advertisement",
     "watch:",
+    "watch |",
     "download the app",
     "get our newsletter",
     "join our newsletter",
@@ -110,6 +111,32 @@ fn is_photo_credit(l: &str) -> bool {
         })
 }
 
+/// Longest line taken for a card's time or duration stamp.
+const MAX_STAMP_CHARS: usize = 40;
+
+/// A time or duration stamp of a story or video card on its own line: "14
+/// hours ago", "21 mins ago11:48 Jon King", "Duration 1:30".
+fn is_card_stamp(l: &str) -> bool {
+    if l.len() > MAX_STAMP_CHARS {
+        return false;
+    }
+    if let Some(d) = l.strip_prefix("duration ") {
+        return d
+            .split(':')
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    }
+    let mut words = l.split_whitespace();
+    let (Some(n), Some(unit), Some(ago)) = (words.next(), words.next(), words.next()) else {
+        return false;
+    };
+    n.bytes().all(|b| b.is_ascii_digit())
+        && matches!(
+            unit.trim_end_matches('s'),
+            "sec" | "second" | "min" | "minute" | "hr" | "hour" | "day" | "week" | "month"
+        )
+        && ago.starts_with("ago")
+}
+
 /// Picture agencies, lower-cased, as credit lines end with them.
 const PHOTO_AGENCIES: &[&str] = &[
     "getty images",
@@ -145,7 +172,7 @@ const MAX_CAPTION_CHARS: usize = 400;
 
 fn is_junk_paragraph(p: &str) -> bool {
     let l = p.trim().to_lowercase();
-    if is_attribution(&l) || is_credited_caption(&l) || is_photo_credit(&l) {
+    if is_attribution(&l) || is_credited_caption(&l) || is_photo_credit(&l) || is_card_stamp(&l) {
         return true;
     }
     let l = l.trim_end_matches(['.', ':', '!']);
@@ -303,7 +330,8 @@ mod tests {
     #[test]
     fn drops_boilerplate_paragraphs() {
         let t = "Big Headline\n\nBy Jane Doe\n\nFirst para.\n\nRead more: other story\n\nAdvertisement\n\nLast para.\n\n\
-                 Click here for more football headlines!\n\nDavid M. Benett/Getty Images";
+                 Click here for more football headlines!\n\nDavid M. Benett/Getty Images\n\n\
+                 14 hours ago\n\nDuration 1:30\n\n21 mins ago11:48 Jon King";
         assert_eq!(
             prune_text(t, Some("Big headline"), &["Jane Doe".into()]),
             "First para.\n\nLast para."
