@@ -33,6 +33,9 @@ const JUNK_CLASS: &[&str] = &[
     // A video's placeholder card (thumbnail, title, duration, blurb).
     "video-card",
     "player-placeholder",
+    // video.js's message for browsers without JavaScript ("To view this
+    // video please enable JavaScript…").
+    "vjs-no-js",
     "promo",
     "advert",
     "byline",
@@ -261,7 +264,8 @@ mod tests {
     fn similar_links_and_video_cards_are_junk() {
         let doc = Document::from(
             "<body><p>Story.</p><ul class='similarLinks'><li>Who is he?</li></ul>\
-             <div class='video-item video-card-overlay'>Talks stalled</div></body>",
+             <div class='video-item video-card-overlay'>Talks stalled</div>\
+             <p class='vjs-no-js'>To view this video please enable JavaScript</p></body>",
         );
         prune_dom(&doc);
         assert_eq!(doc.select("body").text().trim(), "Story.");

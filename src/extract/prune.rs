@@ -35,6 +35,8 @@ const JUNK_PREFIXES: &[&str] = &[
     "accept cookies",
     "cookie settings",
     "skip advertisement",
+    "this article contains affiliate links",
+    "we may earn a commission",
     "watch:",
     "watch |",
     "download the app",
@@ -48,6 +50,7 @@ const JUNK_EXACT: &[&str] = &[
     "share",
     "comments",
     "read more",
+    "up next",
     "related",
     "continue reading",
     "story continues below",
@@ -331,7 +334,8 @@ mod tests {
     fn drops_boilerplate_paragraphs() {
         let t = "Big Headline\n\nBy Jane Doe\n\nFirst para.\n\nRead more: other story\n\nAdvertisement\n\nLast para.\n\n\
                  Click here for more football headlines!\n\nDavid M. Benett/Getty Images\n\n\
-                 14 hours ago\n\nDuration 1:30\n\n21 mins ago11:48 Jon King";
+                 14 hours ago\n\nDuration 1:30\n\n21 mins ago11:48 Jon King\n\nUp Next\n\n\
+                 This article contains affiliate links.";
         assert_eq!(
             prune_text(t, Some("Big headline"), &["Jane Doe".into()]),
             "First para.\n\nLast para."
