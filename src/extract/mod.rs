@@ -73,6 +73,9 @@ const MAX_HTML_BYTES: usize = 8 * 1024 * 1024;
 const MIN_RULE_CHARS: usize = 200;
 /// Minimum JSON-LD articleBody length to be used.
 const MIN_JSONLD_CHARS: usize = 600;
+/// Length from which a JSON-LD articleBody without any break is taken for
+/// a flattened story rather than a one-paragraph one.
+const MIN_FLAT_CHARS: usize = 1_500;
 /// Element count above which Readability is skipped (bounded time).
 const MAX_READABILITY_ELEMENTS: usize = 60_000;
 /// Nesting depth above which Readability is skipped (its passes recurse).
@@ -106,6 +109,16 @@ fn jsonld_body(objs: &[serde_json::Value]) -> Option<String> {
     }
     let trimmed = body.trim_end();
     if trimmed.ends_with("...") || trimmed.ends_with('…') || trimmed.ends_with("[…]") {
+        return None;
+    }
+    // A long body without a single break has lost the story's paragraphs,
+    // subheadings and list items (all run into one line): the page's own
+    // text, which has them, is better.
+    if body.len() >= MIN_FLAT_CHARS
+        && !body.contains('\n')
+        && !body.contains("</p>")
+        && !body.contains("<br")
+    {
         return None;
     }
     let text = if body.contains("</p>") || body.contains("<br") {
@@ -302,6 +315,23 @@ mod tests {
         );
         let e = extract(&page, None);
         assert_eq!(e.method, Some(ExtractionMethod::Readability), "{}", e.text);
+    }
+
+    #[test]
+    fn a_long_jsonld_body_run_into_one_line_gives_way_to_the_page() {
+        let para = "The council voted on Tuesday to approve the new cycle lanes after months \
+            of debate, with residents split over the plan and shop owners worried about parking.";
+        let ld = format!(
+            r#"<script type="application/ld+json">{{"@type":"NewsArticle","articleBody":"{}"}}</script>"#,
+            [para; 12].join(" ")
+        );
+        let page = format!(
+            "<html><head>{ld}</head><body><article><h2>The vote</h2>{}</article></body></html>",
+            format!("<p>{para}</p>").repeat(12)
+        );
+        let e = extract(&page, None);
+        assert_eq!(e.method, Some(ExtractionMethod::Readability));
+        assert!(e.text.contains("The vote\n\nThe council"), "{}", e.text);
     }
 
     #[test]
