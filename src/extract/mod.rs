@@ -114,14 +114,11 @@ fn jsonld_body(objs: &[serde_json::Value]) -> Option<String> {
     // A long body without a single break has lost the story's paragraphs,
     // subheadings and list items (all run into one line): the page's own
     // text, which has them, is better.
-    if body.len() >= MIN_FLAT_CHARS
-        && !body.contains('\n')
-        && !body.contains("</p>")
-        && !body.contains("<br")
-    {
+    let html = body.contains("</p>") || body.contains("<br");
+    if body.len() >= MIN_FLAT_CHARS && !html && !body.contains('\n') {
         return None;
     }
-    let text = if body.contains("</p>") || body.contains("<br") {
+    let text = if html {
         let frag = Document::fragment(body);
         render(&frag.root(), Profile::Article)
     } else {

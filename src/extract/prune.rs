@@ -156,6 +156,7 @@ const PHOTO_AGENCIES: &[&str] = &[
     "bloomberg",
     "corbis",
 ];
+/// Longest line taken for a photo credit on its own.
 const MAX_CREDIT_LINE_CHARS: usize = 80;
 
 /// Labels of a photo credit, lower-cased.

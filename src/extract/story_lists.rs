@@ -148,11 +148,17 @@ const MAX_NOTICE_CHARS: usize = 100;
 /// for your comments - this feedback is now closed"), or a "Posted by:
 /// name on date" line with another one after it.
 fn starts_comments(paras: &[String]) -> bool {
-    let l = paras[0].to_lowercase();
-    let notice = l.len() <= MAX_NOTICE_CHARS
-        && (l.contains("comment") || l.contains("feedback"))
-        && l.contains("closed");
-    let posted = |p: &String| p.trim_start().to_lowercase().starts_with("posted by");
+    // Called for each paragraph of a text's second half: only a short one
+    // is lower-cased, and "posted by" is compared in place.
+    let notice = paras[0].len() <= MAX_NOTICE_CHARS && {
+        let l = paras[0].to_lowercase();
+        (l.contains("comment") || l.contains("feedback")) && l.contains("closed")
+    };
+    let posted = |p: &String| {
+        p.trim_start()
+            .get(..9)
+            .is_some_and(|s| s.eq_ignore_ascii_case("posted by"))
+    };
     notice || (posted(&paras[0]) && paras[1..].iter().any(posted))
 }
 
@@ -163,12 +169,11 @@ const MAX_TABS: usize = 6;
 /// News Stories" as one list): a few heading-like lines, one of them a
 /// [`TAIL_HEADINGS`] title.
 fn is_tail_tabs(p: &str) -> bool {
-    let lines = p.lines().count();
-    (2..=MAX_TABS).contains(&lines)
-        && p.lines().all(|l| Heading::of(l).is_some())
-        && p.lines()
-            .filter_map(Heading::of)
-            .any(|h| TAIL_HEADINGS.iter().any(|t| h.same(t)))
+    if !(2..=MAX_TABS).contains(&p.lines().count()) {
+        return false;
+    }
+    let tabs: Option<Vec<Heading>> = p.lines().map(Heading::of).collect();
+    tabs.is_some_and(|tabs| tabs.iter().any(|h| TAIL_HEADINGS.iter().any(|t| h.same(t))))
 }
 
 /// A paragraph of teasers: every line short and not ending a sentence.
@@ -204,7 +209,7 @@ fn prose_len(paras: &[String]) -> usize {
         .sum()
 }
 
-/// A paragraph of one sentence (or of a sentence and a fragment).
+/// A paragraph of one sentence: no sentence ends before its last.
 fn is_one_sentence(p: &str) -> bool {
     !p.trim_end()
         .trim_end_matches(['.', '!', '?', '"', '”', '’', ')'])
@@ -305,18 +310,21 @@ mod tests {
              Steinsson on verge of move\nHoullier linked with Newcastle job\n\n\
              Don't Miss . . .\n\nVideo: Waxing Lyrical"
         );
-        assert_eq!(super::super::prune::prune_text(&t, None, &[]), story);
+        assert_eq!(pruned(&t), story);
         // A heading early in an article, followed by the article going on.
         let body = "The minister said the plan would go ahead, whatever the cost, and that \
                     talks with the unions would resume next week.";
         let t = format!("{story}\n\nMore from the interview\n\n{body}\n\n{body}\n\n{body}");
-        assert_eq!(super::super::prune::prune_text(&t, None, &[]), t);
+        assert_eq!(pruned(&t), t);
         // A list inside the article: dropped, and the article goes on.
         let t = format!("{story}\n\nTrending\n\nOne headline\nAnother headline\n\n{body}");
-        assert_eq!(
-            super::super::prune::prune_text(&t, None, &[]),
-            format!("{story}\n\n{body}")
-        );
+        assert_eq!(pruned(&t), format!("{story}\n\n{body}"));
+    }
+
+    /// The text as the extractor's last pass leaves it, with no title or
+    /// author to drop.
+    fn pruned(t: &str) -> String {
+        super::super::prune::prune_text(t, None, &[])
     }
 
     fn article(paragraphs: usize) -> String {
@@ -329,7 +337,7 @@ mod tests {
     fn a_heading_spaced_out_letter_by_letter_is_read_as_its_words() {
         let body = article(4);
         let t = format!("{body}\n\nR E L A T E D C O N T E N T\n\nCommission opens two cases");
-        assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+        assert_eq!(pruned(&t), body);
         // Initials are not a spaced-out heading.
         assert!(super::Heading::of("A B C").is_some_and(|h| !h.squeezed));
     }
@@ -343,7 +351,7 @@ mod tests {
             "{body}\n\nRelated News\n\nLenexa company hopes to bring drug to market\n\n\
              More News Headlines\n\n{blurb}\n\n{blurb}"
         );
-        assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+        assert_eq!(pruned(&t), body);
     }
 
     #[test]
@@ -353,10 +361,10 @@ mod tests {
             "{body}\n\nMore News Headlines\nPopular News Stories\n\nToday's Video Brief\n\n\
              Starting a Business"
         );
-        assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+        assert_eq!(pruned(&t), body);
         // Lines of the article's own list stay.
         let t = format!("{body}\n\nThe plan:\nLower fares\nMore buses\n\n{body}");
-        assert_eq!(super::super::prune::prune_text(&t, None, &[]), t);
+        assert_eq!(pruned(&t), t);
     }
 
     #[test]
@@ -366,12 +374,12 @@ mod tests {
             "{body}\n\nBreaking Forex News\n\nFrench growth seen at 0.4 pct\n\
              Thomson Financial News | Wed, Jan 16 2008\nDutch minister expects surplus"
         );
-        assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+        assert_eq!(pruned(&t), body);
         let t = format!("{body}\n\nYour Comments\n\nPretty cool. Nice choice of words.");
-        assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+        assert_eq!(pruned(&t), body);
         // A longer heading that ends in "news" is the article's own.
         let t = format!("{body}\n\nWhy the vote was good for local news\n\nIt was.\n\n{body}");
-        assert_eq!(super::super::prune::prune_text(&t, None, &[]), t);
+        assert_eq!(pruned(&t), t);
     }
 
     #[test]
@@ -383,11 +391,11 @@ mod tests {
             format!("{comment}\n\nA tight league.\n\n{comment}\n\nCome on!"),
         ] {
             let t = format!("{body}\n\n{tail}");
-            assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+            assert_eq!(pruned(&t), body);
         }
         // One "posted by" line is the article's own dateline.
         let t = format!("{body}\n\n{comment}\n\n{body}");
-        assert_eq!(super::super::prune::prune_text(&t, None, &[]), t);
+        assert_eq!(pruned(&t), t);
     }
 
     #[test]
@@ -395,13 +403,10 @@ mod tests {
         let body = article(3);
         let menu = "Top Stories\nNational\nSci. & Tech.\nOther States";
         let t = format!("{menu}\n\nTributes paid to a climber\n\n{body}");
-        assert_eq!(
-            super::super::prune::prune_text(&t, None, &[]),
-            format!("Tributes paid to a climber\n\n{body}")
-        );
+        assert_eq!(pruned(&t), format!("Tributes paid to a climber\n\n{body}"));
         // After a sentence, a list of short items is the text's own.
         let t = format!("It is written by one person.\n\n{menu}\n\n{body}");
-        assert_eq!(super::super::prune::prune_text(&t, None, &[]), t);
+        assert_eq!(pruned(&t), t);
     }
 
     #[test]
@@ -412,7 +417,7 @@ mod tests {
             "{body}\n\nLatest Sport News\n\nSpurs interest Downing\n\n{card}\n\n\
              Reds backing manager\n\n{card}"
         );
-        assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+        assert_eq!(pruned(&t), body);
     }
 
     #[test]
@@ -423,11 +428,11 @@ mod tests {
             "{body}\n\nMost popular\n\nOne headline\n\nBusiness Resources\n\nStarting a Business\n\n\
              Sales & Marketing\n\nHR & Careers\n\n{blurb}"
         );
-        assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+        assert_eq!(pruned(&t), body);
         let t = format!("{body}\n\nComments »\n\nThe comments above are from readers.");
-        assert_eq!(super::super::prune::prune_text(&t, None, &[]), body);
+        assert_eq!(pruned(&t), body);
         // Early in a text the same heading is the article's own.
         let t = format!("{}\n\nReader comments\n\n{body}", article(1));
-        assert_eq!(super::super::prune::prune_text(&t, None, &[]), t);
+        assert_eq!(pruned(&t), t);
     }
 }
