@@ -20,6 +20,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -43,6 +44,9 @@ struct Args {
     dynamic_gzip: bool,
     postgres: bool,
     workers: usize,
+    /// Near-duplicate lookup off (`duplicates.enabled = false`): what the
+    /// lookup costs, as the difference from a run with it on.
+    no_duplicates: bool,
 }
 
 fn parse_args() -> Args {
@@ -54,6 +58,7 @@ fn parse_args() -> Args {
         dynamic_gzip: false,
         postgres: false,
         workers: 1,
+        no_duplicates: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -69,6 +74,7 @@ fn parse_args() -> Args {
             }
             "--dynamic-gzip" => args.dynamic_gzip = true,
             "--postgres" => args.postgres = true,
+            "--no-duplicates" => args.no_duplicates = true,
             "--workers" => {
                 args.workers = it.next().and_then(|v| v.parse().ok()).expect("--workers N")
             }
@@ -231,6 +237,7 @@ fn config_for(
     tag: &str,
     store: &Path,
     story_concurrency: usize,
+    duplicates: bool,
 ) -> Config {
     let host = farm
         .base
@@ -241,7 +248,7 @@ fn config_for(
         .to_string();
     let mut text = config_head(tag, store, &host, 32);
     text.push_str(&format!(
-        "[fetch]\nallow_private_networks = true\n[pipeline]\nstory_concurrency = {story_concurrency}\n"
+        "[fetch]\nallow_private_networks = true\n[pipeline]\nstory_concurrency = {story_concurrency}\n[duplicates]\nenabled = {duplicates}\n"
     ));
     for id in feed_ids {
         text.push_str(&format!(
@@ -250,6 +257,26 @@ fn config_for(
         ));
     }
     Config::from_toml(&text, None).expect("bench config is valid")
+}
+
+/// CPU time of this process's threads, summed by thread name (Linux's
+/// `/proc/self/task/*/schedstat`; empty elsewhere): where a story's CPU goes.
+fn cpu_by_thread() -> BTreeMap<String, Duration> {
+    let mut spent = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return spent;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let ns = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+        if let Some(ns) = ns {
+            *spent.entry(name.trim().to_string()).or_default() += Duration::from_nanos(ns);
+        }
+    }
+    spent
 }
 
 fn ms(h: &LatencyHistogram, q: f64) -> String {
@@ -280,6 +307,7 @@ fn main() {
         &tag,
         &dir.path().join("bench.db"),
         args.story_concurrency,
+        !args.no_duplicates,
     ));
     runtime.block_on(async {
         let signals = Shutdown::default();
@@ -320,6 +348,7 @@ fn main() {
         let trips0 = trips(&postgres);
         let server0 = postgres_server_cpu();
         let cpu0 = cpu_time().unwrap_or_default();
+        let threads0 = cpu_by_thread();
         let t0 = Instant::now();
         let runs = workers.iter().map(|w| {
             let pipeline = Arc::clone(&w.pipeline);
@@ -335,18 +364,23 @@ fn main() {
         let round_trips = trips(&postgres) - trips0;
         let server_cpu = postgres_server_cpu().saturating_sub(server0);
         let cpu = cpu_time().unwrap_or_default().saturating_sub(cpu0);
+        let mut threads = cpu_by_thread();
+        for (name, spent) in threads.iter_mut() {
+            *spent = spent.saturating_sub(threads0.get(name).copied().unwrap_or_default());
+        }
         sink.close().await;
         let stats = &metrics;
         let published = stats.count(&stats.messages, "published");
         println!(
-            "pipeline bench: {} feeds x {} items at {}; store: {}",
+            "pipeline bench: {} feeds x {} items at {}; store: {}; near-duplicate lookup {}",
             farm.feed_ids.len(),
             args.items,
             farm.base,
             match &schema {
                 Some(_) => format!("PostgreSQL, {} worker(s) in this process", workers.len()),
                 None => "SQLite".to_string(),
-            }
+            },
+            if args.no_duplicates { "off" } else { "on" }
         );
         println!(
             "  stories published (confirmed): {published}  undelivered: {undelivered}  page failures: {}",
@@ -376,6 +410,15 @@ fn main() {
             cpu.as_secs_f64() * 1000.0 / published.max(1) as f64,
             peak_rss_bytes().unwrap_or(0) as f64 / 1_048_576.0
         );
+        if !threads.is_empty() {
+            let per_story = |d: &Duration| d.as_secs_f64() * 1000.0 / published.max(1) as f64;
+            let shares: Vec<String> = threads
+                .iter()
+                .filter(|(_, spent)| !spent.is_zero())
+                .map(|(name, spent)| format!("{name} {:.2} ms", per_story(spent)))
+                .collect();
+            println!("  cpu per story by thread: {}", shares.join(", "));
+        }
         if schema.is_some() {
             println!(
                 "  database round trips: {round_trips} ({:.1} per story)",
