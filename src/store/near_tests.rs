@@ -120,16 +120,33 @@ fn the_earliest_candidate_similar_enough_is_the_match() {
         candidate("original", print(1)),
         candidate("later-copy", print(1)),
     ];
-    let found = earliest_match(&print(1), candidates.clone(), 0.6).unwrap();
+    let found = earliest_match(&print(1), candidates.clone().into_iter().map(Ok), 0.6)
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (found.story_id.as_str(), found.similarity),
         ("original", 1.0)
     );
     assert_eq!(found.cluster, "root");
     assert_eq!(
-        earliest_match(&print(1), candidates[..1].to_vec(), 0.6),
+        earliest_match(&print(1), candidates[..1].iter().cloned().map(Ok), 0.6).unwrap(),
         None
     );
+    // Candidates after the match are not read: a failing read there is
+    // no error, one before it is.
+    let broken = || Err(StoreError::Invalid("unreadable".into()));
+    let read_to_match = candidates[..2]
+        .iter()
+        .cloned()
+        .map(Ok)
+        .chain(std::iter::once_with(broken));
+    assert!(
+        earliest_match(&print(1), read_to_match, 0.6)
+            .unwrap()
+            .is_some()
+    );
+    let broken_before = std::iter::once_with(broken).chain(candidates.into_iter().map(Ok));
+    assert!(earliest_match(&print(1), broken_before, 0.6).is_err());
 }
 
 /// An item of feed `f` whose summary is `text` (long enough to decide).

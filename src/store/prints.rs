@@ -1,6 +1,7 @@
 //! Near-duplicate prints as the store keeps and looks them up
 //! (`Store::match_print`; the print itself is `dedup::near`).
 
+use super::StoreError;
 use crate::dedup::TextPrint;
 
 /// A story's near-duplicate print as the store keeps it.
@@ -35,21 +36,26 @@ pub struct NearMatch {
     pub similarity: f64,
 }
 
-/// The earliest of `candidates` (given earliest first) whose similarity to
-/// `print` reaches `min_similarity`: the original, rather than another copy
-/// of it that happens to be a little closer.
+/// The earliest of `candidates` (given earliest first, read as far as
+/// needed) whose similarity to `print` reaches `min_similarity`: the
+/// original, rather than another copy of it that happens to be a little
+/// closer.
 pub(crate) fn earliest_match(
     print: &TextPrint,
-    candidates: Vec<NearPrint>,
+    candidates: impl IntoIterator<Item = Result<NearPrint, StoreError>>,
     min_similarity: f64,
-) -> Option<NearMatch> {
-    candidates.into_iter().find_map(|c| {
+) -> Result<Option<NearMatch>, StoreError> {
+    for candidate in candidates {
+        let c = candidate?;
         let similarity = print.similarity(&c.print);
-        (similarity >= min_similarity).then_some(NearMatch {
-            story_id: c.story_id,
-            url: c.url,
-            cluster: c.cluster,
-            similarity,
-        })
-    })
+        if similarity >= min_similarity {
+            return Ok(Some(NearMatch {
+                story_id: c.story_id,
+                url: c.url,
+                cluster: c.cluster,
+                similarity,
+            }));
+        }
+    }
+    Ok(None)
 }

@@ -45,7 +45,7 @@ pub(super) async fn match_print(
     lookup: PrintLookup,
 ) -> Result<Option<NearMatch>, StoreError> {
     let candidates = retrying(|| near_candidates(store, story_id, print, lookup.since_ms)).await?;
-    let found = earliest_match(print, candidates, lookup.min_similarity);
+    let found = earliest_match(print, candidates.into_iter().map(Ok), lookup.min_similarity)?;
     let cluster = found.as_ref().map_or(story_id, |m| m.cluster.as_str());
     retrying(|| {
         save_print(

@@ -17,7 +17,7 @@ pub(super) fn archived(
     let mut stmt = conn.prepare_cached(
         "SELECT seq, story_id, revision, feed_id, event, routing_key, timestamp, published_ms, body
          FROM archive WHERE seq > ?1 AND published_ms >= ?2 AND published_ms <= ?3
-         ORDER BY seq LIMIT ?4",
+         ORDER BY seq LIMIT ?4 + 0",
     )?;
     let rows = stmt.query_map(
         params![

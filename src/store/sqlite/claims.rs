@@ -32,7 +32,7 @@ pub(super) fn claim_unfinished(
                       WHERE state != 'published'
                         AND (lease_until IS NULL OR lease_until < ?3
                              OR (?5 AND lease_owner IS NULL))
-                      ORDER BY changed_ms, id LIMIT ?4)
+                      ORDER BY changed_ms, id LIMIT ?4 + 0)
          RETURNING {TASK_COLUMNS}, state, {PENDING_COLUMNS}, changed_ms"
     ))?;
     let mut rows = stmt.query(params![

@@ -218,7 +218,7 @@ pub(super) fn claim_due_feeds(
          WHERE id IN (SELECT id FROM feeds
                       WHERE spec IS NOT NULL AND next_due_ms <= ?3
                         AND (lease_until IS NULL OR lease_until < ?3)
-                      ORDER BY next_due_ms LIMIT ?4)
+                      ORDER BY next_due_ms LIMIT ?4 + 0)
          RETURNING {FEED_COLUMNS}"
     ))?;
     let states = stmt

@@ -9,8 +9,14 @@
 //! loses no parallelism; it keeps blocking calls off the async runtime and
 //! callers from piling up threads. Callers await their reply, so the queue
 //! of calls is bounded by the number of tasks making them.
+//!
+//! A bound LIMIT is written `LIMIT ?N + 0`: SQLite's planner reads the value
+//! of a bare `LIMIT ?N`, and a statement whose plan read a bound value is
+//! parsed and planned again each time it runs (the scheduler's and the
+//! story workers' claims run all day).
 
 mod archive;
+mod bands;
 mod claims;
 mod feeds;
 mod near;
@@ -26,6 +32,8 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use rusqlite::Connection;
 
+use bands::BandIndex;
+
 use super::{
     ArchivedMessage, Claimant, DiscoveredItem, FeedState, FeedSync, NearMatch, PendingMessage,
     PrintLookup, Store, StoreError, StoreStats, StoryRecord, StoryTask, StoryWork, WorkerRecord,
@@ -37,7 +45,9 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+/// Work for the store thread, which owns the connection and the band index
+/// of the near-duplicate prints.
+type Job = Box<dyn FnOnce(&mut Connection, &mut BandIndex) + Send>;
 
 /// Reads a text column that must hold one of the names `parse` knows: a
 /// value this release does not know is an error, never a silent default.
@@ -90,6 +100,7 @@ impl SqliteStore {
         path: Option<PathBuf>,
     ) -> Result<SqliteStore, StoreError> {
         schema::init(&mut conn, display)?;
+        let mut bands = near::load_bands(&conn)?;
         // Every statement of the hot path stays parsed (rusqlite keeps 16).
         conn.set_prepared_statement_cache_capacity(96);
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
@@ -98,7 +109,7 @@ impl SqliteStore {
             .spawn(move || {
                 // Ends when the store is dropped.
                 while let Ok(job) = queue.recv() {
-                    job(&mut conn);
+                    job(&mut conn, &mut bands);
                 }
             })
             .map_err(|e| StoreError::Task(format!("cannot start the store thread: {e}")))?;
@@ -111,10 +122,20 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.call_with_bands(move |conn, _| call(conn)).await
+    }
+
+    /// [`SqliteStore::call`] for work on the near-duplicate prints, which
+    /// also gets the band index.
+    async fn call_with_bands<T, F>(&self, call: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &mut BandIndex) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, result) = tokio::sync::oneshot::channel();
         self.jobs
-            .send(Box::new(move |conn| {
-                let _ = reply.send(call(conn));
+            .send(Box::new(move |conn, bands| {
+                let _ = reply.send(call(conn, bands));
             }))
             .map_err(|_| StoreError::Task("store thread has stopped".into()))?;
         result
@@ -254,7 +275,7 @@ impl Store for SqliteStore {
         lookup: PrintLookup,
     ) -> Result<Option<NearMatch>, StoreError> {
         let (story_id, print) = (story_id.to_string(), *print);
-        self.call(move |c| near::match_print(c, &story_id, &print, lookup))
+        self.call_with_bands(move |c, bands| near::match_print(c, bands, &story_id, &print, lookup))
             .await
     }
 

@@ -1,9 +1,11 @@
-//! Near-duplicate prints: one row per story, one index row per LSH band.
-//! A lookup and its save are one transaction of a few statements: this runs
-//! for every story, on the store's one thread.
+//! Near-duplicate prints: one row per story on disk, its LSH bands in the
+//! store thread's memory ([`BandIndex`]). A lookup and its save are one
+//! transaction of a few statements: this runs for every story, on the
+//! store's one thread.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::bands::BandIndex;
 use crate::dedup::TextPrint;
 use crate::store::{NearMatch, NearPrint, PrintLookup, StoreError, earliest_match};
 
@@ -11,19 +13,31 @@ use crate::store::{NearMatch, NearPrint, PrintLookup, StoreError, earliest_match
 /// stories, few enough that no call stalls on a backlog.
 const EXPIRE_BATCH: i64 = 32;
 
+/// Candidates of the window compared per lookup, at most: a wire story run
+/// by hundreds of sites has its original among the earliest.
+const MAX_CANDIDATES: usize = 200;
+
 fn decode(bytes: &[u8]) -> Result<TextPrint, StoreError> {
     TextPrint::from_bytes(bytes).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
-/// A print's band keys as a JSON array, for `json_each`: one statement
-/// reads or writes all of them.
-fn bands_json(print: &TextPrint) -> Result<String, StoreError> {
-    Ok(serde_json::to_string(&print.bands())?)
+/// The band index of every print the store holds, built when it opens.
+pub(super) fn load_bands(conn: &Connection) -> Result<BandIndex, StoreError> {
+    let mut index = BandIndex::default();
+    let mut stmt = conn.prepare("SELECT id, print FROM near_prints")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let bytes: Vec<u8> = row.get(1)?;
+        index.insert(row.get(0)?, &decode(&bytes)?)?;
+    }
+    Ok(index)
 }
 
-/// [`crate::store::Store::match_print`], in one transaction.
+/// [`crate::store::Store::match_print`], in one transaction; the band
+/// index changes only once it has committed.
 pub(super) fn match_print(
     conn: &mut Connection,
+    index: &mut BandIndex,
     story_id: &str,
     print: &TextPrint,
     lookup: PrintLookup,
@@ -33,90 +47,116 @@ pub(super) fn match_print(
         .prepare_cached("SELECT id, print FROM near_prints WHERE story_id = ?1")?
         .query_row([story_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let bands = bands_json(print)?;
-    let own = previous.as_ref().map(|(id, _)| *id);
-    let candidates = near_candidates(&tx, own, &bands, lookup.since_ms)?;
-    let found = earliest_match(print, candidates, lookup.min_similarity);
-    expire(&tx, lookup.since_ms)?;
+    let own = previous.as_ref().map_or(i64::MAX, |(id, _)| *id);
+    let ids = index.candidates(print, own);
+    let mut found = earliest_match(
+        print,
+        window_prints(&tx, &ids, lookup.since_ms),
+        lookup.min_similarity,
+    )?;
+    if let Some(m) = found.as_mut() {
+        m.url = story_url(&tx, &m.story_id)?;
+    }
+    let expired = expire(&tx, lookup.since_ms)?;
     let cluster = found.as_ref().map_or(story_id, |m| m.cluster.as_str());
     let cluster = (cluster != story_id).then_some(cluster);
-    let id = match previous {
+    let (id, replaced) = match previous {
         Some((id, bytes)) => {
-            delete_bands(&tx, id, &decode(&bytes)?)?;
             tx.prepare_cached("UPDATE near_prints SET print = ?2, cluster = ?3 WHERE id = ?1")?
                 .execute(params![id, print.to_bytes(), cluster])?;
-            id
+            (id, Some(decode(&bytes)?))
         }
-        None => tx
-            .prepare_cached(
-                "INSERT INTO near_prints (story_id, printed_ms, print, cluster)
-                 VALUES (?1, ?2, ?3, ?4) RETURNING id",
-            )?
-            .query_row(
-                params![story_id, lookup.now_ms, print.to_bytes(), cluster],
-                |r| r.get::<_, i64>(0),
-            )?,
+        None => {
+            let id = tx
+                .prepare_cached(
+                    "INSERT INTO near_prints (story_id, printed_ms, print, cluster)
+                     VALUES (?1, ?2, ?3, ?4) RETURNING id",
+                )?
+                .query_row(
+                    params![story_id, lookup.now_ms, print.to_bytes(), cluster],
+                    |r| r.get::<_, i64>(0),
+                )?;
+            (id, None)
+        }
     };
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO near_bands (band, print) SELECT value, ?2 FROM json_each(?1)",
-    )?
-    .execute(params![bands, id])?;
     tx.commit()?;
-    Ok(found)
-}
-
-/// Prints earlier than `own` (all, without it) of the window that share a
-/// band, earliest first.
-fn near_candidates(
-    conn: &Connection,
-    own: Option<i64>,
-    bands: &str,
-    since_ms: i64,
-) -> Result<Vec<NearPrint>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT p.story_id, s.url, coalesce(p.cluster, p.story_id), p.print
-         FROM near_prints p LEFT JOIN stories s ON s.id = p.story_id
-         WHERE p.id IN (SELECT b.print FROM near_bands b
-                        WHERE b.band IN (SELECT value FROM json_each(?1)))
-           AND p.id < ?2 AND p.printed_ms >= ?3
-         ORDER BY p.id LIMIT 200",
-    )?;
-    let mut rows = stmt.query(params![bands, own.unwrap_or(i64::MAX), since_ms])?;
-    let mut found = Vec::new();
-    while let Some(row) = rows.next()? {
-        let bytes: Vec<u8> = row.get(3)?;
-        found.push(NearPrint {
-            story_id: row.get(0)?,
-            url: row.get(1)?,
-            cluster: row.get(2)?,
-            print: decode(&bytes)?,
-        });
+    for (gone, old) in expired
+        .iter()
+        .chain(replaced.as_ref().map(|old| (id, *old)).iter())
+    {
+        index.remove(*gone, old);
     }
+    index.insert(id, print)?;
     Ok(found)
 }
 
-/// Bands are deleted by their key (the primary key), worked out from the
-/// print they came from: no second index on the print id.
-fn delete_bands(conn: &Connection, id: i64, print: &TextPrint) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "DELETE FROM near_bands WHERE print = ?2 AND band IN (SELECT value FROM json_each(?1))",
-    )?
-    .execute(params![bands_json(print)?, id])?;
-    Ok(())
+/// The prints of `ids` (earliest first) made within the window, read one
+/// at a time as the match needs them, at most [`MAX_CANDIDATES`]. Their
+/// URLs are not read: only the match's is needed.
+fn window_prints<'a>(
+    conn: &'a Connection,
+    ids: &'a [i64],
+    since_ms: i64,
+) -> impl Iterator<Item = Result<NearPrint, StoreError>> + 'a {
+    ids.iter()
+        .filter_map(move |&id| candidate(conn, id, since_ms).transpose())
+        .take(MAX_CANDIDATES)
 }
 
-/// Drops some prints made before the window, and their bands.
-fn expire(conn: &Connection, before_ms: i64) -> Result<(), StoreError> {
-    let expired: Vec<(i64, Vec<u8>)> = conn
-        .prepare_cached("SELECT id, print FROM near_prints WHERE printed_ms < ?1 LIMIT ?2")?
-        .query_map(params![before_ms, EXPIRE_BATCH], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
+fn candidate(conn: &Connection, id: i64, since_ms: i64) -> Result<Option<NearPrint>, StoreError> {
+    let row: Option<(String, String, Vec<u8>)> = conn
+        .prepare_cached(
+            "SELECT story_id, coalesce(cluster, story_id), print FROM near_prints
+             WHERE id = ?1 AND printed_ms >= ?2",
+        )?
+        .query_row(params![id, since_ms], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    row.map(|(story_id, cluster, bytes)| {
+        Ok(NearPrint {
+            story_id,
+            url: None,
+            cluster,
+            print: decode(&bytes)?,
+        })
+    })
+    .transpose()
+}
+
+/// The URL of the story a print matched.
+fn story_url(conn: &Connection, story_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT url FROM stories WHERE id = ?1")?
+        .query_row([story_id], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// Drops some prints made before the window and returns them (for the band
+/// index). Prints are walked in id order, which is the order they were made
+/// in: the first one still in the window ends the walk, so no index on
+/// `printed_ms`.
+fn expire(conn: &Connection, before_ms: i64) -> Result<Vec<(i64, TextPrint)>, StoreError> {
+    // Most calls find the oldest print in the window: one row read.
+    let oldest_ms: Option<i64> = conn
+        .prepare_cached("SELECT printed_ms FROM near_prints ORDER BY id LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    if oldest_ms.is_none_or(|ms| ms >= before_ms) {
+        return Ok(Vec::new());
+    }
+    let oldest: Vec<(i64, i64, Vec<u8>)> = conn
+        .prepare_cached(&format!(
+            "SELECT id, printed_ms, print FROM near_prints ORDER BY id LIMIT {EXPIRE_BATCH}"
+        ))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
-    for (id, bytes) in expired {
-        delete_bands(conn, id, &decode(&bytes)?)?;
+    let mut expired = Vec::new();
+    for (id, _, bytes) in oldest.into_iter().take_while(|(_, ms, _)| *ms < before_ms) {
         conn.prepare_cached("DELETE FROM near_prints WHERE id = ?1")?
             .execute([id])?;
+        expired.push((id, decode(&bytes)?));
     }
-    Ok(())
+    Ok(expired)
 }

@@ -162,13 +162,12 @@ CREATE TABLE IF NOT EXISTS near_prints (
     print BLOB NOT NULL,
     cluster TEXT
 );
-CREATE INDEX IF NOT EXISTS near_prints_printed ON near_prints (printed_ms);
--- One row per LSH band of each print; print is near_prints.id.
-CREATE TABLE IF NOT EXISTS near_bands (
-    band INTEGER NOT NULL,
-    print INTEGER NOT NULL,
-    PRIMARY KEY (band, print)
-) WITHOUT ROWID;
+-- Expiry walks near_prints in id order, which is printing order: an index
+-- on printed_ms (which earlier stores have) only cost a write per story.
+DROP INDEX IF EXISTS near_prints_printed;
+-- The LSH bands of the prints are held in memory (sqlite/bands.rs); the
+-- table earlier stores kept them in cost a dozen page writes per story.
+DROP TABLE IF EXISTS near_bands;
 "#;
 
 /// Whether `table` has `column`; `None` when there is no such table.

@@ -4,7 +4,7 @@ use super::schema::{SCHEMA_VERSION, has_column};
 use super::*;
 use crate::feed::FeedItem;
 use crate::schedule::{Pace, SkipSchedule};
-use crate::store::tests::{pending, record};
+use crate::store::tests::{feed, item, pending, record};
 
 #[tokio::test]
 async fn a_version_2_store_is_upgraded() {
@@ -292,4 +292,119 @@ async fn a_value_the_store_does_not_know_is_an_error() {
         store.unfinished(i64::MAX).await.is_err(),
         "not silently `created`"
     );
+}
+
+/// SQL of the statements SQLite parsed and planned again after their first
+/// run (`SQLITE_STMTSTATUS_REPREPARE`), among those the connection holds.
+fn reprepared(conn: &Connection) -> Vec<String> {
+    use rusqlite::ffi;
+    let mut found = Vec::new();
+    // SAFETY: the handle is this live connection's, used on its own thread;
+    // statements are only read (status, text) while walking the list.
+    unsafe {
+        let db = conn.handle();
+        let mut stmt = ffi::sqlite3_next_stmt(db, std::ptr::null_mut());
+        while !stmt.is_null() {
+            if ffi::sqlite3_stmt_status(stmt, ffi::SQLITE_STMTSTATUS_REPREPARE, 0) > 0 {
+                let sql = std::ffi::CStr::from_ptr(ffi::sqlite3_sql(stmt));
+                found.push(sql.to_string_lossy().into_owned());
+            }
+            stmt = ffi::sqlite3_next_stmt(db, stmt);
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn the_hot_statements_are_planned_once() {
+    let store = SqliteStore::in_memory().unwrap();
+    let claimant = crate::store::tests::worker();
+    store.sync_feeds(&[feed("f")]).await.unwrap();
+    let lookup = PrintLookup {
+        since_ms: 1,
+        now_ms: 2,
+        min_similarity: 0.6,
+    };
+    for round in 0..3_i64 {
+        let items = [item(&format!("https://x.example/{round}"), "", "t")];
+        let tasks = record(&store, "f", &items).await;
+        store.release(&tasks[0].story_id, 0).await.unwrap();
+        // Each round binds other values, as the worker's calls do.
+        store
+            .claim_unfinished(&claimant, 10 + round, 5 + round as usize, round == 1)
+            .await
+            .unwrap();
+        store
+            .claim_due_feeds(&claimant, i64::MAX - round, 3 + round as usize)
+            .await
+            .unwrap();
+        let print = TextPrint {
+            shingles: 100,
+            slots: std::array::from_fn(|i| (i as u16) * (round as u16 + 1)),
+        };
+        store
+            .match_print(&tasks[0].story_id, &print, lookup)
+            .await
+            .unwrap();
+        store
+            .archived(round, None, Some(round), 7 + round as usize)
+            .await
+            .unwrap();
+    }
+    let again = store.call(|c| Ok(reprepared(c))).await.unwrap();
+    assert!(
+        again.is_empty(),
+        "statements planned again on every run: {again:#?}"
+    );
+}
+
+#[tokio::test]
+async fn prints_are_found_again_after_a_restart_and_the_old_band_table_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("near.db");
+    let lookup = PrintLookup {
+        since_ms: 0,
+        now_ms: 1,
+        min_similarity: 0.6,
+    };
+    let print = TextPrint {
+        shingles: 200,
+        slots: std::array::from_fn(|i| 7 + i as u16),
+    };
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let original = record(&store, "f", &[item("https://x.example/a", "a", "a")]).await;
+        let first = store
+            .match_print(&original[0].story_id, &print, lookup)
+            .await
+            .unwrap();
+        assert_eq!(first, None);
+        // A store written before the bands moved to memory had this table.
+        store
+            .call(|c| {
+                c.execute_batch("CREATE TABLE near_bands (band INTEGER, print INTEGER)")?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let copy = record(&store, "f", &[item("https://y.example/b", "b", "b")]).await;
+    let found = store
+        .match_print(&copy[0].story_id, &print, lookup)
+        .await
+        .unwrap()
+        .expect("the print made before the restart");
+    assert_eq!(found.url.as_deref(), Some("https://x.example/a"));
+    let tables: i64 = store
+        .call(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'near_bands'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(tables, 0);
 }
