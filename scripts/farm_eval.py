@@ -7,7 +7,10 @@ Writes a config for the farm's feeds (with a fresh exchange and a durable
 capture queue), runs `feedwire run --once`, drains the queue with
 examples/consumer.rs, and checks: every item the farm served is published
 exactly once, every message has the v1 fields and AMQP properties, a second
-`run --once` publishes nothing. It scores each message's text against the
+`run --once` publishes nothing, and the stories of items that show one page
+(the farm serves each page under several URLs and feeds) are that page's
+first story and its copies: `duplicate_of` names a story of the same
+article, one `cluster` per page. It scores each message's text against the
 page's expected text with ../shared/tools/score_extraction.py (same metric
 as extract_eval.py). Measuring only: the project does not depend on it.
 """
@@ -37,6 +40,38 @@ def drain(queue):
     if out.returncode != 0:
         sys.exit(f"consumer failed: {out.stderr}")
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def near_duplicates(farm, per_item, expected_f1):
+    """The farm shows each of its pages under several items (other URLs, other
+    feeds): every story after a page's first must name in `duplicate_of` a
+    story of that page, or of another capture of the same article (expected
+    texts alike: `expected_f1(page, page) >= 0.9`), and all share one cluster."""
+    by_page, page_of = {}, {}
+    for item, bodies in per_item.items():
+        origin = farm["items"][item]["origin"]
+        by_page.setdefault(origin, []).append(bodies[0])
+        page_of[bodies[0]["id"]] = origin
+    counts = {"pages": len(by_page), "originals": 0, "copies flagged": 0,
+              "copies of another capture of the article": 0, "copies pointing elsewhere": 0,
+              "copies not flagged": 0, "pages with several clusters": 0}
+    for origin, bodies in by_page.items():
+        ids = {b["id"] for b in bodies}
+        flagged = [b for b in bodies if b.get("duplicate_of")]
+        counts["originals"] += len(bodies) - len(flagged)
+        counts["copies flagged"] += len(flagged)
+        for b in flagged:
+            named = page_of.get(b["duplicate_of"]["id"])
+            if b["duplicate_of"]["id"] in ids:
+                continue
+            if named and expected_f1(origin, named) >= 0.9:
+                counts["copies of another capture of the article"] += 1
+            else:
+                counts["copies pointing elsewhere"] += 1
+                print(f"  {b['url']} names {b['duplicate_of']}")
+        counts["copies not flagged"] += max(0, len(bodies) - len(flagged) - 1)
+        counts["pages with several clusters"] += len({b.get("cluster") for b in bodies}) > 1
+    return counts
 
 
 def main():
@@ -113,6 +148,13 @@ interval = "0ms"
         st = bodies[0]["extraction"]["status"]
         statuses[st] = statuses.get(st, 0) + 1
     agg = score.aggregate(rows)
+    def expected_text(origin):
+        return (Path(args.shared) / "data/extraction" / Path(origin).parent.name / "expected.txt").read_text()
+
+    def expected_f1(a, b):
+        return score.aggregate([score.tp_fp_fn(expected_text(a), expected_text(b))])["f1"]
+
+    copies = near_duplicates(farm, per_item, expected_f1)
 
     again = sh([args.binary, "run", "--once", "--config", str(config)])
     second = drain(tag)
@@ -123,6 +165,10 @@ interval = "0ms"
           f"stories {len(per_item)}; lost {len(lost)}; duplicated {len(dups)}; statuses {statuses}")
     print(f"second run --once: exit {again.returncode}; messages {len(second)}")
     print(f"text vs expected: F1 {agg['f1']:.3f} P {agg['precision']:.3f} R {agg['recall']:.3f} n={len(rows)}")
+    print("near-duplicates (items showing one page are copies of its first story): "
+          + ", ".join(f"{k} {v}" for k, v in copies.items()))
+    problems += [f"near-duplicates: {k} {v}" for k, v in copies.items()
+                 if k in ("copies pointing elsewhere", "pages with several clusters") and v]
     for p in problems[:10]:
         print("problem:", p)
     ok = not lost and not dups and not problems and not second and agg["f1"] >= 0.90
