@@ -80,11 +80,11 @@ pub(super) fn match_print(
         }
     };
     tx.commit()?;
-    for (gone, old) in expired
-        .iter()
-        .chain(replaced.as_ref().map(|old| (id, *old)).iter())
-    {
+    for (gone, old) in &expired {
         index.remove(*gone, old);
+    }
+    if let Some(old) = &replaced {
+        index.remove(id, old);
     }
     index.insert(id, print)?;
     Ok(found)
