@@ -105,6 +105,13 @@ pub(crate) async fn near_prints_match_the_earliest_copy_of_the_window(store: &dy
         Some(("c".into(), a.clone())),
         "a's print is gone"
     );
+    // A revision of a story whose print has left the window is printed
+    // anew, in the window again.
+    assert_eq!(print_as(store, "f", &print(2), 20_000, 10_000).await, None);
+    assert_eq!(
+        print_as(store, "i", &print(2), 20_100, 10_000).await,
+        Some(("f".into(), "f".into()))
+    );
 }
 
 #[test]

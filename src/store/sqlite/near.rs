@@ -43,6 +43,9 @@ pub(super) fn match_print(
     lookup: PrintLookup,
 ) -> Result<Option<NearMatch>, StoreError> {
     let tx = conn.transaction()?;
+    // Expired first: a story whose own print has left the window is then
+    // printed anew, as the PostgreSQL store does.
+    let expired = expire(&tx, lookup.since_ms)?;
     let previous: Option<(i64, Vec<u8>)> = tx
         .prepare_cached("SELECT id, print FROM near_prints WHERE story_id = ?1")?
         .query_row([story_id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -57,7 +60,6 @@ pub(super) fn match_print(
     if let Some(m) = found.as_mut() {
         m.url = story_url(&tx, &m.story_id)?;
     }
-    let expired = expire(&tx, lookup.since_ms)?;
     let cluster = found.as_ref().map_or(story_id, |m| m.cluster.as_str());
     let cluster = (cluster != story_id).then_some(cluster);
     let (id, replaced) = match previous {
