@@ -4,10 +4,19 @@
 /// texts (a title and a site name, a description and a paragraph) whatever
 /// their spacing, punctuation and case.
 pub(crate) fn match_key(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+    // Called on every line and block of a page (`choose`, `prune`): ASCII,
+    // most of any page, skips the Unicode tables.
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii() {
+            if c.is_ascii_alphanumeric() {
+                out.push(c.to_ascii_lowercase());
+            }
+        } else if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -19,5 +28,8 @@ mod tests {
         assert_eq!(match_key("Hello, World!  2026"), "helloworld2026");
         assert_eq!(match_key("Ünïcode—Über"), "ünïcodeüber");
         assert_ne!(match_key("a b"), match_key("a c"));
+        // Capital letters that lower-case to more than one char, digits of
+        // other scripts.
+        assert_eq!(match_key("İx ٣"), "i\u{307}x٣");
     }
 }
