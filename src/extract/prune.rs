@@ -66,6 +66,28 @@ const JUNK_EXACT: &[&str] = &[
     "facebook",
     "twitter",
     "whatsapp",
+    // A page's tools beside the story: print, mail, type size, rating.
+    "digg this",
+    "email to a friend",
+    "e-mail to a friend",
+    "send to a friend",
+    "printer friendly",
+    "printer-friendly version",
+    "print this article",
+    "print this story",
+    "email this article",
+    "e-mail this article",
+    "email this story",
+    "rate this article",
+    "report this comment",
+    "report abuse",
+    "font size",
+    "text size",
+    "view larger image",
+    "enlarge this image",
+    "enlarge image",
+    "next page",
+    "back to top",
 ];
 
 /// A re-publisher's attribution line ("Source: BBC", "Via: Reuters"): a
@@ -336,7 +358,7 @@ mod tests {
         let t = "Big Headline\n\nBy Jane Doe\n\nFirst para.\n\nRead more: other story\n\nAdvertisement\n\nLast para.\n\n\
                  Click here for more football headlines!\n\nDavid M. Benett/Getty Images\n\n\
                  14 hours ago\n\nDuration 1:30\n\n21 mins ago11:48 Jon King\n\nUp Next\n\n\
-                 This article contains affiliate links.";
+                 This article contains affiliate links.\n\nText Size:\n\nE-mail This Article";
         assert_eq!(
             prune_text(t, Some("Big headline"), &["Jane Doe".into()]),
             "First para.\n\nLast para."

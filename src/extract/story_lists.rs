@@ -154,12 +154,47 @@ fn starts_comments(paras: &[String]) -> bool {
         let l = paras[0].to_lowercase();
         (l.contains("comment") || l.contains("feedback")) && l.contains("closed")
     };
-    let posted = |p: &String| {
-        p.trim_start()
+    notice || (is_signature(&paras[0]) && paras[1..].iter().any(|p| is_signature(p)))
+}
+
+/// A comment's "Posted by name on date" line ("posted by" compared in
+/// place), opening a paragraph or closing the comment above it in one.
+fn is_signature(p: &str) -> bool {
+    let signed = |l: &str| {
+        l.trim_start()
             .get(..9)
             .is_some_and(|s| s.eq_ignore_ascii_case("posted by"))
     };
-    notice || (posted(&paras[0]) && paras[1..].iter().any(posted))
+    signed(p) || p.lines().last().is_some_and(signed)
+}
+
+/// Prose (in characters) the text must have before a comment thread's
+/// markers are believed in its first half: where readers wrote more than
+/// the article, the thread starts before the text's middle.
+const MIN_PROSE_BEFORE_COMMENTS: usize = 400;
+/// Most paragraphs of a first comment above its "Posted by" line.
+const MAX_FIRST_COMMENT_PARAS: usize = 3;
+
+/// `out` without the first comment of a thread whose "Posted by" line comes
+/// next: a comment's sentences sit above its signature, under the comment's
+/// own title and the thread's heading ("Have your say"). Only when such a
+/// title is found at most [`MAX_FIRST_COMMENT_PARAS`] paragraphs up with
+/// nothing but sentences under it.
+/// `signed` holds the first comment itself, its signature on its last line.
+fn drop_first_comment(out: &mut Vec<String>, signed: &str) {
+    let is_heading = |p: &String| Heading::of(p).is_some() && !ends_sentence(p);
+    let floor = out.len().saturating_sub(MAX_FIRST_COMMENT_PARAS + 1);
+    let Some(mut j) = (floor..out.len()).rev().find(|&j| is_heading(&out[j])) else {
+        return;
+    };
+    let comment_here = signed.lines().nth(1).is_some();
+    if (j + 1 == out.len() && !comment_here) || !out[j + 1..].iter().all(|p| ends_sentence(p)) {
+        return;
+    }
+    if j > 1 && is_heading(&out[j - 1]) {
+        j -= 1;
+    }
+    out.truncate(j);
 }
 
 /// Most tabs in a strip of box titles.
@@ -242,6 +277,7 @@ pub(super) fn drop_story_lists(paras: Vec<String>) -> Vec<String> {
     let total: usize = paras.iter().map(String::len).sum();
     let mut out: Vec<String> = Vec::with_capacity(paras.len());
     let mut seen = 0usize;
+    let mut prose_seen = 0usize;
     // Menus before the text's first sentence are the page's, not the story's.
     let lead = paras.iter().take_while(|q| !ends_sentence(q)).count();
     let lead = if lead < paras.len() { lead } else { 0 };
@@ -252,7 +288,13 @@ pub(super) fn drop_story_lists(paras: Vec<String>) -> Vec<String> {
             i += 1;
             continue;
         }
-        if i > 0 && seen * 2 >= total && starts_comments(&paras[i..]) {
+        if i > 0
+            && (seen * 2 >= total || prose_seen >= MIN_PROSE_BEFORE_COMMENTS)
+            && starts_comments(&paras[i..])
+        {
+            if is_signature(p) {
+                drop_first_comment(&mut out, p);
+            }
             break;
         }
         // Tabs over boxes: in the text's second half, or where what follows
@@ -294,6 +336,9 @@ pub(super) fn drop_story_lists(paras: Vec<String>) -> Vec<String> {
             }
         }
         seen += p.len();
+        if is_prose(p) {
+            prose_seen += p.len();
+        }
         out.push(p.clone());
         i += 1;
     }
@@ -395,6 +440,37 @@ mod tests {
         }
         // One "posted by" line is the article's own dateline.
         let t = format!("{body}\n\n{comment}\n\n{body}");
+        assert_eq!(pruned(&t), t);
+    }
+
+    #[test]
+    fn a_thread_longer_than_the_article_ends_it_first_comment_included() {
+        let body = article(4);
+        let reply = "I could not agree more with what the writer says about the plan, \
+                     and I have said so for years.";
+        let signed = |who: &str| format!("{reply}\n\nPosted by {who} on January 10, 2008 5:29 PM");
+        let thread = format!(
+            "Have your say\n\nWill the plan work?\n\n{reply}\n\n{}\n\n{}\n\n{}",
+            signed("Idealist"),
+            signed("John"),
+            signed("rupert")
+        );
+        assert_eq!(pruned(&format!("{body}\n\n{thread}")), body);
+        // Each signature closing its comment's paragraph.
+        let signed = |who: &str| format!("{reply}\nPosted by {who} on January 10, 2008 5:29 PM");
+        let thread = format!(
+            "Have your say\n\nWill the plan work?\n\n{}\n\n{}",
+            signed("Idealist"),
+            signed("John")
+        );
+        assert_eq!(pruned(&format!("{body}\n\n{thread}")), body);
+        let closed = format!(
+            "Comments are now closed for this story\n\n{}",
+            [reply; 8].join("\n\n")
+        );
+        assert_eq!(pruned(&format!("{body}\n\n{closed}")), body);
+        // Without prose before it, the notice does not end the text.
+        let t = format!("Comments are closed\n\n{body}");
         assert_eq!(pruned(&t), t);
     }
 
