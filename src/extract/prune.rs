@@ -193,8 +193,11 @@ const CREDIT_LABELS: &[&str] = &[
     "credit",
     "photograph",
 ];
-const MAX_CREDIT_CHARS: usize = 48;
-const MAX_CAPTION_CHARS: usize = 400;
+/// Longest credit in a caption's closing brackets ("Photo: Frank van Beek /
+/// UN Photo / ICJ-CIJ. Courtesy of the ICJ").
+const MAX_CREDIT_CHARS: usize = 100;
+/// Longest caption: a long one tells the scene and the story behind it.
+const MAX_CAPTION_CHARS: usize = 1_000;
 
 fn is_junk_paragraph(p: &str) -> bool {
     let l = p.trim().to_lowercase();
@@ -205,7 +208,9 @@ fn is_junk_paragraph(p: &str) -> bool {
     if JUNK_EXACT.contains(&l) {
         return true;
     }
-    JUNK_PREFIXES.iter().any(|j| l.starts_with(j)) && l.len() < 200
+    // A video card ("WATCH | title: its blurb") runs as long as its blurb.
+    (l.starts_with("watch |") && l.len() < MAX_CAPTION_CHARS)
+        || (JUNK_PREFIXES.iter().any(|j| l.starts_with(j)) && l.len() < 200)
 }
 
 /// Remove boilerplate paragraphs, a leading headline, and a leading byline.
@@ -329,7 +334,13 @@ mod tests {
     #[test]
     fn drops_captions_by_their_credit() {
         let t = "First para.\n\nThe couple on the red carpet (Image: Getty)\n\n\
-                 Fans queued overnight (Picture: PA Wire)\n\nThe vote (held in May) was close.";
+                 Fans queued overnight (Picture: PA Wire)\n\nThe vote (held in May) was close.\n\n\
+                 Delegates at the court on Monday, when the hearings began; the court is to give \
+                 its opinion later this year, after the written pleadings of forty states and \
+                 of the United Nations. (Photo: Frank van Beek / UN Photo. Courtesy of the ICJ)\n\n\
+                 WATCH | Crowds gather in the square: thousands came out on Sunday to hear the \
+                 speeches, and the police said the day passed without trouble of any kind at all, \
+                 though the roads were shut for most of the afternoon and into the evening hours.";
         assert_eq!(
             prune_text(t, None, &[]),
             "First para.\n\nThe vote (held in May) was close."
