@@ -88,6 +88,9 @@ const JUNK_EXACT: &[&str] = &[
     "enlarge image",
     "next page",
     "back to top",
+    "click photo to enlarge",
+    "click image to enlarge",
+    "click to enlarge",
 ];
 
 /// A re-publisher's attribution line ("Source: BBC", "Via: Reuters"): a
@@ -162,6 +165,27 @@ fn is_card_stamp(l: &str) -> bool {
         && ago.starts_with("ago")
 }
 
+/// Longest line taken for a reading-time stamp.
+const MAX_READING_TIME_CHARS: usize = 100;
+
+/// A story's reading time, alone or closing its date line: "17 minute
+/// read", "Published Jun 05, 2026 • Last updated 1 day ago • 2 minute read".
+fn is_reading_time(l: &str) -> bool {
+    if l.len() > MAX_READING_TIME_CHARS {
+        return false;
+    }
+    let Some(head) = ["minute read", "minutes read", "min read", "mins read"]
+        .iter()
+        .find_map(|unit| l.strip_suffix(unit))
+    else {
+        return false;
+    };
+    head.trim_end()
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .next()
+        .is_some_and(|n| !n.is_empty())
+}
+
 /// Picture agencies, lower-cased, as credit lines end with them.
 const PHOTO_AGENCIES: &[&str] = &[
     "getty images",
@@ -201,7 +225,12 @@ const MAX_CAPTION_CHARS: usize = 1_000;
 
 fn is_junk_paragraph(p: &str) -> bool {
     let l = p.trim().to_lowercase();
-    if is_attribution(&l) || is_credited_caption(&l) || is_photo_credit(&l) || is_card_stamp(&l) {
+    if is_attribution(&l)
+        || is_credited_caption(&l)
+        || is_photo_credit(&l)
+        || is_card_stamp(&l)
+        || is_reading_time(&l)
+    {
         return true;
     }
     let l = l.trim_end_matches(['.', ':', '!']);
@@ -369,10 +398,12 @@ mod tests {
         let t = "Big Headline\n\nBy Jane Doe\n\nFirst para.\n\nRead more: other story\n\nAdvertisement\n\nLast para.\n\n\
                  Click here for more football headlines!\n\nDavid M. Benett/Getty Images\n\n\
                  14 hours ago\n\nDuration 1:30\n\n21 mins ago11:48 Jon King\n\nUp Next\n\n\
-                 This article contains affiliate links.\n\nText Size:\n\nE-mail This Article";
+                 This article contains affiliate links.\n\nText Size:\n\nE-mail This Article\n\n\
+                 17 minute read\n\nPublished Jun 05, 2026 • 3 min read\n\nClick photo to enlarge\n\n\
+                 The shot clock after the 20 minutes read Wings 16, Canucks 5.";
         assert_eq!(
             prune_text(t, Some("Big headline"), &["Jane Doe".into()]),
-            "First para.\n\nLast para."
+            "First para.\n\nLast para.\n\nThe shot clock after the 20 minutes read Wings 16, Canucks 5."
         );
     }
 
