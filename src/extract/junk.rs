@@ -4,6 +4,8 @@
 
 use dom_query::{Document, NodeRef, TreeNode};
 
+use super::stopwords::is_stop_word;
+
 /// Elements that are never main text.
 const JUNK_TAGS: &[&str] = &[
     "script",
@@ -96,6 +98,35 @@ fn names_related(id: &str) -> bool {
         .any(|(i, w)| w.eq_ignore_ascii_case(WORD) && (i == 0 || !b[i - 1].is_ascii_alphabetic()))
 }
 
+/// Fewest words of an id made from a text.
+const MIN_SLUG_WORDS: usize = 6;
+/// Fewest stop words ("in", "a", "the") among them.
+const MIN_SLUG_STOP_WORDS: usize = 2;
+
+/// Whether an id is made from the words it anchors, as CMSs make a slide's
+/// or a heading's id from its title (`zendaya-promoted-dune-part-two-in-
+/// london-while-wearing-a-plum-colored-suit-1`): it says nothing of the
+/// element's role, yet its words ("promoted", "related", "comments")
+/// read as boilerplate to Readability's class weights and to the rules
+/// here. Template ids (`adb-header-subnav-4_1_7`, `taboola-right-rail-
+/// thumbnails`) have no stop words.
+fn is_text_slug(id: &str) -> bool {
+    let mut words = 0;
+    let mut stops = 0;
+    for w in id.split('-') {
+        if w.is_empty()
+            || !w
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return false;
+        }
+        words += 1;
+        stops += usize::from(is_stop_word(w));
+    }
+    words >= MIN_SLUG_WORDS && stops >= MIN_SLUG_STOP_WORDS
+}
+
 /// Suffixes of a comment class that describe the page rather than name a
 /// part of a thread.
 const COMMENT_STATES: &[&str] = &[
@@ -141,7 +172,7 @@ fn is_junk(node: &TreeNode) -> Junk {
                         // "hidden md:block": shown on wider screens.
                         && !v.contains(':'))
             }
-            "id" => JUNK_ID.iter().any(|j| v.contains(j)) || names_related(v),
+            "id" => !is_text_slug(v) && (JUNK_ID.iter().any(|j| v.contains(j)) || names_related(v)),
             "data-component" => JUNK_COMPONENT.iter().any(|j| v.contains(j)),
             _ => false,
         }
@@ -151,7 +182,7 @@ fn is_junk(node: &TreeNode) -> Junk {
     }
     let comments = el.attrs.iter().any(|a| match &*a.name.local {
         "class" => a.value.split_ascii_whitespace().any(is_comment_token),
-        "id" => is_comment_token(&a.value),
+        "id" => is_comment_token(&a.value) && !is_text_slug(&a.value),
         _ => false,
     });
     if comments {
@@ -183,7 +214,8 @@ fn holds_article(node: &NodeRef) -> bool {
 }
 
 /// Remove obvious boilerplate elements from the document (in place), in one
-/// walk of the tree that does not descend into removed subtrees.
+/// walk of the tree that does not descend into removed subtrees; ids made
+/// from a text ([`is_text_slug`]) go too, before Readability weighs them.
 pub fn prune_dom(doc: &Document) {
     prune_subtree(&doc.root());
 }
@@ -191,19 +223,28 @@ pub fn prune_dom(doc: &Document) {
 /// [`prune_dom`] for the subtree under `root` (the root itself is kept).
 pub fn prune_subtree(root: &NodeRef) {
     let mut junk = Vec::new();
+    let mut slugs = Vec::new();
     let mut stack = vec![*root];
     while let Some(node) = stack.pop() {
         for c in node.children_it(false) {
             match c.query_or(None, |n| n.as_element().map(|_| is_junk(n))) {
                 Some(Junk::Yes) => junk.push(c),
                 Some(Junk::UnlessArticle) if !holds_article(&c) => junk.push(c),
-                Some(_) => stack.push(c),
+                Some(_) => {
+                    if c.attr("id").is_some_and(|id| is_text_slug(&id)) {
+                        slugs.push(c);
+                    }
+                    stack.push(c);
+                }
                 None => {}
             }
         }
     }
     for n in junk {
         n.remove_from_parent();
+    }
+    for n in slugs {
+        n.remove_attr("id");
     }
 }
 
@@ -229,6 +270,28 @@ mod tests {
                 && t.contains("Kept")
                 && t.contains("Wide")
         );
+    }
+
+    #[test]
+    fn ids_made_from_a_text_name_no_role_and_go() {
+        assert!(is_text_slug(
+            "zendaya-promoted-dune-part-two-in-london-while-wearing-a-plum-colored-suit-1"
+        ));
+        for template in [
+            "adb-header-subnav-4_1_7",
+            "taboola-right-rail-thumbnails-multi-story-layout",
+            "related",
+            "comments",
+        ] {
+            assert!(!is_text_slug(template), "{template}");
+        }
+        let doc = Document::from(
+            "<body><div id='comments-from-readers-show-the-city-is-split-on-the-plan'>\
+             <p>Kept.</p></div><div id='related-stories'>Gone</div></body>",
+        );
+        prune_dom(&doc);
+        assert_eq!(doc.select("body").text().as_ref(), "Kept.");
+        assert_eq!(doc.select("[id]").length(), 0);
     }
 
     #[test]
