@@ -42,6 +42,12 @@ const JUNK_PREFIXES: &[&str] = &[
     "download the app",
     "get our newsletter",
     "join our newsletter",
+    // Notices to readers with an ad blocker.
+    "ad block users",
+    "adblock users",
+    "please disable your ad blocker",
+    "it looks like you're using an ad blocker",
+    "we noticed you're using an ad blocker",
 ];
 
 const JUNK_EXACT: &[&str] = &[
@@ -222,6 +228,9 @@ const CREDIT_LABELS: &[&str] = &[
 const MAX_CREDIT_CHARS: usize = 100;
 /// Longest caption: a long one tells the scene and the story behind it.
 const MAX_CAPTION_CHARS: usize = 1_000;
+/// Longest boilerplate line known by its opening words (an ad-blocker
+/// notice runs to a few sentences).
+const MAX_NOTICE_CHARS: usize = 400;
 
 fn is_junk_paragraph(p: &str) -> bool {
     let l = p.trim().to_lowercase();
@@ -239,7 +248,7 @@ fn is_junk_paragraph(p: &str) -> bool {
     }
     // A video card ("WATCH | title: its blurb") runs as long as its blurb.
     (l.starts_with("watch |") && l.len() < MAX_CAPTION_CHARS)
-        || (JUNK_PREFIXES.iter().any(|j| l.starts_with(j)) && l.len() < 200)
+        || (JUNK_PREFIXES.iter().any(|j| l.starts_with(j)) && l.len() < MAX_NOTICE_CHARS)
 }
 
 /// Remove boilerplate paragraphs, a leading headline, and a leading byline.
@@ -399,7 +408,8 @@ mod tests {
                  Click here for more football headlines!\n\nDavid M. Benett/Getty Images\n\n\
                  14 hours ago\n\nDuration 1:30\n\n21 mins ago11:48 Jon King\n\nUp Next\n\n\
                  This article contains affiliate links.\n\nText Size:\n\nE-mail This Article\n\n\
-                 17 minute read\n\nPublished Jun 05, 2026 • 3 min read\n\nClick photo to enlarge\n\n\
+                 17 minute read\n\nAd block users: Some site features may not work correctly \
+                 while an ad blocker is enabled, because they break scripts.\n\nPublished Jun 05, 2026 • 3 min read\n\nClick photo to enlarge\n\n\
                  The shot clock after the 20 minutes read Wings 16, Canucks 5.";
         assert_eq!(
             prune_text(t, Some("Big headline"), &["Jane Doe".into()]),
