@@ -9,7 +9,9 @@
 //! best-scored container is a menu or an ad box) and is also used to judge
 //! Readability's output (see [`super::choose`]).
 
-use dom_query::NodeRef;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use dom_query::{NodeId, NodeRef};
 
 use super::stopwords::is_stop_word;
 use crate::text::html_text::{BLOCK, LINE, Profile, is_hidden};
@@ -31,6 +33,11 @@ pub struct Block {
     pub link_chars: usize,
     pub heading: bool,
     pub class: Class,
+    /// The block's nearest container element with a class (a `div`,
+    /// `section`… not the paragraph itself), and that class hashed: a story
+    /// cut into sections between ads and boxes has one such container per
+    /// section, all of one class (see [`super::choose`]).
+    pub container: Option<(NodeId, u64)>,
 }
 
 impl Block {
@@ -48,19 +55,40 @@ const MAX_LINK_DENSITY: f64 = 0.2;
 const MAX_BLOCKS: usize = 20_000;
 
 enum Step<'a> {
-    Enter(NodeRef<'a>, bool),
+    /// A node, whether it is inside a link, and its nearest container.
+    Enter(NodeRef<'a>, bool, Option<NodeRef<'a>>),
     Exit(bool),
 }
 
 #[derive(Default)]
-struct Cut {
+struct Cut<'a> {
     blocks: Vec<Block>,
     text: String,
     link_chars: usize,
     heading: bool,
+    /// The container of the block's first text.
+    container: Option<NodeRef<'a>>,
 }
 
-impl Cut {
+/// Elements that group a story's paragraphs, as containers of blocks.
+const CONTAINERS: &[&str] = &["div", "section", "article", "main", "ul", "ol", "table"];
+
+/// The class of a container element, hashed.
+fn class_hash(node: &NodeRef) -> Option<(NodeId, u64)> {
+    let class = node.attr("class")?;
+    let mut h = DefaultHasher::new();
+    class.hash(&mut h);
+    Some((node.id, h.finish()))
+}
+
+impl<'a> Cut<'a> {
+    fn push_in(&mut self, s: &str, link: bool, container: Option<NodeRef<'a>>) {
+        if self.text.is_empty() {
+            self.container = container;
+        }
+        self.push(s, link);
+    }
+
     fn push(&mut self, s: &str, link: bool) {
         for w in s.split_whitespace() {
             if !self.text.is_empty() {
@@ -81,18 +109,20 @@ impl Cut {
                 link_chars: self.link_chars,
                 heading: self.heading,
                 class: Class::Bad,
+                container: self.container.as_ref().and_then(class_hash),
             });
         }
         self.text.clear();
         self.link_chars = 0;
         self.heading = false;
+        self.container = None;
     }
 }
 
 /// Cut the subtree under `root` into text blocks (not yet classified).
 pub fn cut(root: &NodeRef) -> Vec<Block> {
     let mut c = Cut::default();
-    let mut stack = vec![Step::Enter(*root, false)];
+    let mut stack = vec![Step::Enter(*root, false, None)];
     while let Some(step) = stack.pop() {
         match step {
             Step::Exit(boundary) => {
@@ -100,9 +130,9 @@ pub fn cut(root: &NodeRef) -> Vec<Block> {
                     c.flush();
                 }
             }
-            Step::Enter(node, link) => {
+            Step::Enter(node, link, container) => {
                 if node.is_text() {
-                    c.push(&node.text(), link);
+                    c.push_in(&node.text(), link, container);
                     continue;
                 }
                 if !(node.is_element() || node.is_document()) {
@@ -110,6 +140,7 @@ pub fn cut(root: &NodeRef) -> Vec<Block> {
                 }
                 let mut boundary = false;
                 let mut link = link;
+                let mut container = container;
                 if node.is_element() {
                     // html5ever gives HTML element names in lower case.
                     let name = node.node_name().unwrap_or_default();
@@ -128,6 +159,9 @@ pub fn cut(root: &NodeRef) -> Vec<Block> {
                         continue;
                     }
                     link |= name == "a";
+                    if CONTAINERS.contains(&name) && node.has_attr("class") {
+                        container = Some(node);
+                    }
                     boundary = BLOCK.contains(&name)
                         || LINE.contains(&name)
                         || matches!(name, "td" | "th");
@@ -138,7 +172,10 @@ pub fn cut(root: &NodeRef) -> Vec<Block> {
                 }
                 stack.push(Step::Exit(boundary));
                 // Last child first, so that the first is taken first.
-                stack.extend(node.children_it(true).map(|ch| Step::Enter(ch, link)));
+                stack.extend(
+                    node.children_it(true)
+                        .map(|ch| Step::Enter(ch, link, container)),
+                );
             }
         }
     }

@@ -9,7 +9,7 @@
 //!   author box was picked), or when the page's description opens the
 //!   classifier's text but is nowhere in Readability's.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::blocks::{Block, Class, good_text, known_language};
 use super::match_key::match_key as key;
@@ -28,6 +28,8 @@ const TRIM_LINK_DENSITY: f64 = 0.5;
 const MAX_GAP_BLOCKS: usize = 2;
 /// "Short" for [`MAX_GAP_BLOCKS`].
 const GAP_CHARS: usize = 40;
+/// Fewest good blocks of the story's other sections (of one class).
+const MIN_SECTION_BLOCKS: usize = 2;
 /// Share of the page's words a JSON-LD body must have (the page's text may
 /// hold comments and teasers, so not all of it).
 const MIN_COMPLETE: f64 = 0.6;
@@ -127,13 +129,56 @@ fn extend(r: &str, blocks: &[Block], classes: &HashMap<String, (Class, f64, usiz
         taken
     };
     let _ = first;
-    let after = run(&mut (last + 1..blocks.len()));
+    let mut after = run(&mut (last + 1..blocks.len()));
+    let from = after.last().map_or(last, |&j| j) + 1;
+    after.extend(sibling_sections(blocks, &hits, from));
     if after.is_empty() {
         return r.to_string();
     }
     let mut out: Vec<&str> = vec![r];
     out.extend(after.iter().map(|&j| blocks[j].text.as_str()));
     out.join("\n\n")
+}
+
+/// The blocks from `from` on (by index) in the story's other sections:
+/// other containers of the class of those holding Readability's text
+/// (`hits`), whatever boxes stand between them (a "Trending" list,
+/// advertisements). Readability takes one container and its siblings, not
+/// cousins across a page's ad groups. Only the good blocks and the headings
+/// straight above one (teaser lines and polls in a box of the same class
+/// are not text); the containers that hold Readability's text are not read
+/// again (what it left there, it left on purpose).
+fn sibling_sections(blocks: &[Block], hits: &[usize], from: usize) -> Vec<usize> {
+    let held: HashSet<_> = hits.iter().filter_map(|&i| blocks[i].container).collect();
+    let classes: HashSet<u64> = held.iter().map(|c| c.1).collect();
+    let other = |b: &Block| {
+        b.container
+            .filter(|c| classes.contains(&c.1) && !held.contains(c))
+    };
+    let mut good: HashMap<u64, usize> = HashMap::new();
+    for b in &blocks[from..] {
+        if let Some(c) = other(b)
+            && b.class == Class::Good
+        {
+            *good.entry(c.1).or_default() += 1;
+        }
+    }
+    // A lone paragraph in a box of the same class is a note or a blurb
+    // ("Originally published at…"), not the rest of the story.
+    let section = |b: &Block| {
+        other(b).is_some_and(|c| good.get(&c.1).is_some_and(|&n| n >= MIN_SECTION_BLOCKS))
+    };
+    (from..blocks.len())
+        .filter(|&j| {
+            let b = &blocks[j];
+            section(b)
+                && (b.class == Class::Good
+                    || (b.heading
+                        && blocks
+                            .get(j + 1)
+                            .is_some_and(|n| n.class == Class::Good && n.container == b.container)))
+        })
+        .collect()
 }
 
 /// The opening words of the description, as a key.
@@ -201,6 +246,7 @@ mod tests {
             },
             heading: false,
             class,
+            container: None,
         }
     }
 

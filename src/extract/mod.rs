@@ -332,6 +332,43 @@ mod tests {
     }
 
     #[test]
+    fn a_story_cut_into_sections_between_boxes_is_read_whole() {
+        let para = |n: usize| {
+            format!(
+                "<div class='inline'><p>Paragraph {n} of the story: the department gave up \
+                 twelve floors of office space in the spring, and the staff who worked there \
+                 were told to share desks with the teams that stayed behind, at least until the \
+                 new building is ready.</p></div>"
+            )
+        };
+        let section = |from: usize| {
+            format!(
+                "<div class='story-block'>{}</div>",
+                (from..from + 3).map(para).collect::<String>()
+            )
+        };
+        let trending: String = (1..6)
+            .map(|i| format!("<li><a href='/s/{i}'><h3>Other headline number {i}</h3></a></li>"))
+            .collect();
+        let page = format!(
+            "<html><body><div class='main'><h1>Floors given up</h1>{}\
+             <div class='rail'><h2>Trending</h2><ul>{trending}</ul></div></div>\
+             <div class='more'><div class='ad'>Advertisement</div>{}</div></body></html>",
+            section(1),
+            section(4)
+        );
+        let e = extract(&page, None);
+        for n in 1..7 {
+            assert!(
+                e.text.contains(&format!("Paragraph {n} ")),
+                "{n}: {}",
+                e.text
+            );
+        }
+        assert!(!e.text.contains("Other headline"), "{}", e.text);
+    }
+
+    #[test]
     fn empty_page_has_no_method() {
         let e = extract("", None);
         assert!(e.method.is_none());
