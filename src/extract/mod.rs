@@ -7,6 +7,7 @@ pub mod access;
 mod attrs;
 pub mod blocks;
 mod choose;
+mod comment_thread;
 pub mod depth;
 mod formatting;
 pub mod interstitial;
