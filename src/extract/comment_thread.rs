@@ -11,7 +11,7 @@ const MAX_NOTICE_CHARS: usize = 100;
 /// for your comments - this feedback is now closed"), or a "Posted by:
 /// name on date" line with another one after it.
 pub(super) fn starts_comments(paras: &[String]) -> bool {
-    // Called for each paragraph of a text's second half: only a short one
+    // Called for each paragraph after the text's opening: only a short one
     // is lower-cased, and "posted by" is compared in place.
     let notice = paras[0].len() <= MAX_NOTICE_CHARS && {
         let l = paras[0].to_lowercase();

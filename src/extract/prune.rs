@@ -260,7 +260,7 @@ pub fn prune_text(text: &str, title: Option<&str>, authors: &[String]) -> String
         let lines: Vec<&str> = para
             .lines()
             .map(str::trim)
-            .filter(|l| !l.is_empty() && !is_junk_paragraph(l) && !repeated.contains(*l))
+            .filter(|l| !l.is_empty() && !is_junk_paragraph(l) && !is_repeated_label(l, &repeated))
             .collect();
         if lines.is_empty() {
             continue;
@@ -332,15 +332,18 @@ fn drop_before_headline(paras: Vec<String>, title_key: &str) -> Vec<String> {
 
 /// Short one-line paragraphs that stand alone [`MIN_LABEL_REPEATS`] times
 /// or more in a text: labels a template puts between paragraphs ("Article
-/// content", "Advertisement" in another language), never the article's own.
+/// content", "Advertisement" in another language), never the article's own;
+/// also labels that open as many one-line paragraphs before a " | " ("READ
+/// ALSO | another story's headline", in any language).
 fn repeated_labels(text: &str) -> std::collections::HashSet<&str> {
     let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for l in text.split("\n\n").map(str::trim) {
-        if !l.contains('\n')
-            && l.chars().any(char::is_alphabetic)
-            && l.chars().count() <= MAX_LABEL_CHARS
-        {
-            *counts.entry(l).or_default() += 1;
+        if l.contains('\n') {
+            continue;
+        }
+        let label = l.split_once(LABEL_BAR).map_or(l, |(label, _)| label);
+        if label.chars().any(char::is_alphabetic) && label.chars().count() <= MAX_LABEL_CHARS {
+            *counts.entry(label).or_default() += 1;
         }
     }
     counts
@@ -348,6 +351,16 @@ fn repeated_labels(text: &str) -> std::collections::HashSet<&str> {
         .filter(|&(_, n)| n >= MIN_LABEL_REPEATS)
         .map(|(l, _)| l)
         .collect()
+}
+
+/// What ends a label at the start of a line ("READ ALSO | …").
+const LABEL_BAR: &str = " | ";
+
+/// Whether a line is one of the [`repeated_labels`] or opens with one.
+fn is_repeated_label(l: &str, repeated: &std::collections::HashSet<&str>) -> bool {
+    repeated.contains(l)
+        || l.split_once(LABEL_BAR)
+            .is_some_and(|(label, _)| repeated.contains(label))
 }
 
 const MAX_LABEL_CHARS: usize = 40;
@@ -423,6 +436,13 @@ mod tests {
         assert_eq!(
             prune_text(t, None, &[]),
             "First paragraph.\n\nSecond paragraph.\n\nYes.\n\nYes."
+        );
+        let t = "First paragraph.\n\nFUNDA OLUNYE UDABA LAPHA | Kuboshwe abahlanu\n\n\
+                 Second paragraph.\n\nFUNDA OLUNYE UDABA LAPHA | Uphenyo kutholwa\n\n\
+                 Third | fourth.\n\nFUNDA OLUNYE UDABA LAPHA | Isihluku isoka";
+        assert_eq!(
+            prune_text(t, None, &[]),
+            "First paragraph.\n\nSecond paragraph.\n\nThird | fourth."
         );
     }
 
