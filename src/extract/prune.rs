@@ -122,14 +122,27 @@ fn is_credited_caption(l: &str) -> bool {
     else {
         return false;
     };
+    if l.len() >= MAX_CAPTION_CHARS || open.len() > MAX_CREDIT_CHARS {
+        return false;
+    }
+    // "(Photos by Associated Press; photo illustration by …)"
+    if CREDIT_BYS.iter().any(|b| open.starts_with(b)) {
+        return true;
+    }
     let Some((label, name)) = open.split_once(':') else {
         return false;
     };
-    l.len() < MAX_CAPTION_CHARS
-        && open.len() <= MAX_CREDIT_CHARS
-        && !name.trim().is_empty()
-        && CREDIT_LABELS.contains(&label.trim())
+    !name.trim().is_empty() && CREDIT_LABELS.contains(&label.trim())
 }
+
+/// Openings of a photo credit written as a phrase, lower-cased.
+const CREDIT_BYS: &[&str] = &[
+    "photo by ",
+    "photos by ",
+    "photograph by ",
+    "photographs by ",
+    "photo illustration by ",
+];
 
 /// A photo's credit line on its own, "David M. Benett/Getty Images",
 /// "Stephane Cardinale - Corbis/Getty Images", "Jane Doe via Reuters": a
@@ -385,7 +398,8 @@ mod tests {
     #[test]
     fn drops_captions_by_their_credit() {
         let t = "First para.\n\nThe couple on the red carpet (Image: Getty)\n\n\
-                 Fans queued overnight (Picture: PA Wire)\n\nThe vote (held in May) was close.\n\n\
+                 Fans queued overnight (Picture: PA Wire)\n\n\
+                 (Photos by Associated Press; photo illustration by Tim Hubbard)\n\nThe vote (held in May) was close.\n\n\
                  Delegates at the court on Monday, when the hearings began; the court is to give \
                  its opinion later this year, after the written pleadings of forty states and \
                  of the United Nations. (Photo: Frank van Beek / UN Photo. Courtesy of the ICJ)\n\n\
