@@ -28,6 +28,9 @@ const TRIM_LINK_DENSITY: f64 = 0.5;
 const MAX_GAP_BLOCKS: usize = 2;
 /// "Short" for [`MAX_GAP_BLOCKS`].
 const GAP_CHARS: usize = 40;
+/// Link density of a line that is a link and nothing else (link
+/// characters are counted without the spaces between words).
+const LINK_LINE: f64 = 0.75;
 /// Fewest good blocks of the story's other sections (of one class).
 const MIN_SECTION_BLOCKS: usize = 2;
 /// Share of the page's words a JSON-LD body must have (the page's text may
@@ -91,6 +94,43 @@ fn trim_edges(text: &str, classes: &HashMap<String, (Class, f64, usize)>) -> Str
         .rposition(|l| !is_blank(l) && !bad(l))
         .map_or(start, |e| e + 1);
     lines[start..end.max(start)].join("\n")
+}
+
+/// Fewest words of a line in capitals read as a shouted link.
+const MIN_SHOUTED_WORDS: usize = 4;
+/// Fewest letters of it.
+const MIN_SHOUTED_LETTERS: usize = 15;
+
+/// Readability's text without the lines that are a link in capitals and
+/// nothing else ("WHAT ARE CHINA'S OVERSEAS POLICE STATIONS?" between two
+/// paragraphs): a publisher's inline link to another story. On the 773 dev
+/// pages no such line is article text; a subheading in capitals is not a
+/// link.
+fn drop_shouted_links(text: &str, classes: &HashMap<String, (Class, f64, usize)>) -> String {
+    let shouted = |l: &str| {
+        let mut letters = 0;
+        for c in l.chars().filter(|c| c.is_alphabetic()) {
+            if c.is_lowercase() {
+                return false;
+            }
+            letters += 1;
+        }
+        letters >= MIN_SHOUTED_LETTERS
+            && l.split_whitespace().count() >= MIN_SHOUTED_WORDS
+            && classes
+                .get(&key(l))
+                .is_some_and(|&(_, ld, _)| ld >= LINK_LINE)
+    };
+    if !text.lines().any(shouted) {
+        return text.to_string();
+    }
+    text.split("\n\n")
+        .filter_map(|p| {
+            let kept: Vec<&str> = p.lines().filter(|l| !shouted(l)).collect();
+            (!kept.is_empty()).then(|| kept.join("\n"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// Readability's text with the good blocks that continue it on either side
@@ -207,7 +247,7 @@ pub fn choose(
 ) -> (String, Choice) {
     let classes = classes(blocks);
     let r = readability
-        .map(|t| trim_edges(&t, &classes))
+        .map(|t| drop_shouted_links(&trim_edges(&t, &classes), &classes))
         .unwrap_or_default();
     let b = good_text(blocks);
     let (rw, bw) = (words(&r), words(&b));
@@ -268,6 +308,21 @@ mod tests {
         let (t, c) = choose(Some(r), &page(), None);
         assert_eq!(c, Choice::Readability);
         assert_eq!(t, format!("{BODY}\n\n{BODY}"));
+    }
+
+    #[test]
+    fn links_in_capitals_between_paragraphs_go() {
+        let link = "WHAT ARE CHINA'S OVERSEAS POLICE STATIONS?";
+        let head = "WHAT THE COURT WAS TOLD ON MONDAY";
+        let blocks = vec![
+            block(BODY, Class::Good),
+            block(link, Class::Bad),
+            block(head, Class::Short),
+            block(BODY, Class::Good),
+        ];
+        let r = format!("{BODY}\n\n{link}\n\n{head}\n\n{BODY}");
+        let (t, _) = choose(Some(r), &blocks, None);
+        assert_eq!(t, format!("{BODY}\n\n{head}\n\n{BODY}"));
     }
 
     #[test]
