@@ -203,7 +203,17 @@ fn extract_page(html: &str, url: Option<&url::Url>) -> Extracted {
         access: access::detect(&doc, &objs),
         ..Default::default()
     };
-    let finish = |t: String| prune::prune_text(&t, meta.title.as_deref(), &meta.authors);
+    // The story's other headlines, which may lead its text instead of the title.
+    let headlines: Vec<&str> = jsonld::main_article(&objs)
+        .map(|a| {
+            ["headline", "name"]
+                .iter()
+                .filter_map(|f| jsonld::str_field(a, f))
+                .collect()
+        })
+        .unwrap_or_default();
+    let finish =
+        |t: String| prune::prune_text_with(&t, meta.title.as_deref(), &headlines, &meta.authors);
 
     if let Some(rule) = rule
         && let Some(t) = rules::apply(rule, &doc, MIN_RULE_CHARS)

@@ -266,7 +266,24 @@ fn is_junk_paragraph(p: &str) -> bool {
 
 /// Remove boilerplate paragraphs, a leading headline, and a leading byline.
 pub fn prune_text(text: &str, title: Option<&str>, authors: &[String]) -> String {
+    prune_text_with(text, title, &[], authors)
+}
+
+/// [`prune_text`], with the page's other headlines (JSON-LD `headline`,
+/// `name`: an SEO headline beside the `<h1>`), also dropped when they lead.
+pub fn prune_text_with(
+    text: &str,
+    title: Option<&str>,
+    headlines: &[&str],
+    authors: &[String],
+) -> String {
     let title_key = title.map(key).unwrap_or_default();
+    let headline_keys: Vec<String> = headlines
+        .iter()
+        .map(|h| key(h))
+        .chain([title_key.clone()])
+        .filter(|k| !k.is_empty())
+        .collect();
     let repeated = repeated_labels(text);
     let mut out: Vec<String> = Vec::new();
     for (i, para) in text.split("\n\n").enumerate() {
@@ -279,7 +296,7 @@ pub fn prune_text(text: &str, title: Option<&str>, authors: &[String]) -> String
             continue;
         }
         let para = lines.join("\n");
-        if i < 3 && out.is_empty() && !title_key.is_empty() && key(&para) == title_key {
+        if i < 3 && out.is_empty() && headline_keys.contains(&key(&para)) {
             continue;
         }
         if out.len() < 3 && is_byline(&para, authors) {
@@ -442,6 +459,17 @@ mod tests {
             prune_text(t, Some("Big headline"), &["Jane Doe".into()]),
             "First para.\n\nLast para.\n\nThe shot clock after the 20 minutes read Wings 16, Canucks 5."
         );
+    }
+
+    #[test]
+    fn an_seo_headline_leading_the_text_goes_like_the_title() {
+        let t = "What's next for Gaza after the appointment?\n\nFirst para.\n\nLast para.";
+        let seo = ["What's next for Gaza, after the appointment?"];
+        assert_eq!(
+            prune_text_with(t, Some("Talks could stall"), &seo, &[]),
+            "First para.\n\nLast para."
+        );
+        assert_eq!(prune_text(t, Some("Talks could stall"), &[]), t);
     }
 
     #[test]
