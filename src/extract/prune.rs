@@ -42,6 +42,13 @@ const JUNK_PREFIXES: &[&str] = &[
     "download the app",
     "get our newsletter",
     "join our newsletter",
+    "also read:",
+    "read also:",
+    // Calls for readers' tips.
+    "do you have a story to tell",
+    "got a story?",
+    "get in touch with our news team",
+    "for more stories like this",
     // Notices to readers with an ad blocker.
     "ad block users",
     "adblock users",
@@ -94,6 +101,10 @@ const JUNK_EXACT: &[&str] = &[
     "enlarge image",
     "next page",
     "back to top",
+    "author of the article",
+    "join the conversation",
+    "article continues below",
+    "open this photo in gallery",
     "click photo to enlarge",
     "click image to enlarge",
     "click to enlarge",
@@ -107,7 +118,15 @@ fn is_attribution(l: &str) -> bool {
     };
     matches!(
         label.trim(),
-        "source" | "sources" | "via" | "credit" | "courtesy"
+        "source"
+            | "sources"
+            | "via"
+            | "credit"
+            | "courtesy"
+            | "image credit"
+            | "image credits"
+            | "photo credit"
+            | "photo credits"
     ) && !name.trim().is_empty()
         && name.split_whitespace().count() <= 4
         && !name.contains(['.', '!', '?'])
@@ -164,6 +183,12 @@ const MAX_STAMP_CHARS: usize = 40;
 /// A time or duration stamp of a story or video card on its own line: "14
 /// hours ago", "21 mins ago11:48 Jon King", "Duration 1:30".
 fn is_card_stamp(l: &str) -> bool {
+    // "Jane Doe|Published 4 months ago": an author and the stamp.
+    if let Some((author, stamp)) = l.rsplit_once('|')
+        && let Some(ago) = stamp.trim().strip_prefix("published ")
+    {
+        return author.len() <= MAX_STAMP_CHARS && is_card_stamp(ago);
+    }
     if l.len() > MAX_STAMP_CHARS {
         return false;
     }
@@ -452,7 +477,8 @@ mod tests {
                  Click here for more football headlines!\n\nDavid M. Benett/Getty Images\n\n\
                  14 hours ago\n\nDuration 1:30\n\n21 mins ago11:48 Jon King\n\nUp Next\n\n\
                  This article contains affiliate links.\n\nText Size:\n\nE-mail This Article\n\n\
-                 17 minute read\n\nAd block users: Some site features may not work correctly \
+                 17 minute read\n\nFouzia Van Der Fort|Published 4 months ago\n\nImage Credits: UiPath\n\n\
+                 ALSO READ: Brace for bad weather this weekend\n\nArticle continues below\n\nAd block users: Some site features may not work correctly \
                  while an ad blocker is enabled, because they break scripts.\n\nPublished Jun 05, 2026 • 3 min read\n\nClick photo to enlarge\n\n\
                  The shot clock after the 20 minutes read Wings 16, Canucks 5.";
         assert_eq!(
