@@ -133,43 +133,35 @@ fn drop_shouted_links(text: &str, classes: &HashMap<String, (Class, f64, usize)>
         .join("\n\n")
 }
 
-/// Readability's text with the good blocks that continue it on either side
-/// (the other sections of a long article, when Readability took only one):
-/// from the first and last blocks its lines match, the classifier's good
-/// blocks are added while they follow each other, across at most
-/// [`MAX_GAP_BLOCKS`] short non-link blocks ("Advertisement", "Article content").
+/// Readability's text with the good blocks that continue it (the other
+/// sections of a long article, when Readability took only one): from the
+/// last block its lines match, the classifier's good blocks from a heading
+/// on, while they follow each other across at most [`MAX_GAP_BLOCKS`] short
+/// non-link blocks ("Advertisement", "Article content"); then the
+/// [`sibling_sections`] further down.
 fn extend(r: &str, blocks: &[Block], classes: &HashMap<String, (Class, f64, usize)>) -> String {
     let hits: Vec<usize> = r
         .lines()
         .filter_map(|l| classes.get(&key(l)).map(|c| c.2))
         .collect();
-    let (Some(&first), Some(&last)) = (hits.iter().min(), hits.iter().max()) else {
+    let Some(&last) = hits.iter().max() else {
         return r.to_string();
     };
     if hits.len() < 2 {
         return r.to_string();
     }
-    let run = |range: &mut dyn Iterator<Item = usize>| -> Vec<usize> {
-        let mut taken = Vec::new();
-        let mut gap = 0usize;
-        for j in range {
-            let b = &blocks[j];
-            if b.class == Class::Good && (!taken.is_empty() || b.heading) {
-                taken.push(j);
-                gap = 0;
-            } else if b.text.chars().count() < GAP_CHARS
-                && b.link_chars == 0
-                && gap < MAX_GAP_BLOCKS
-            {
-                gap += 1;
-            } else {
-                break;
-            }
+    let mut after = Vec::new();
+    let mut gap = 0usize;
+    for (j, b) in blocks.iter().enumerate().skip(last + 1) {
+        if b.class == Class::Good && (!after.is_empty() || b.heading) {
+            after.push(j);
+            gap = 0;
+        } else if b.text.chars().count() < GAP_CHARS && b.link_chars == 0 && gap < MAX_GAP_BLOCKS {
+            gap += 1;
+        } else {
+            break;
         }
-        taken
-    };
-    let _ = first;
-    let mut after = run(&mut (last + 1..blocks.len()));
+    }
     let from = after.last().map_or(last, |&j| j) + 1;
     after.extend(sibling_sections(blocks, &hits, from));
     if after.is_empty() {

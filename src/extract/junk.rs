@@ -172,7 +172,7 @@ fn is_junk(node: &TreeNode) -> Junk {
                         // "hidden md:block": shown on wider screens.
                         && !v.contains(':'))
             }
-            "id" => !is_text_slug(v) && (JUNK_ID.iter().any(|j| v.contains(j)) || names_related(v)),
+            "id" => (JUNK_ID.iter().any(|j| v.contains(j)) || names_related(v)) && !is_text_slug(v),
             "data-component" => JUNK_COMPONENT.iter().any(|j| v.contains(j)),
             _ => false,
         }

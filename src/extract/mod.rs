@@ -213,7 +213,7 @@ fn extract_page(html: &str, url: Option<&url::Url>) -> Extracted {
         })
         .unwrap_or_default();
     let finish =
-        |t: String| prune::prune_text_with(&t, meta.title.as_deref(), &headlines, &meta.authors);
+        |t: String| prune::prune_text(&t, meta.title.as_deref(), &headlines, &meta.authors);
 
     if let Some(rule) = rule
         && let Some(t) = rules::apply(rule, &doc, MIN_RULE_CHARS)

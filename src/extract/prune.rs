@@ -38,7 +38,6 @@ const JUNK_PREFIXES: &[&str] = &[
     "this article contains affiliate links",
     "we may earn a commission",
     "watch:",
-    "watch |",
     "download the app",
     "get our newsletter",
     "join our newsletter",
@@ -209,6 +208,11 @@ fn is_card_stamp(l: &str) -> bool {
         && ago.starts_with("ago")
 }
 
+/// A video card, "WATCH | title: its blurb", as long as its blurb.
+fn is_video_card(l: &str) -> bool {
+    l.starts_with("watch |") && l.len() < MAX_CAPTION_CHARS
+}
+
 /// Longest line taken for a reading-time stamp.
 const MAX_READING_TIME_CHARS: usize = 100;
 
@@ -277,6 +281,7 @@ fn is_junk_paragraph(p: &str) -> bool {
         || is_photo_credit(&l)
         || is_card_stamp(&l)
         || is_reading_time(&l)
+        || is_video_card(&l)
     {
         return true;
     }
@@ -284,19 +289,13 @@ fn is_junk_paragraph(p: &str) -> bool {
     if JUNK_EXACT.contains(&l) {
         return true;
     }
-    // A video card ("WATCH | title: its blurb") runs as long as its blurb.
-    (l.starts_with("watch |") && l.len() < MAX_CAPTION_CHARS)
-        || (JUNK_PREFIXES.iter().any(|j| l.starts_with(j)) && l.len() < MAX_NOTICE_CHARS)
+    JUNK_PREFIXES.iter().any(|j| l.starts_with(j)) && l.len() < MAX_NOTICE_CHARS
 }
 
 /// Remove boilerplate paragraphs, a leading headline, and a leading byline.
-pub fn prune_text(text: &str, title: Option<&str>, authors: &[String]) -> String {
-    prune_text_with(text, title, &[], authors)
-}
-
-/// [`prune_text`], with the page's other headlines (JSON-LD `headline`,
-/// `name`: an SEO headline beside the `<h1>`), also dropped when they lead.
-pub fn prune_text_with(
+/// The page's other headlines (JSON-LD `headline`, `name`: an SEO headline
+/// beside the `<h1>`) are dropped like the title when they lead.
+pub fn prune_text(
     text: &str,
     title: Option<&str>,
     headlines: &[&str],
@@ -449,7 +448,7 @@ mod tests {
                  speeches, and the police said the day passed without trouble of any kind at all, \
                  though the roads were shut for most of the afternoon and into the evening hours.";
         assert_eq!(
-            prune_text(t, None, &[]),
+            prune_text(t, None, &[], &[]),
             "First para.\n\nThe vote (held in May) was close."
         );
     }
@@ -463,12 +462,17 @@ mod tests {
              2 Flat proposal\n\nAidy recalls big guns\n\n{body}\n\n{body}"
         );
         assert_eq!(
-            prune_text(&t, Some("Aidy Recalls Big Guns (from Harrow Times)"), &[]),
+            prune_text(
+                &t,
+                Some("Aidy Recalls Big Guns (from Harrow Times)"),
+                &[],
+                &[]
+            ),
             format!("{body}\n\n{body}")
         );
         // Prose before the headline's words is kept: they are not the head.
         let t = format!("{body}\n\n{body}\n\nAidy recalls big guns\n\n{body}");
-        assert_eq!(prune_text(&t, Some("Aidy recalls big guns"), &[]), t);
+        assert_eq!(prune_text(&t, Some("Aidy recalls big guns"), &[], &[]), t);
     }
 
     #[test]
@@ -482,7 +486,7 @@ mod tests {
                  while an ad blocker is enabled, because they break scripts.\n\nPublished Jun 05, 2026 • 3 min read\n\nClick photo to enlarge\n\n\
                  The shot clock after the 20 minutes read Wings 16, Canucks 5.";
         assert_eq!(
-            prune_text(t, Some("Big headline"), &["Jane Doe".into()]),
+            prune_text(t, Some("Big headline"), &[], &["Jane Doe".into()]),
             "First para.\n\nLast para.\n\nThe shot clock after the 20 minutes read Wings 16, Canucks 5."
         );
     }
@@ -492,24 +496,24 @@ mod tests {
         let t = "What's next for Gaza after the appointment?\n\nFirst para.\n\nLast para.";
         let seo = ["What's next for Gaza, after the appointment?"];
         assert_eq!(
-            prune_text_with(t, Some("Talks could stall"), &seo, &[]),
+            prune_text(t, Some("Talks could stall"), &seo, &[]),
             "First para.\n\nLast para."
         );
-        assert_eq!(prune_text(t, Some("Talks could stall"), &[]), t);
+        assert_eq!(prune_text(t, Some("Talks could stall"), &[], &[]), t);
     }
 
     #[test]
     fn drops_labels_repeated_between_paragraphs() {
         let t = "Werbung\n\nFirst paragraph.\n\nWerbung\n\nSecond paragraph.\n\nWerbung\n\nYes.\n\nYes.";
         assert_eq!(
-            prune_text(t, None, &[]),
+            prune_text(t, None, &[], &[]),
             "First paragraph.\n\nSecond paragraph.\n\nYes.\n\nYes."
         );
         let t = "First paragraph.\n\nFUNDA OLUNYE UDABA LAPHA | Kuboshwe abahlanu\n\n\
                  Second paragraph.\n\nFUNDA OLUNYE UDABA LAPHA | Uphenyo kutholwa\n\n\
                  Third | fourth.\n\nFUNDA OLUNYE UDABA LAPHA | Isihluku isoka";
         assert_eq!(
-            prune_text(t, None, &[]),
+            prune_text(t, None, &[], &[]),
             "First paragraph.\n\nSecond paragraph.\n\nThird | fourth."
         );
     }
@@ -518,23 +522,23 @@ mod tests {
     fn cuts_an_author_box_at_the_end() {
         let body = "A paragraph of the article that goes on for a while.";
         let t = format!("{body}\n\n{body}\n\nAbout the author\n\nSam writes about roads.");
-        assert_eq!(prune_text(&t, None, &[]), format!("{body}\n\n{body}"));
+        assert_eq!(prune_text(&t, None, &[], &[]), format!("{body}\n\n{body}"));
         // Not in the first half: an article about "more from" the archive.
         let t = format!("More from\n\n{body}\n\n{body}");
-        assert_eq!(prune_text(&t, None, &[]), t);
+        assert_eq!(prune_text(&t, None, &[], &[]), t);
     }
 
     #[test]
     fn drops_attribution_lines() {
         let t = "First.\n\nSource: BBC\n\nSecond.\n\nVia: The Town Paper\n\nSource: the council said it would act.";
         assert_eq!(
-            prune_text(t, None, &[]),
+            prune_text(t, None, &[], &[]),
             "First.\n\nSecond.\n\nSource: the council said it would act."
         );
     }
 
     #[test]
     fn keeps_list_lines() {
-        assert_eq!(prune_text("a\nShare\nb", None, &[]), "a\nb");
+        assert_eq!(prune_text("a\nShare\nb", None, &[], &[]), "a\nb");
     }
 }

@@ -316,7 +316,7 @@ pub(super) mod tests {
     /// The text as the extractor's last pass leaves it, with no title or
     /// author to drop.
     pub(in crate::extract) fn pruned(t: &str) -> String {
-        super::super::prune::prune_text(t, None, &[])
+        super::super::prune::prune_text(t, None, &[], &[])
     }
 
     pub(in crate::extract) fn article(paragraphs: usize) -> String {
