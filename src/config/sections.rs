@@ -177,6 +177,17 @@ impl Default for FetchConfig {
 }
 
 impl FetchConfig {
+    /// The most requests one host may have in flight: the default or the
+    /// largest override. The connection pool keeps that many idle
+    /// connections per host, so a host allowed 64 requests at once does
+    /// not open and close 62 connections a round.
+    pub fn most_requests_per_host(&self) -> usize {
+        self.hosts
+            .values()
+            .filter_map(|limits| limits.concurrency)
+            .fold(self.per_host_concurrency, usize::max)
+    }
+
     /// The `User-Agent` every request carries: the product token and the
     /// contact (`feedwire/0.1.0 (+https://ops.example.org/bot)`).
     pub fn user_agent_header(&self) -> String {

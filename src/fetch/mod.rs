@@ -196,7 +196,7 @@ impl Fetcher {
                 .dns_resolver(Arc::new(guard::GuardedResolver {
                     policy: Arc::clone(&addresses),
                 }))
-                .pool_max_idle_per_host(config.per_host_concurrency.max(2))
+                .pool_max_idle_per_host(config.most_requests_per_host().max(2))
                 // reqwest reads HTTP(S)_PROXY/ALL_PROXY by default, and a proxy
                 // resolves and connects to the target itself: the guard
                 // above would never see the address.

@@ -209,3 +209,65 @@ async fn a_protected_sites_ordinary_page_is_not_blocked() {
     let page = fetcher(true, &[]).fetch_page(&url).await.unwrap();
     assert!(!page.body.is_empty());
 }
+
+/// A loopback server answering every request with a 304 after `delay`;
+/// its URL and the count of connections it accepted.
+async fn not_modified_after(delay: Duration) -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
+    use hyper::service::service_fn;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let service = service_fn(move |_| async move {
+                tokio::time::sleep(delay).await;
+                hyper::Response::builder()
+                    .status(304)
+                    .header("etag", "\"v1\"")
+                    .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
+        }
+    });
+    (
+        Url::parse(&format!("http://{addr}/feed.xml")).unwrap(),
+        connections,
+    )
+}
+
+#[tokio::test]
+async fn a_host_allowed_many_requests_keeps_as_many_connections_open() {
+    let (url, connections) = not_modified_after(Duration::from_millis(30)).await;
+    let mut hosts = std::collections::BTreeMap::new();
+    hosts.insert(
+        "127.0.0.1".to_string(),
+        crate::config::HostLimits {
+            concurrency: Some(8),
+            interval: Some(Duration::ZERO),
+        },
+    );
+    let fetcher = Fetcher::new(&FetchConfig {
+        allow_private_networks: true,
+        respect_robots_txt: false,
+        hosts,
+        ..FetchConfig::default()
+    })
+    .unwrap();
+    let validators = Validators {
+        etag: Some("\"v1\"".into()),
+        last_modified: None,
+    };
+    for _ in 0..3 {
+        let polls = (0..8).map(|_| fetcher.fetch_feed(&url, &validators));
+        for answer in futures_util::future::join_all(polls).await {
+            assert!(matches!(answer, Ok(FeedResponse::NotModified { .. })));
+        }
+    }
+    // Eight at once, three times: the second and third rounds reuse the
+    // first round's connections (the default limit of 2 would keep only two).
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 8);
+}
