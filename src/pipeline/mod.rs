@@ -13,6 +13,7 @@
 
 mod copies;
 mod deliver;
+mod feed_saves;
 mod feeds;
 mod poll;
 mod push;
@@ -86,6 +87,8 @@ pub(crate) struct Context {
     /// This worker, as the store knows it.
     claimant: Claimant,
     held: Held,
+    /// Feed states on their way to the store, committed in batches.
+    feed_saves: feed_saves::FeedSaves,
     fetcher: Fetcher,
     sink: Arc<Sink>,
     metrics: Arc<Metrics>,
@@ -138,6 +141,7 @@ impl Pipeline {
                 store,
                 claimant,
                 held: Held::default(),
+                feed_saves: Default::default(),
                 fetcher,
                 sink,
                 metrics,

@@ -104,9 +104,7 @@ pub(super) async fn poll_feed(
     ctx.metrics
         .record_poll(&feed.id, verdict.label(), started.elapsed());
     feeds.note_health(&state);
-    if let Err(error) = ctx.store.save_feed_state(&state).await {
-        warn!(%error, "cannot save feed state");
-    }
+    ctx.feed_saves.save(ctx, state).await;
     tasks
 }
 

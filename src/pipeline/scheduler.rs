@@ -34,6 +34,12 @@ const RELOAD_EVERY: Duration = Duration::from_secs(60);
 /// (another worker may have added one, or a claim lapsed).
 const MAX_IDLE: Duration = Duration::from_secs(1);
 
+/// The shortest: feeds that fall due within one tick are claimed and
+/// polled together, so a worker at an ordinary pace (a few polls a second)
+/// pays one claim, one look at the schedule and one wakeup per tick, not
+/// per poll; a feed is polled at most this long after it falls due.
+const TICK: Duration = Duration::from_millis(500);
+
 /// Polls one claimed feed (held since its claim) and queues its stories.
 async fn poll_and_enqueue(ctx: &Context, feeds: &FeedBook, intake: &Intake, state: FeedState) {
     poll_for(ctx, feeds, intake, state, None).await;
@@ -54,7 +60,9 @@ async fn poll_for(
         return;
     };
     let span = info_span!("poll", feed_id = %feed.id, url = %feed.url);
-    let tasks = poll_feed(ctx, feeds, &feed, state).instrument(span).await;
+    // Boxed: the poll's future is several kilobytes (the HTTP client's
+    // among them), and a task spawned per poll would copy it whole.
+    let tasks = Box::pin(poll_feed(ctx, feeds, &feed, state).instrument(span)).await;
     ctx.held.drop_feed(&feed_id);
     enqueue(ctx, intake, tasks, pushed).await;
 }
@@ -180,7 +188,9 @@ pub(super) async fn run_forever(ctx: &Arc<Context>, feeds: &Arc<FeedBook>) {
             let now = now_ms();
             let next = ctx.store.next_due_ms(now).await.ok().flatten();
             Some(next.map_or(MAX_IDLE, |at| {
-                Duration::from_millis((at - now).clamp(10, MAX_IDLE.as_millis() as i64) as u64)
+                Duration::from_millis(
+                    (at - now).clamp(TICK.as_millis() as i64, MAX_IDLE.as_millis() as i64) as u64,
+                )
             }))
         } else {
             None

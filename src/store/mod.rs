@@ -281,7 +281,14 @@ pub trait Store: SubscriptionStore + Send + Sync + 'static {
     async fn feed_state(&self, feed_id: &str) -> Result<Option<FeedState>, StoreError>;
 
     /// Saves a feed's state after a poll and releases the feed's claim.
-    async fn save_feed_state(&self, state: &FeedState) -> Result<(), StoreError>;
+    async fn save_feed_state(&self, state: &FeedState) -> Result<(), StoreError> {
+        self.save_feed_states(std::slice::from_ref(state)).await
+    }
+
+    /// Saves the states of several feeds after their polls, in one
+    /// transaction, and releases their claims: polls that end together
+    /// cost one commit.
+    async fn save_feed_states(&self, states: &[FeedState]) -> Result<(), StoreError>;
 
     /// Claims up to `limit` feeds due at `now_ms` that no worker holds,
     /// soonest first.

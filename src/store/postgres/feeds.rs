@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use tokio_postgres::Row;
 
 use super::PostgresStore;
-use super::wire::{BEGIN, COMMIT, Step, u32_at};
+use super::wire::{BEGIN, COMMIT, Param, Step, u32_at};
 use crate::config::FeedConfig;
 use crate::schedule::{LastStatus, Pace, SkipSchedule};
 use crate::store::{Claimant, FeedState, FeedSync, StoreError};
@@ -76,10 +76,16 @@ pub(super) async fn feed_states(store: &PostgresStore) -> Result<Vec<FeedState>,
     states_of(&s.query(&select, vec![]).await?)
 }
 
-pub(super) async fn save_feed_state(
+/// Saves the states in one transaction sent as one round trip (`BEGIN`,
+/// an upsert per feed, `COMMIT`), the feeds in id order so that two
+/// workers' batches never wait on each other's rows in a cycle.
+pub(super) async fn save_feed_states(
     store: &PostgresStore,
-    st: &FeedState,
+    states: &[FeedState],
 ) -> Result<(), StoreError> {
+    if states.is_empty() {
+        return Ok(());
+    }
     let mut s = store.session().await?;
     let [upsert] = s
         .prepare([
@@ -99,31 +105,46 @@ pub(super) async fn save_feed_state(
                 skip_days = excluded.skip_days",
         ])
         .await?;
-    let failures = i64::from(st.consecutive_failures);
-    let status = st.last_status.map(|status| status.to_string());
-    let (hours, days) = (i64::from(st.skip.hours), i64::from(st.skip.days));
-    s.query(
-        &upsert,
-        vec![
+    let mut ordered: Vec<&FeedState> = states.iter().collect();
+    ordered.sort_by(|a, b| a.feed_id.cmp(&b.feed_id));
+    // The columns kept in other types than the database's, converted first
+    // so the parameters can borrow them.
+    let converted: Vec<(i64, Option<String>, i64, i64)> = ordered
+        .iter()
+        .map(|st| {
+            (
+                i64::from(st.consecutive_failures),
+                st.last_status.map(|status| status.to_string()),
+                i64::from(st.skip.hours),
+                i64::from(st.skip.days),
+            )
+        })
+        .collect();
+    let mut steps = Vec::with_capacity(ordered.len() + 2);
+    steps.push(BEGIN);
+    for (st, (failures, status, hours, days)) in ordered.iter().zip(&converted) {
+        let params: Vec<Param<'_>> = vec![
             &st.feed_id,
             &st.url,
             &st.title,
             &st.etag,
             &st.last_modified,
             &st.next_due_ms,
-            &failures,
+            failures,
             &st.last_polled_ms,
-            &status,
+            status,
             &st.last_error,
             &st.moved_url,
             &st.pace.median_gap_ms,
             &st.pace.newest_item_ms,
             &st.ttl_ms,
-            &hours,
-            &days,
-        ],
-    )
-    .await?;
+            hours,
+            days,
+        ];
+        steps.push(Step::Query(&upsert, params));
+    }
+    steps.push(COMMIT);
+    s.exchange(steps).await?;
     Ok(())
 }
 

@@ -130,8 +130,8 @@ impl Store for PostgresStore {
         retrying(|| feeds::feed_state(self, feed_id)).await
     }
 
-    async fn save_feed_state(&self, state: &FeedState) -> Result<(), StoreError> {
-        retrying(|| feeds::save_feed_state(self, state)).await
+    async fn save_feed_states(&self, states: &[FeedState]) -> Result<(), StoreError> {
+        retrying(|| feeds::save_feed_states(self, states)).await
     }
 
     async fn claim_due_feeds(

@@ -71,7 +71,20 @@ pub(super) fn feed_states(conn: &mut Connection) -> Result<Vec<FeedState>, Store
     Ok(states)
 }
 
-pub(super) fn save_feed_state(conn: &mut Connection, s: &FeedState) -> Result<(), StoreError> {
+/// Saves the states in one transaction: one commit for a batch of polls.
+pub(super) fn save_feed_states(
+    conn: &mut Connection,
+    states: &[FeedState],
+) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for state in states {
+        save_feed_state(&tx, state)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn save_feed_state(conn: &Connection, s: &FeedState) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO feeds (id, url, title, etag, last_modified, next_due_ms,
                             consecutive_failures, last_polled_ms, last_status, last_error, moved_url,

@@ -241,9 +241,10 @@ impl Store for SqliteStore {
         self.call(move |c| feeds::feed_state(c, &feed_id)).await
     }
 
-    async fn save_feed_state(&self, state: &FeedState) -> Result<(), StoreError> {
-        let state = state.clone();
-        self.call(move |c| feeds::save_feed_state(c, &state)).await
+    async fn save_feed_states(&self, states: &[FeedState]) -> Result<(), StoreError> {
+        let states = states.to_vec();
+        self.call(move |c| feeds::save_feed_states(c, &states))
+            .await
     }
 
     async fn feed_states(&self) -> Result<Vec<FeedState>, StoreError> {
