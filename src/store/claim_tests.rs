@@ -99,6 +99,44 @@ pub(crate) async fn a_due_feed_is_claimed_by_one_worker_until_its_poll_is_saved(
     assert!(due.iter().any(|d| d.feed_id == state.feed_id));
 }
 
+pub(crate) async fn polls_saved_together_are_each_kept_and_released(store: &dyn Store) {
+    store
+        .sync_feeds(&[feed("a"), feed("b"), feed("c")])
+        .await
+        .unwrap();
+    let lease = Duration::from_millis(LEASE_MS as u64);
+    let (one, two) = (Claimant::new("h1", 1, lease), Claimant::new("h2", 2, lease));
+    let mut held = store.claim_due_feeds(&one, T0, 10).await.unwrap();
+    held.sort_by(|x, y| x.feed_id.cmp(&y.feed_id));
+    // `c` before `b`: a batch is whatever order the polls ended in.
+    let (mut b, mut c) = (held[1].clone(), held[2].clone());
+    b.next_due_ms = T0 + 50_000;
+    b.etag = Some("\"b1\"".into());
+    c.next_due_ms = T0 + 200_000;
+    c.last_error = Some("timeout".into());
+    store
+        .save_feed_states(&[c.clone(), b.clone()])
+        .await
+        .unwrap();
+    store.save_feed_states(&[]).await.unwrap();
+    for saved in [&b, &c] {
+        let kept = store.feed_state(&saved.feed_id).await.unwrap().unwrap();
+        assert_eq!(
+            (kept.next_due_ms, &kept.etag, &kept.last_error),
+            (saved.next_due_ms, &saved.etag, &saved.last_error)
+        );
+    }
+    // Both claims are released: `b` is due for anyone, `c` later; `a`
+    // is still held by the worker that did not save it.
+    let due = store.claim_due_feeds(&two, T0 + 55_000, 10).await.unwrap();
+    let ids: Vec<&str> = due.iter().map(|d| d.feed_id.as_str()).collect();
+    assert_eq!(ids, ["b"]);
+    assert_eq!(
+        store.next_due_ms(T0 + 55_000).await.unwrap(),
+        Some(T0 + 200_000)
+    );
+}
+
 pub(crate) async fn a_dead_workers_claims_lapse_and_a_heartbeat_keeps_them(store: &dyn Store) {
     store.sync_feeds(&[feed("a"), feed("b")]).await.unwrap();
     let lease = Duration::from_millis(LEASE_MS as u64);
