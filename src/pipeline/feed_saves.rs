@@ -10,6 +10,10 @@ use tracing::warn;
 use super::{Context, lock};
 use crate::schedule::FeedState;
 
+/// The worker's group commit of feed states, so that the store's cost of
+/// a poll is a row, not a transaction. A batch whose poll task is aborted
+/// mid-commit is lost like a single save was: those feeds' claims lapse and
+/// they are polled again.
 #[derive(Default)]
 pub(super) struct FeedSaves {
     /// States waiting for the next commit.

@@ -37,7 +37,8 @@ const MAX_IDLE: Duration = Duration::from_secs(1);
 /// The shortest: feeds that fall due within one tick are claimed and
 /// polled together, so a worker at an ordinary pace (a few polls a second)
 /// pays one claim, one look at the schedule and one wakeup per tick, not
-/// per poll; a feed is polled at most this long after it falls due.
+/// per poll; a worker that keeps up polls a feed at most this long after
+/// it falls due.
 const TICK: Duration = Duration::from_millis(500);
 
 /// Polls one claimed feed (held since its claim) and queues its stories.
