@@ -1,6 +1,9 @@
 //! Tests of the fetcher: error kinds, and the SSRF guard's refusals as they
 //! come out of reqwest.
 
+use http_body_util::Full;
+use hyper::body::Bytes;
+
 use super::*;
 
 #[test]
@@ -16,23 +19,40 @@ fn transient_errors() {
     assert!(FetchError::Timeout.is_transient());
 }
 
-/// A loopback server that redirects every request to `location`.
-async fn redirecting_to(location: &'static str) -> std::net::SocketAddr {
-    use hyper::service::service_fn;
+/// A loopback server that answers every request with `answer`; its
+/// address and the count of connections it accepted.
+async fn serve<F, Fut>(answer: F) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>)
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = hyper::http::Result<hyper::Response<Full<Bytes>>>>
+        + Send
+        + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let service = service_fn(move |_| async move {
-                hyper::Response::builder()
-                    .status(302)
-                    .header("location", location)
-                    .body(http_body_util::Empty::<hyper::body::Bytes>::new())
-            });
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let answer = answer.clone();
+            let service = hyper::service::service_fn(move |_| answer());
             let io = hyper_util::rt::TokioIo::new(stream);
             tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
         }
     });
+    (addr, connections)
+}
+
+/// A loopback server that redirects every request to `location`.
+async fn redirecting_to(location: &'static str) -> std::net::SocketAddr {
+    let (addr, _) = serve(move || async move {
+        hyper::Response::builder()
+            .status(302)
+            .header("location", location)
+            .body(Full::new(Bytes::new()))
+    })
+    .await;
     addr
 }
 
@@ -101,31 +121,21 @@ async fn answering(
     status: u16,
     headers: &'static [(&'static str, &'static str)],
 ) -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
-    use hyper::service::service_fn;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let hits = Arc::new(AtomicUsize::new(0));
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = Arc::clone(&hits);
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let counter = Arc::clone(&counter);
-            let service = service_fn(move |_| {
-                counter.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    let mut response = hyper::Response::builder().status(status);
-                    for (k, v) in headers {
-                        response = response.header(*k, *v);
-                    }
-                    response.body(http_body_util::Full::new(hyper::body::Bytes::from(
-                        "<html><title>Just a moment...</title></html>",
-                    )))
-                }
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
+    let (addr, _) = serve(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            let mut response = hyper::Response::builder().status(status);
+            for (k, v) in headers {
+                response = response.header(*k, *v);
+            }
+            response.body(Full::new(Bytes::from(
+                "<html><title>Just a moment...</title></html>",
+            )))
         }
-    });
+    })
+    .await;
     (Url::parse(&format!("http://{addr}/story")).unwrap(), hits)
 }
 
@@ -213,26 +223,14 @@ async fn a_protected_sites_ordinary_page_is_not_blocked() {
 /// A loopback server answering every request with a 304 after `delay`;
 /// its URL and the count of connections it accepted.
 async fn not_modified_after(delay: Duration) -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
-    use hyper::service::service_fn;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&connections);
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            let service = service_fn(move |_| async move {
-                tokio::time::sleep(delay).await;
-                hyper::Response::builder()
-                    .status(304)
-                    .header("etag", "\"v1\"")
-                    .body(http_body_util::Empty::<hyper::body::Bytes>::new())
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
-        }
-    });
+    let (addr, connections) = serve(move || async move {
+        tokio::time::sleep(delay).await;
+        hyper::Response::builder()
+            .status(304)
+            .header("etag", "\"v1\"")
+            .body(Full::new(Bytes::new()))
+    })
+    .await;
     (
         Url::parse(&format!("http://{addr}/feed.xml")).unwrap(),
         connections,
